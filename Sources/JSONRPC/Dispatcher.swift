@@ -1,0 +1,264 @@
+import JSON
+public import Logging
+
+/// Turns message bodies into answers: classifies each message once, routes it through the method table, and writes
+/// answers (in the client's framing) to the output channel.
+///
+/// Every request gets exactly one answer, with `id: null` when its id cannot be read; notifications never get one;
+/// answers to a batch go out as one array, or not at all when the batch held only notifications. Owned by the
+/// server's loop thread.
+public final class Dispatcher {
+  /// Limits applied to each message after framing.
+  public struct Limits: Sendable {
+    /// The deepest nesting of arrays/objects accepted in one message.
+    public var maxDepth: Int
+    /// The most elements a batch may hold.
+    public var maxBatch: Int
+    public init(maxDepth: Int = 100, maxBatch: Int = 1000) {
+      self.maxDepth = maxDepth
+      self.maxBatch = maxBatch
+    }
+  }
+
+  public let output: OutputChannel
+  public var limits: Limits
+  private let logger: Logger
+  private var requests = MethodTable<RequestHandler>()
+  private var notifications = MethodTable<NotificationHandler>()
+
+  /// `true` once `shutdown` was answered: later requests are refused.
+  public private(set) var isShutDown = false
+  /// Set when the session should end, with the process exit code (by `exit`, or by the owner).
+  public private(set) var exitCode: Int32?
+
+  public init(output: OutputChannel, limits: Limits = Limits(), logger: Logger) {
+    self.output = output
+    self.limits = limits
+    self.logger = logger
+    registerLifecycle()
+  }
+
+  /// Names of the request methods, in registration order.
+  public var requestMethodNames: [String] { requests.names }
+  /// Names of the notifications handled, in registration order.
+  public var notificationMethodNames: [String] { notifications.names }
+
+  /// Adds (or replaces) a request method. A request method sent as a notification runs without an answer.
+  public func register(_ method: String, _ handler: @escaping RequestHandler) {
+    requests.insert(method, handler)
+  }
+
+  /// Adds (or replaces) a notification handler.
+  public func registerNotification(_ method: String, _ handler: @escaping NotificationHandler) {
+    notifications.insert(method, handler)
+  }
+
+  /// Ends the session with `code` after the current burst has been written.
+  public func requestExit(code: Int32) {
+    if exitCode == nil { exitCode = code }
+  }
+
+  // MARK: - Messages
+
+  /// Handles one framed message. Returns `false` when the bytes were not valid JSON (so the framer may look for a
+  /// frame hidden inside them).
+  @discardableResult
+  public func handleMessage(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    let document: JSONDocument
+    do {
+      document = try JSONDocument.parse(bytes, maxDepth: limits.maxDepth)
+    } catch {
+      switch error.kind {
+      case .syntax:
+        logger.debug("unparseable message: \(error)")
+        sendError(.parseError("invalidJSON", detail: error.description), id: nil)
+        return false
+      case .tooDeep:
+        sendError(.invalidRequest("nestingTooDeep", limit: limits.maxDepth), id: nil)
+        return true
+      }
+    }
+    let root = document.root
+    if root.isArray {
+      handleBatch(root)
+    } else {
+      let start = output.beginMessage()
+      output.beginAnswering()
+      if handleSingle(root) { output.endMessage(start) } else { output.cancelMessage(start) }
+      output.endAnswering()
+    }
+    return true
+  }
+
+  /// Answers a framing problem that marks where a message was (id null); garbage is only logged.
+  public func handleFramingError(_ error: FramingError) {
+    guard error.marksMessage else {
+      logger.warning("skipped \(error.byteCount ?? 0) bytes between messages")
+      return
+    }
+    logger.warning("framing: \(error)")
+    switch error.kind {
+    case .tooLarge:
+      var data: [(String, JSONData)] = [("reason", "messageTooLarge")]
+      if let limit = error.limit { data.append(("limit", .int(Int64(limit)))) }
+      if let size = error.byteCount { data.append(("size", .int(Int64(size)))) }
+      sendError(RPCError(.invalidRequest, data: .object(data)), id: nil)
+    case .invalidHeader:
+      sendError(.parseError("invalidHeader", detail: error.detail), id: nil)
+    case .truncated:
+      sendError(.parseError("truncated", detail: error.detail), id: nil)
+    case .stalled:
+      sendError(.parseError("stalled", detail: error.detail), id: nil)
+    case .garbage:
+      break
+    }
+  }
+
+  /// Writes a complete error response as its own message.
+  public func sendError(_ error: RPCError, id: RPCID?) {
+    let start = output.beginMessage()
+    writeErrorResponse(error, id: id)
+    output.endMessage(start)
+  }
+
+  private func handleBatch(_ batch: JSONValue) {
+    let count = batch.count
+    guard count > 0 else {
+      return sendError(.invalidRequest("emptyBatch"), id: nil)
+    }
+    guard count <= limits.maxBatch else {
+      return sendError(.invalidRequest("batchTooLarge", limit: limits.maxBatch), id: nil)
+    }
+    let start = output.beginMessage()
+    output.beginAnswering()
+    output.writer.beginArray()
+    var answered = false
+    for index in 0..<count {
+      guard let element = batch[index] else { continue }
+      if handleSingle(element) { answered = true }
+    }
+    output.writer.endArray()
+    if answered { output.endMessage(start) } else { output.cancelMessage(start) }
+    output.endAnswering()
+  }
+
+  /// Handles one request/notification/response object. Returns `true` when it wrote an answer.
+  private func handleSingle(_ message: JSONValue) -> Bool {
+    guard message.isObject else {
+      writeErrorResponse(.invalidRequest("notAnObject"), id: nil)
+      return true
+    }
+    let idValue = message["id"]
+    var id: RPCID? = nil
+    if let idValue {
+      guard let valid = RPCID(idValue) else {
+        writeErrorResponse(.invalidRequest("invalidId", detail: "id must be a string, a number or null"), id: nil)
+        return true
+      }
+      id = valid
+    }
+    guard let version = message["jsonrpc"], version.stringEquals("2.0") else {
+      writeErrorResponse(.invalidRequest("invalidVersion", detail: "jsonrpc must be \"2.0\""), id: id ?? .null)
+      return true
+    }
+    guard let method = message["method"] else {
+      if message["result"] != nil || message["error"] != nil {
+        logger.debug("ignored a response from the client (id \(id?.description ?? "none"))")
+        return false
+      }
+      writeErrorResponse(.invalidRequest("missingMethod"), id: id ?? .null)
+      return true
+    }
+    guard method.isString else {
+      writeErrorResponse(.invalidRequest("invalidMethod", detail: "method must be a string"), id: id ?? .null)
+      return true
+    }
+    let params = message["params"]
+    if let params, !params.isObject, !params.isArray {
+      writeErrorResponse(.invalidRequest("invalidParams", detail: "params must be an object or an array"), id: id ?? .null)
+      return true
+    }
+    return method.withStringBytes { name in
+      dispatch(name, params: params, id: id)
+    } ?? false
+  }
+
+  private func dispatch(_ name: UnsafeRawBufferPointer, params: JSONValue?, id: RPCID?) -> Bool {
+    guard let id else {
+      // A notification: never answered.
+      if isShutDown && !Self.isExit(name) { return false }
+      if let handler = notifications.lookup(name) {
+        handler(params)
+      } else if let handler = requests.lookup(name) {
+        var scratch = JSONWriter(capacity: 0)
+        do {
+          try handler(RequestContext(params: params, isNotification: true, id: nil), &scratch)
+        } catch {
+          logger.info("notification \(String(decoding: name, as: UTF8.self)) failed: \(error)")
+        }
+      } else {
+        logger.debug("ignored unknown notification \(String(decoding: name, as: UTF8.self))")
+      }
+      return false
+    }
+    if isShutDown {
+      writeErrorResponse(.invalidRequest("shutDown", detail: "the server is shut down; only exit is accepted"), id: id)
+      return true
+    }
+    guard let handler = requests.lookup(name) else {
+      writeErrorResponse(.methodNotFound(String(decoding: name, as: UTF8.self)), id: id)
+      return true
+    }
+    let start = output.writer.count
+    let comma = output.writer.needsComma
+    writeEnvelope(id: id)
+    output.writer.key("result")
+    do {
+      try handler(RequestContext(params: params, isNotification: false, id: id), &output.writer)
+      output.writer.endObject()
+    } catch {
+      output.writer.truncate(to: start, needsComma: comma)
+      writeErrorResponse(error, id: id)
+    }
+    return true
+  }
+
+  private func writeEnvelope(id: RPCID?) {
+    output.writer.beginObject()
+    output.writer.key("jsonrpc")
+    output.writer.string("2.0")
+    output.writer.key("id")
+    (id ?? .null).write(to: &output.writer)
+  }
+
+  private func writeErrorResponse(_ error: RPCError, id: RPCID?) {
+    writeEnvelope(id: id)
+    output.writer.key("error")
+    error.write(to: &output.writer)
+    output.writer.endObject()
+  }
+
+  private static func isExit(_ name: UnsafeRawBufferPointer) -> Bool {
+    name.elementsEqual("exit".utf8)
+  }
+
+  // MARK: - Lifecycle
+
+  private func registerLifecycle() {
+    register("shutdown") { [unowned self] _, result throws(RPCError) in
+      isShutDown = true
+      result.null()
+    }
+    registerNotification("exit") { [unowned self] _ in
+      requestExit(code: isShutDown ? 0 : 1)
+    }
+    register("ping") { _, result throws(RPCError) in
+      result.beginObject()
+      result.endObject()
+    }
+    // Requests are answered as soon as they are read, so there is never one in flight to cancel here; the
+    // notification is accepted and ignored.
+    registerNotification("$/cancelRequest") { _ in }
+    registerNotification("initialized") { _ in }
+  }
+}

@@ -1,0 +1,283 @@
+public import Logging
+import CLinux
+import Glibc
+import Synchronization
+
+/// The server's loop: reads the client's bytes, detects the framing, frames, dispatches, and writes answers.
+///
+/// One thread runs everything that touches the session (framer, dispatcher, output, the owner's callbacks); other
+/// threads hand it work through ``post(_:)``. Input is read in large chunks and everything available is processed
+/// before the answers are written with one write per burst. The loop ends at end of input, on SIGTERM/SIGINT, on
+/// the `exit` notification, when the watched client process dies, or when the client stops reading; work already
+/// read is finished and the output flushed first.
+public final class StdioServer {
+  /// Tunables, with the defaults a sidecar wants.
+  public struct Configuration: Sendable {
+    /// Largest message accepted; larger ones are refused before their bytes are buffered.
+    public var maxMessageBytes = 1 << 20
+    /// How long a half-received message may sit without progress before it is dropped.
+    public var partialFrameTimeout: Duration = .seconds(30)
+    /// Bytes asked for per read.
+    public var readChunkBytes = 64 * 1024
+    /// Output is written early when this much is waiting within one burst.
+    public var flushThresholdBytes = 256 * 1024
+    /// A client process to watch: when it is gone, the server exits.
+    public var watchedProcess: Int32?
+    /// How often the watched process is checked.
+    public var processCheckInterval: Duration = .seconds(1)
+    /// Framing to use when the input gives no hint (it is always detected otherwise).
+    public init() {}
+  }
+
+  /// Work handed to the loop thread.
+  public typealias Job = @Sendable () -> Void
+
+  public let dispatcher: Dispatcher
+  public var output: OutputChannel { dispatcher.output }
+  private let input: Int32
+  private var configuration: Configuration
+  private let logger: Logger
+  private var framer: (any MessageFramer)?
+  private var undecided: [UInt8] = []
+  private var readBuffer: UnsafeMutableRawBufferPointer
+  private let wakeFD: Int32
+  private let signalFD: Int32
+  private let jobs = Mutex<[Job]>([])
+  private let clock = ContinuousClock()
+  private var lastInputProgress: ContinuousClock.Instant
+  private var nextProcessCheck: ContinuousClock.Instant
+
+  /// Called at the end of every burst, before the output is written (the owner sends coalesced notifications).
+  public var onBurstEnd: (() -> Void)?
+  /// When the owner next needs ``onTimer`` to run, if ever.
+  public var nextTimerDeadline: (() -> ContinuousClock.Instant?)?
+  /// Called on the loop thread once the deadline from ``nextTimerDeadline`` has passed.
+  public var onTimer: (() -> Void)?
+  /// Called on the loop thread after the loop ends, before the final flush.
+  public var onStop: (() -> Void)?
+
+  /// Creates a server reading `input`. SIGTERM and SIGINT are blocked on the calling thread and delivered to the
+  /// loop instead: create the server before starting other threads, so they inherit the mask.
+  public init(input: Int32, dispatcher: Dispatcher, configuration: Configuration = Configuration(), logger: Logger) {
+    self.input = input
+    self.dispatcher = dispatcher
+    self.configuration = configuration
+    self.logger = logger
+    self.readBuffer = .allocate(byteCount: max(4096, configuration.readChunkBytes), alignment: 16)
+    self.wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    sigaddset(&signals, SIGTERM)
+    sigaddset(&signals, SIGINT)
+    pthread_sigmask(SIG_BLOCK, &signals, nil)
+    self.signalFD = signalfd(-1, &signals, Int32(SFD_NONBLOCK | SFD_CLOEXEC))
+    signal(SIGPIPE, SIG_IGN)
+    let now = clock.now
+    self.lastInputProgress = now
+    self.nextProcessCheck = now
+  }
+
+  deinit {
+    readBuffer.deallocate()
+    if wakeFD >= 0 { close(wakeFD) }
+    if signalFD >= 0 { close(signalFD) }
+  }
+
+  /// Starts watching a client process (from `initialize.processId`): when it is gone, the server exits.
+  public func watch(process pid: Int32) {
+    configuration.watchedProcess = pid
+    nextProcessCheck = clock.now
+  }
+
+  /// Runs `job` on the loop thread soon. Safe from any thread.
+  public func post(_ job: @escaping Job) {
+    jobs.withLock { $0.append(job) }
+    var one: UInt64 = 1
+    _ = write(wakeFD, &one, 8)
+  }
+
+  /// Runs until the session ends; returns the process exit code.
+  public func run() -> Int32 {
+    var inputOpen = true
+    var stopping = false
+    while true {
+      if dispatcher.exitCode != nil || stopping || !inputOpen || output.isClosed { break }
+      var descriptors = [
+        pollfd(fd: input, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
+      ]
+      let ready = poll(&descriptors, nfds_t(descriptors.count), pollTimeout())
+      if ready < 0 && errno != EINTR {
+        logger.error("poll failed: errno \(errno)")
+        break
+      }
+      if descriptors[1].revents != 0 {
+        drainSignals()
+        stopping = true
+      }
+      if descriptors[2].revents != 0 { runPostedJobs() }
+      if descriptors[0].revents != 0 { inputOpen = readBurst() }
+      checkPartialFrame()
+      checkWatchedProcess()
+      runTimerIfDue()
+      endBurst()
+    }
+    onStop?()
+    endBurst()
+    if output.isClosed { logger.info("the client stopped reading; exiting") }
+    return dispatcher.exitCode ?? 0
+  }
+
+  // MARK: - Reading
+
+  /// Reads and processes everything available. Returns `false` at end of input.
+  private func readBurst() -> Bool {
+    while true {
+      let count = read(input, readBuffer.baseAddress, readBuffer.count)
+      if count < 0 {
+        if errno == EINTR { continue }
+        if errno == EAGAIN { return true }
+        logger.error("reading input failed: errno \(errno)")
+        finishInput()
+        return false
+      }
+      if count == 0 {
+        finishInput()
+        return false
+      }
+      lastInputProgress = clock.now
+      feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+      if dispatcher.exitCode != nil { return true }
+      if output.pendingByteCount >= configuration.flushThresholdBytes {
+        endBurst()
+        if output.isClosed { return true }
+      }
+      var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
+      if poll(&descriptor, 1, 0) <= 0 || descriptor.revents & Int16(POLLIN) == 0 {
+        // Nothing more right now (or only a hang-up, which the next read reports as end of input).
+        if descriptor.revents & Int16(POLLHUP) == 0 { return true }
+      }
+    }
+  }
+
+  private func feed(_ bytes: UnsafeRawBufferPointer) {
+    if framer == nil {
+      undecided.append(contentsOf: bytes)
+      let framing = undecided.withUnsafeBytes { FramingDetector.detect($0, atEnd: false) }
+      guard let framing else { return }
+      startFraming(framing)
+      return
+    }
+    framer!.append(bytes)
+    drainFramer()
+  }
+
+  private func startFraming(_ framing: Framing) {
+    logger.debug("framing: \(framing.rawValue)")
+    output.framing = framing
+    switch framing {
+    case .newline: framer = NewlineFramer(maxMessageBytes: configuration.maxMessageBytes)
+    case .contentLength: framer = ContentLengthFramer(maxMessageBytes: configuration.maxMessageBytes)
+    }
+    let pending = undecided
+    undecided = []
+    pending.withUnsafeBytes { framer!.append($0) }
+    drainFramer()
+  }
+
+  private func drainFramer() {
+    while dispatcher.exitCode == nil, let event = framer?.nextEvent() {
+      handle(event)
+    }
+  }
+
+  private func handle(_ event: FramerEvent) {
+    switch event {
+    case .frame(let frame):
+      let dispatcher = self.dispatcher
+      let valid = framer!.withFrameBytes(frame) { dispatcher.handleMessage($0) }
+      if !valid { framer!.rescanLastFrame() }
+    case .error(let error):
+      dispatcher.handleFramingError(error)
+    }
+  }
+
+  private func finishInput() {
+    if framer == nil {
+      if undecided.isEmpty { return }
+      let framing = undecided.withUnsafeBytes { FramingDetector.detect($0, atEnd: true) } ?? .newline
+      startFraming(framing)
+    }
+    drainFramer()
+    while dispatcher.exitCode == nil, let event = framer?.finish() {
+      handle(event)
+      drainFramer()
+    }
+  }
+
+  // MARK: - Time and events
+
+  private func pollTimeout() -> Int32 {
+    let now = clock.now
+    var deadline: ContinuousClock.Instant? = nil
+    func consider(_ instant: ContinuousClock.Instant?) {
+      guard let instant else { return }
+      deadline = deadline.map { min($0, instant) } ?? instant
+    }
+    if framer?.hasPartialFrame == true { consider(lastInputProgress + configuration.partialFrameTimeout) }
+    if configuration.watchedProcess != nil { consider(nextProcessCheck) }
+    consider(nextTimerDeadline?())
+    guard let deadline else { return -1 }
+    if deadline <= now { return 0 }
+    let wait = now.duration(to: deadline)
+    let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000 + 1
+    return Int32(clamping: milliseconds)
+  }
+
+  private func checkPartialFrame() {
+    guard framer?.hasPartialFrame == true,
+      clock.now >= lastInputProgress + configuration.partialFrameTimeout
+    else { return }
+    if let event = framer!.abandonPartialFrame() { handle(event) }
+    lastInputProgress = clock.now
+    drainFramer()
+  }
+
+  private func checkWatchedProcess() {
+    guard let pid = configuration.watchedProcess, clock.now >= nextProcessCheck else { return }
+    nextProcessCheck = clock.now + configuration.processCheckInterval
+    if kill(pid, 0) == -1 && errno == ESRCH {
+      logger.notice("client process \(pid) is gone; exiting")
+      dispatcher.requestExit(code: 1)
+    }
+  }
+
+  private func runTimerIfDue() {
+    guard let deadline = nextTimerDeadline?(), deadline <= clock.now else { return }
+    onTimer?()
+  }
+
+  private func runPostedJobs() {
+    var counter: UInt64 = 0
+    _ = read(wakeFD, &counter, 8)
+    let pending = jobs.withLock { queue -> [Job] in
+      let taken = queue
+      queue.removeAll()
+      return taken
+    }
+    for job in pending { job() }
+  }
+
+  private func drainSignals() {
+    var info = signalfd_siginfo()
+    while read(signalFD, &info, MemoryLayout<signalfd_siginfo>.size) > 0 {
+      logger.info("received signal \(info.ssi_signo); finishing")
+    }
+  }
+
+  private func endBurst() {
+    onBurstEnd?()
+    output.flush()
+  }
+}

@@ -1,0 +1,77 @@
+/// One metric's mutable numbers. Owned by ``UsageContext``'s lock; never shared.
+struct MetricRecord {
+  var descriptor: MetricDescriptor
+  var hook: (any MeasureHook)?
+  var used: Int64 = 0
+  var fieldTotals: [Int64]
+  var cost: Double = 0
+  var breakdown: [String: BreakdownEntry] = [:]
+  var breakdownOrder: [String] = []
+  var periodStart: Timestamp?
+  var nextReset: Timestamp?
+  var level: UsageLevel = .ok
+  var version: UInt64 = 0
+  var error: String?
+
+  init(definition: MetricDefinition, now: Timestamp) {
+    descriptor = definition.descriptor
+    hook = definition.hook
+    fieldTotals = Array(repeating: 0, count: definition.descriptor.fields.count)
+    startPeriod(containing: now)
+  }
+
+  /// Starts the period that contains `now` (no effect on unlimited metrics).
+  mutating func startPeriod(containing now: Timestamp) {
+    periodStart = descriptor.period.start(containing: now)
+    nextReset = periodStart.flatMap { descriptor.period.end(ofPeriodStartingAt: $0) }
+  }
+
+  /// Sets every number back to zero (period rollover, reset).
+  mutating func clearUsage() {
+    used = 0
+    for index in fieldTotals.indices { fieldTotals[index] = 0 }
+    cost = 0
+    breakdown.removeAll()
+    breakdownOrder.removeAll()
+  }
+
+  /// Starts a new period when the current one has ended. Returns `true` when it did.
+  mutating func rollOverIfDue(now: Timestamp) -> Bool {
+    guard let nextReset, now >= nextReset else { return false }
+    clearUsage()
+    startPeriod(containing: now)
+    return true
+  }
+
+  /// Recomputes the level for `tier`; returns the crossing when the level rose.
+  mutating func updateLevel(tier: Tier) -> ThresholdCrossing? {
+    let limit = descriptor.limits[tier]
+    let newLevel = descriptor.thresholds.level(used: used, limit: limit)
+    defer { level = newLevel }
+    guard newLevel > level else { return nil }
+    return ThresholdCrossing(
+      metric: descriptor.name, level: newLevel, ratio: Thresholds.ratio(used: used, limit: limit), used: used,
+      limit: limit)
+  }
+
+  func state(tier: Tier) -> MetricState {
+    let limit = descriptor.limits[tier]
+    return MetricState(
+      name: descriptor.name, kind: descriptor.kind, unit: descriptor.unit, used: used, limit: limit,
+      remaining: limit.map { max(0, $0 - used) }, ratio: Thresholds.ratio(used: used, limit: limit),
+      level: level, version: version, period: descriptor.period, periodStart: periodStart, nextReset: nextReset,
+      fields: descriptor.fields.isEmpty ? [] : zip(descriptor.fields, fieldTotals).map { ($0, $1) },
+      cost: descriptor.currency == nil ? nil : cost, currency: descriptor.currency,
+      breakdownName: descriptor.breakdownName,
+      breakdown: breakdownOrder.compactMap { breakdown[$0] },
+      unpriced: breakdownOrder.filter { breakdown[$0]?.priced == false }, error: error)
+  }
+}
+
+extension Int64 {
+  /// `self + other`, staying at the largest value instead of overflowing.
+  func saturatingAdd(_ other: Int64) -> Int64 {
+    let (sum, overflow) = addingReportingOverflow(other)
+    return overflow ? (other > 0 ? .max : .min) : sum
+  }
+}

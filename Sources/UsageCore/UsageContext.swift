@@ -1,0 +1,345 @@
+import Synchronization
+
+/// The person's global usage: every metric's numbers, the tier, and a version that grows with each change.
+///
+/// The single owner of that state (a lock, so the hot path pays no task hop). Metrics come from plugins; what a
+/// metric does comes only from its descriptor and hook. Calendar time comes from the injected ``WallClock``:
+/// periodic metrics roll over when their period ends, checked on every access and by ``rollOverDueMetrics()``.
+public final class UsageContext: Sendable {
+  private struct State {
+    var tier: Tier
+    var version: UInt64 = 0
+    var records: [MetricRecord]
+    var configuration: UsageConfiguration
+  }
+
+  private let state: Mutex<State>
+  private let plugins: [any MetricPlugin]
+  private let clock: any WallClock
+  /// Metric names, in plugin order; fixed for the context's life.
+  public let metricNames: [String]
+  private let nameBytes: [[UInt8]]
+
+  /// Builds the context from `plugins`, configured by `configuration`.
+  /// - Throws: ``UsageError/invalidField(field:reason:)`` for a configuration a plugin refuses, an override of a
+  ///   metric that does not exist, or two plugins declaring the same metric.
+  public init(
+    plugins: [any MetricPlugin], configuration: UsageConfiguration = UsageConfiguration(),
+    clock: any WallClock = SystemWallClock()
+  ) throws(UsageError) {
+    self.plugins = plugins
+    self.clock = clock
+    let definitions = try Self.definitions(plugins: plugins, configuration: configuration)
+    let now = clock.now()
+    let records = definitions.map { MetricRecord(definition: $0, now: now) }
+    metricNames = records.map(\.descriptor.name)
+    nameBytes = metricNames.map { Array($0.utf8) }
+    var initial = State(tier: configuration.tier, records: records, configuration: configuration)
+    for index in initial.records.indices { _ = initial.records[index].updateLevel(tier: initial.tier) }
+    state = Mutex(initial)
+  }
+
+  private static func definitions(
+    plugins: [any MetricPlugin], configuration: UsageConfiguration
+  ) throws(UsageError) -> [MetricDefinition] {
+    var result: [MetricDefinition] = []
+    for plugin in plugins {
+      let options = configuration.plugins[plugin.info.name] ?? .null
+      for var definition in try plugin.metrics(options: options) {
+        guard !result.contains(where: { $0.descriptor.name == definition.descriptor.name }) else {
+          throw .invalidField(
+            field: "plugins.\(plugin.info.name)",
+            reason: "declares metric \(definition.descriptor.name), which another plugin already declares")
+        }
+        definition.descriptor = configuration.apply(to: definition.descriptor)
+        result.append(definition)
+      }
+    }
+    for name in configuration.metrics.keys where !result.contains(where: { $0.descriptor.name == name }) {
+      throw .invalidField(field: "config.metrics.\(name)", reason: "is not a metric")
+    }
+    return result
+  }
+
+  // MARK: - Lookup
+
+  /// The index of the metric named by these UTF-8 bytes (no allocation).
+  public func index(ofMetric name: UnsafeRawBufferPointer) -> Int? {
+    for index in nameBytes.indices where nameBytes[index].count == name.count {
+      if nameBytes[index].withUnsafeBytes({ $0.elementsEqual(name) }) { return index }
+    }
+    return nil
+  }
+
+  public func index(ofMetric name: String) -> Int? { metricNames.firstIndex(of: name) }
+
+  /// The metric's descriptor as configured now.
+  public func descriptor(at index: Int) -> MetricDescriptor {
+    state.withLock { $0.records[index].descriptor }
+  }
+
+  public var tier: Tier { state.withLock { $0.tier } }
+  public var version: UInt64 { state.withLock { $0.version } }
+  public var configuration: UsageConfiguration { state.withLock { $0.configuration } }
+
+  // MARK: - Reading
+
+  /// Every metric (or the ones at `indices`), at the current version.
+  public func snapshot(_ indices: [Int]? = nil) -> UsageSnapshot {
+    let now = clock.now()
+    return state.withLock { state in
+      Self.rollOver(&state, now: now)
+      let chosen = indices ?? Array(state.records.indices)
+      return UsageSnapshot(
+        version: state.version, tier: state.tier, metrics: chosen.map { state.records[$0].state(tier: state.tier) })
+    }
+  }
+
+  /// One metric's state.
+  public func state(ofMetric index: Int) -> MetricState {
+    let now = clock.now()
+    return state.withLock { state in
+      Self.rollOver(&state, now: now)
+      return state.records[index].state(tier: state.tier)
+    }
+  }
+
+  /// The metrics (among `indices`, or all) that changed after `version`, and the current version.
+  public func changes(since version: UInt64, among indices: [Int]? = nil) -> (version: UInt64, metrics: [MetricState]) {
+    state.withLock { state in
+      let chosen = indices ?? Array(state.records.indices)
+      let changed = chosen.filter { state.records[$0].version > version }
+      return (state.version, changed.map { state.records[$0].state(tier: state.tier) })
+    }
+  }
+
+  /// Pre-flight: would adding `amount` stay within the limit?
+  public func check(metric index: Int, amount: Int64) -> CheckResult {
+    let now = clock.now()
+    return state.withLock { state in
+      Self.rollOver(&state, now: now)
+      let record = state.records[index]
+      let limit = record.descriptor.limits[state.tier]
+      return CheckResult(
+        metric: record.descriptor.name, allowed: limit.map { record.used.saturatingAdd(amount) <= $0 } ?? true,
+        requested: amount, used: record.used, limit: limit, remaining: limit.map { max(0, $0 - record.used) },
+        level: record.level)
+    }
+  }
+
+  // MARK: - Changing
+
+  /// Adds to a metric, at once.
+  ///
+  /// - Parameters:
+  ///   - amount: how much, for metrics without declared fields (default 1); for metrics with fields it may be given
+  ///     only if it equals what the fields add up to.
+  ///   - fields: values of the descriptor's fields (`nil` where not given), in declaration order.
+  ///   - labels: the increment's labels (the breakdown label picks the breakdown entry).
+  ///   - enforce: refuse, changing nothing, when the increment would pass the limit (checked and applied in one step).
+  public func increment(
+    metric index: Int, amount: Int64?, fields: [Int64?] = [], labels: [String: String] = [:], enforce: Bool = false
+  ) throws(UsageError) -> MutationResult {
+    let now = clock.now()
+    return try state.withLock { (state: inout State) throws(UsageError) -> MutationResult in
+      Self.rollOver(&state, now: now)
+      let descriptor = state.records[index].descriptor
+      let measurement = try Self.measure(
+        descriptor: descriptor, hook: state.records[index].hook, amount: amount, fields: fields, labels: labels)
+      if enforce, let limit = descriptor.limits[state.tier],
+        state.records[index].used.saturatingAdd(measurement.amount) > limit
+      {
+        throw .limitExceeded(
+          metric: descriptor.name, used: state.records[index].used, limit: limit, requested: measurement.amount)
+      }
+      state.version += 1
+      let version = state.version
+      let tier = state.tier
+      return Self.apply(measurement, fields: fields, labels: labels, to: &state.records[index], version: version, tier: tier)
+    }
+  }
+
+  /// Takes from a metric, at once; the value never goes below zero (the change recorded is what was taken).
+  public func decrement(metric index: Int, amount: Int64) -> MutationResult {
+    let now = clock.now()
+    return state.withLock { state in
+      Self.rollOver(&state, now: now)
+      let taken = min(amount, state.records[index].used)
+      if taken > 0 {
+        state.version += 1
+        state.records[index].used -= taken
+        state.records[index].version = state.version
+      }
+      let crossing = state.records[index].updateLevel(tier: state.tier)
+      return MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing)
+    }
+  }
+
+  /// Sets a metric back to zero, or only one breakdown entry (`breakdownKey`, e.g. a model) when given.
+  public func reset(metric index: Int, breakdownKey: String? = nil) throws(UsageError) -> MutationResult {
+    let now = clock.now()
+    return try state.withLock { (state: inout State) throws(UsageError) -> MutationResult in
+      Self.rollOver(&state, now: now)
+      if let breakdownKey {
+        guard let label = state.records[index].descriptor.breakdownLabel else {
+          throw .invalidField(field: "labels", reason: "metric \(state.records[index].descriptor.name) has no breakdown")
+        }
+        _ = label
+        if let entry = state.records[index].breakdown.removeValue(forKey: breakdownKey) {
+          state.records[index].breakdownOrder.removeAll { $0 == breakdownKey }
+          state.records[index].used = max(0, state.records[index].used - entry.amount)
+          state.records[index].cost = max(0, state.records[index].cost - entry.cost)
+          for (position, value) in entry.fields.enumerated() where position < state.records[index].fieldTotals.count {
+            state.records[index].fieldTotals[position] = max(0, state.records[index].fieldTotals[position] - value)
+          }
+        }
+      } else {
+        state.records[index].clearUsage()
+      }
+      state.version += 1
+      state.records[index].version = state.version
+      let crossing = state.records[index].updateLevel(tier: state.tier)
+      return MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing)
+    }
+  }
+
+  /// Changes the tier: limits change for every metric. Returns the crossings it caused.
+  public func setTier(_ tier: Tier) -> [ThresholdCrossing] {
+    let now = clock.now()
+    return state.withLock { state in
+      Self.rollOver(&state, now: now)
+      state.configuration.tier = tier
+      state.tier = tier
+      return Self.touchAll(&state)
+    }
+  }
+
+  /// Applies configuration overrides (from `initialize`): limits, periods, thresholds, plugin options.
+  /// Numbers already counted are kept.
+  public func reconfigure(_ configuration: UsageConfiguration) throws(UsageError) -> [ThresholdCrossing] {
+    let definitions = try Self.definitions(plugins: plugins, configuration: configuration)
+    let now = clock.now()
+    return state.withLock { state in
+      for (index, definition) in definitions.enumerated() where index < state.records.count {
+        let periodChanged = state.records[index].descriptor.period != definition.descriptor.period
+        state.records[index].descriptor = definition.descriptor
+        state.records[index].hook = definition.hook
+        if periodChanged { state.records[index].startPeriod(containing: now) }
+      }
+      state.configuration = configuration
+      state.tier = configuration.tier
+      Self.rollOver(&state, now: now)
+      return Self.touchAll(&state)
+    }
+  }
+
+  /// Records (or, with `nil`, clears) an error from a metric's source; the numbers stay as they are.
+  public func setError(metric index: Int, _ message: String?) {
+    state.withLock { state in
+      guard state.records[index].error != message else { return }
+      state.records[index].error = message
+      state.version += 1
+      state.records[index].version = state.version
+    }
+  }
+
+  /// Clears the error state of the metrics at `indices` (all when `nil`).
+  public func resetErrors(_ indices: [Int]? = nil) {
+    for index in indices ?? Array(metricNames.indices) { setError(metric: index, nil) }
+  }
+
+  // MARK: - Periods
+
+  /// When the next periodic metric rolls over, if any does.
+  public func nextRollover() -> Timestamp? {
+    state.withLock { state in state.records.compactMap(\.nextReset).min() }
+  }
+
+  /// Rolls over every metric whose period has ended. Returns `true` when any did (subscribers should hear).
+  @discardableResult
+  public func rollOverDueMetrics() -> Bool {
+    let now = clock.now()
+    return state.withLock { Self.rollOver(&$0, now: now) }
+  }
+
+  @discardableResult
+  private static func rollOver(_ state: inout State, now: Timestamp) -> Bool {
+    var any = false
+    for index in state.records.indices where state.records[index].rollOverIfDue(now: now) {
+      state.version += 1
+      state.records[index].version = state.version
+      _ = state.records[index].updateLevel(tier: state.tier)
+      any = true
+    }
+    return any
+  }
+
+  private static func touchAll(_ state: inout State) -> [ThresholdCrossing] {
+    state.version += 1
+    var crossings: [ThresholdCrossing] = []
+    for index in state.records.indices {
+      state.records[index].version = state.version
+      if let crossing = state.records[index].updateLevel(tier: state.tier) { crossings.append(crossing) }
+    }
+    return crossings
+  }
+
+  // MARK: - Measuring
+
+  private static func measure(
+    descriptor: MetricDescriptor, hook: (any MeasureHook)?, amount: Int64?, fields: [Int64?], labels: [String: String]
+  ) throws(UsageError) -> Measurement {
+    guard !descriptor.fields.isEmpty else {
+      return Measurement(amount: amount ?? 1)
+    }
+    let given = fields.contains { $0 != nil }
+    guard given else {
+      let names = descriptor.fields.joined(separator: ", ")
+      throw .invalidField(field: descriptor.fields[0], reason: "is required: \(descriptor.name) counts \(names)")
+    }
+    var values = Array(repeating: Int64(0), count: descriptor.fields.count)
+    for (position, value) in fields.enumerated() where position < values.count { values[position] = value ?? 0 }
+    let measurement =
+      hook?.measure(MeasureInput(fields: values, labels: labels))
+      ?? Measurement(amount: values.reduce(0) { $0.saturatingAdd($1) })
+    if let amount, amount != measurement.amount {
+      throw .invalidField(
+        field: "amount", reason: "must equal \(measurement.amount), what \(descriptor.fields.joined(separator: " + ")) add up to")
+    }
+    return measurement
+  }
+
+  private static func apply(
+    _ measurement: Measurement, fields: [Int64?], labels: [String: String], to record: inout MetricRecord,
+    version: UInt64, tier: Tier
+  ) -> MutationResult {
+    record.used = record.used.saturatingAdd(measurement.amount)
+    record.version = version
+    if !record.fieldTotals.isEmpty {
+      for (position, value) in fields.enumerated() where position < record.fieldTotals.count {
+        record.fieldTotals[position] = record.fieldTotals[position].saturatingAdd(value ?? 0)
+      }
+    }
+    if record.descriptor.currency != nil { record.cost += measurement.cost }
+    if let label = record.descriptor.breakdownLabel {
+      let key = labels[label] ?? "unknown"
+      var entry =
+        record.breakdown[key]
+        ?? BreakdownEntry(
+          key: key, amount: 0, fields: Array(repeating: 0, count: record.fieldTotals.count), cost: 0, priced: true,
+          events: 0, attributes: [:])
+      if record.breakdown[key] == nil { record.breakdownOrder.append(key) }
+      entry.amount = entry.amount.saturatingAdd(measurement.amount)
+      for (position, value) in fields.enumerated() where position < entry.fields.count {
+        entry.fields[position] = entry.fields[position].saturatingAdd(value ?? 0)
+      }
+      entry.cost += measurement.cost
+      entry.priced = entry.priced && measurement.priced
+      entry.events += 1
+      entry.attributes.merge(measurement.attributes) { _, new in new }
+      record.breakdown[key] = entry
+    }
+    let crossing = record.updateLevel(tier: tier)
+    return MutationResult(state: record.state(tier: tier), crossing: crossing)
+  }
+}

@@ -1,0 +1,45 @@
+public import JSONRPC
+public import Logging
+public import UsageCore
+import Glibc
+
+/// Assembles and runs one usagectx session on a pair of file descriptors: the loop, the dispatcher, the usage
+/// service and the context.
+public enum Sidecar {
+  /// Everything a session can be told from the command line.
+  public struct Options: Sendable {
+    public var limits = Dispatcher.Limits()
+    public var server = StdioServer.Configuration()
+    public var configuration = UsageConfiguration()
+    public init() {}
+  }
+
+  /// Runs a session reading `input` and answering on `output` until it ends; returns the exit code.
+  public static func run(
+    input: Int32, output: Int32, plugins: [any MetricPlugin], options: Options, logger: Logger,
+    clock: any WallClock = SystemWallClock()
+  ) -> Int32 {
+    let context: UsageContext
+    do {
+      context = try UsageContext(plugins: plugins, configuration: options.configuration, clock: clock)
+    } catch {
+      logger.critical("configuration refused: \(error)")
+      return 2
+    }
+    let channel = OutputChannel(fd: output)
+    let dispatcher = Dispatcher(output: channel, limits: options.limits, logger: logger)
+    let service = UsageService(context: context, dispatcher: dispatcher, logger: logger)
+    let server = StdioServer(input: input, dispatcher: dispatcher, configuration: options.server, logger: logger)
+    let monotonic = ContinuousClock()
+    service.watchProcess = { [unowned server] pid in server.watch(process: pid) }
+    server.onBurstEnd = { service.sendChanges() }
+    server.nextTimerDeadline = {
+      guard let next = service.nextRollover() else { return nil }
+      let wait = max(0, next.milliseconds - clock.now().milliseconds)
+      return monotonic.now.advanced(by: .milliseconds(wait))
+    }
+    server.onTimer = { service.rollOver() }
+    logger.debug("usagectx \(ServerInfo.version) serving \(context.metricNames.joined(separator: ", "))")
+    return server.run()
+  }
+}

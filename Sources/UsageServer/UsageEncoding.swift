@@ -1,0 +1,163 @@
+import JSON
+import UsageCore
+
+/// The wire form of the usage context's values, written straight into the answer.
+extension JSONWriter {
+  mutating func metricState(_ state: MetricState) {
+    beginObject()
+    key("name"); string(state.name)
+    key("kind"); string(state.kind.rawValue)
+    key("unit"); string(state.unit)
+    key("used"); int(state.used)
+    key("limit"); optionalInt(state.limit)
+    key("remaining"); optionalInt(state.remaining)
+    key("ratio"); double(state.ratio)
+    key("level"); string(state.level.rawValue)
+    key("version"); int(Int64(clamping: state.version))
+    if state.period != .unlimited {
+      key("period"); string(state.period.rawValue)
+      key("periodStart"); optionalTimestamp(state.periodStart)
+      key("nextReset"); optionalTimestamp(state.nextReset)
+    }
+    for (name, total) in state.fields {
+      key(name); int(total)
+    }
+    if let currency = state.currency {
+      key("cost"); double(state.cost ?? 0)
+      key("currency"); string(currency)
+    }
+    if let breakdownName = state.breakdownName {
+      key(breakdownName)
+      beginObject()
+      for entry in state.breakdown {
+        key(entry.key)
+        breakdownEntry(entry, fieldNames: state.fields.map(\.name), priced: state.currency != nil)
+      }
+      endObject()
+    }
+    if !state.unpriced.isEmpty {
+      key("unpriced")
+      beginArray()
+      for name in state.unpriced { string(name) }
+      endArray()
+    }
+    if let error = state.error {
+      key("error"); string(error)
+    }
+    endObject()
+  }
+
+  private mutating func breakdownEntry(_ entry: BreakdownEntry, fieldNames: [String], priced: Bool) {
+    beginObject()
+    key("used"); int(entry.amount)
+    for (name, total) in zip(fieldNames, entry.fields) {
+      key(name); int(total)
+    }
+    if priced {
+      key("cost"); double(entry.cost)
+      key("priced"); bool(entry.priced)
+    }
+    key("events"); int(entry.events)
+    for (name, value) in entry.attributes.sorted(by: { $0.key < $1.key }) {
+      key(name); string(value)
+    }
+    endObject()
+  }
+
+  /// `{version, tier, metrics: {name: MetricState}}`.
+  mutating func snapshot(_ snapshot: UsageSnapshot) {
+    beginObject()
+    key("version"); int(Int64(clamping: snapshot.version))
+    key("tier"); string(snapshot.tier.rawValue)
+    key("metrics")
+    metricMap(snapshot.metrics)
+    endObject()
+  }
+
+  /// `{name: MetricState, …}`.
+  mutating func metricMap(_ states: [MetricState]) {
+    beginObject()
+    for state in states {
+      key(state.name)
+      metricState(state)
+    }
+    endObject()
+  }
+
+  mutating func checkResult(_ result: CheckResult) {
+    beginObject()
+    key("metric"); string(result.metric)
+    key("allowed"); bool(result.allowed)
+    key("requested"); int(result.requested)
+    key("used"); int(result.used)
+    key("limit"); optionalInt(result.limit)
+    key("remaining"); optionalInt(result.remaining)
+    key("level"); string(result.level.rawValue)
+    endObject()
+  }
+
+  mutating func thresholdCrossing(_ crossing: ThresholdCrossing) {
+    beginObject()
+    key("metric"); string(crossing.metric)
+    key("level"); string(crossing.level.rawValue)
+    key("ratio"); double(crossing.ratio)
+    key("used"); int(crossing.used)
+    key("limit"); optionalInt(crossing.limit)
+    endObject()
+  }
+
+  mutating func descriptor(_ descriptor: MetricDescriptor) {
+    beginObject()
+    key("name"); string(descriptor.name)
+    key("unit"); string(descriptor.unit)
+    key("kind"); string(descriptor.kind.rawValue)
+    key("period"); string(descriptor.period.rawValue)
+    key("limits")
+    beginObject()
+    for tier in Tier.allCases {
+      key(tier.rawValue); optionalInt(descriptor.limits[tier])
+    }
+    endObject()
+    key("thresholds")
+    beginObject()
+    key("warning"); double(descriptor.thresholds.warning)
+    key("exceeded"); double(descriptor.thresholds.exceeded)
+    endObject()
+    key("fields")
+    beginArray()
+    for field in descriptor.fields { string(field) }
+    endArray()
+    if let label = descriptor.breakdownLabel {
+      key("breakdownLabel"); string(label)
+    }
+    if let currency = descriptor.currency {
+      key("currency"); string(currency)
+    }
+    endObject()
+  }
+
+  mutating func optionalInt(_ value: Int64?) {
+    if let value { int(value) } else { null() }
+  }
+
+  mutating func optionalTimestamp(_ value: Timestamp?) {
+    if let value { string(value.iso8601) } else { null() }
+  }
+}
+
+extension ConfigValue {
+  /// Copies a parsed JSON value into a configuration value.
+  init(_ value: JSONValue) {
+    switch value.kind {
+    case .null: self = .null
+    case .bool: self = .bool(value.bool ?? false)
+    case .integer, .real: self = .number(value.double ?? 0)
+    case .string: self = .string(value.string ?? "")
+    case .array: self = .array(value.elements.map(ConfigValue.init))
+    case .object:
+      var members: [String: ConfigValue] = [:]
+      for (key, member) in value.members { members[key] = ConfigValue(member) }
+      self = .object(members)
+    }
+  }
+}

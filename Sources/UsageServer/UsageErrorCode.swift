@@ -1,0 +1,25 @@
+import JSON
+import JSONRPC
+import UsageCore
+
+extension RPCErrorCode {
+  /// An enforced increment would pass the metric's limit; nothing was applied (`data`: metric, used, limit,
+  /// requested).
+  static let limitExceeded = RPCErrorCode(rawValue: -32050)
+}
+
+extension RPCError {
+  /// The wire form of a usage error.
+  init(_ error: UsageError) {
+    switch error {
+    case .invalidField(let field, let reason):
+      self = .invalidParams(field: field, reason)
+    case .unknownMetric(let name):
+      self = .invalidParams(field: "metric", "is not a known metric", value: .string(name))
+    case .limitExceeded(let metric, let used, let limit, let requested):
+      self = RPCError(
+        .limitExceeded, "Limit exceeded",
+        data: ["metric": .string(metric), "used": .int(used), "limit": .int(limit), "requested": .int(requested)])
+    }
+  }
+}

@@ -1,0 +1,288 @@
+public import JSONRPC
+public import Logging
+public import UsageCore
+import JSON
+
+/// The usage methods: maps JSON-RPC requests onto the ``UsageContext`` and sends the notifications clients
+/// subscribe to. Runs on the server's loop thread.
+public final class UsageService {
+  public let context: UsageContext
+  private let dispatcher: Dispatcher
+  private let logger: Logger
+  private var subscriptions = Subscriptions()
+  private var initialized = false
+  /// Field names per metric, as bytes, so increments are validated without allocating.
+  private var fieldNames: [[[UInt8]]] = []
+  /// Asked to watch the client's process when `initialize` names one.
+  public var watchProcess: ((Int32) -> Void)?
+
+  public init(context: UsageContext, dispatcher: Dispatcher, logger: Logger) {
+    self.context = context
+    self.dispatcher = dispatcher
+    self.logger = logger
+    refreshFieldNames()
+    registerMethods()
+  }
+
+  /// Notifications (threshold crossings) go to clients that said who they are or subscribed; a script that only
+  /// pipes requests in sees only answers.
+  private var wantsNotifications: Bool { initialized || !subscriptions.isEmpty }
+
+  private func refreshFieldNames() {
+    fieldNames = context.metricNames.indices.map { index in
+      context.descriptor(at: index).fields.map { Array($0.utf8) }
+    }
+  }
+
+  // MARK: - Burst and timer hooks
+
+  /// Sends one `usage/changed` per subscription whose metrics changed since it was last told.
+  public func sendChanges() {
+    guard !subscriptions.isEmpty else { return }
+    for (position, entry) in subscriptions.entries.enumerated() {
+      let (version, changed) = context.changes(since: entry.seenVersion, among: entry.metrics)
+      guard !changed.isEmpty else { continue }
+      subscriptions.markSeen(position, version: version)
+      dispatcher.output.notify("usage/changed") { writer in
+        writer.beginObject()
+        writer.key("subscription"); writer.string(entry.id)
+        writer.key("version"); writer.int(Int64(clamping: version))
+        writer.key("metrics"); writer.metricMap(changed)
+        writer.endObject()
+      }
+    }
+  }
+
+  /// When the next periodic metric rolls over (wall clock), if any.
+  public func nextRollover() -> Timestamp? { context.nextRollover() }
+
+  /// Rolls over the metrics whose period ended; subscribers hear at the end of the burst.
+  public func rollOver() { context.rollOverDueMetrics() }
+
+  private func announce(_ crossing: ThresholdCrossing?) {
+    guard let crossing, wantsNotifications else { return }
+    dispatcher.output.notify("usage/threshold") { $0.thresholdCrossing(crossing) }
+  }
+
+  // MARK: - Methods
+
+  private func registerMethods() {
+    dispatcher.register("initialize") { [unowned self] request, result throws(RPCError) in try initialize(request, &result) }
+    dispatcher.register("usage/get") { [unowned self] request, result throws(RPCError) in
+      let params = try Params(request, allowed: ["metrics"])
+      result.snapshot(context.snapshot(try metricList(params)))
+    }
+    dispatcher.register("usage/increment") { [unowned self] request, result throws(RPCError) in
+      try increment(request, &result)
+    }
+    dispatcher.register("usage/decrement") { [unowned self] request, result throws(RPCError) in
+      let params = try Params(request, allowed: ["metric", "amount", "key"])
+      let metric = try metricIndex(params)
+      _ = try params.string("key")
+      let outcome = context.decrement(metric: metric, amount: try params.amount("amount") ?? 1)
+      result.metricState(outcome.state)
+      announce(outcome.crossing)
+    }
+    dispatcher.register("usage/check") { [unowned self] request, result throws(RPCError) in
+      let params = try Params(request, allowed: ["metric", "amount"])
+      let metric = try metricIndex(params)
+      result.checkResult(context.check(metric: metric, amount: try params.amount("amount") ?? 1))
+    }
+    dispatcher.register("usage/subscribe") { [unowned self] request, result throws(RPCError) in
+      let params = try Params(request, allowed: ["metrics"])
+      let metrics = try metricList(params)
+      let snapshot = context.snapshot(metrics)
+      let id = subscriptions.add(metrics: metrics, seenVersion: snapshot.version)
+      result.beginObject()
+      result.key("subscription"); result.string(id)
+      result.key("snapshot"); result.snapshot(snapshot)
+      result.endObject()
+    }
+    dispatcher.register("usage/unsubscribe") { [unowned self] request, result throws(RPCError) in
+      let params = try Params(request, allowed: ["subscription"])
+      let id = try params.requiredString("subscription")
+      guard subscriptions.remove(id) else {
+        throw RPCError.invalidParams(field: "subscription", "is not an active subscription", value: .string(id))
+      }
+      result.beginObject()
+      result.key("subscription"); result.string(id)
+      result.key("removed"); result.bool(true)
+      result.endObject()
+    }
+    dispatcher.register("usage/setTier") { [unowned self] request, result throws(RPCError) in
+      let params = try Params(request, allowed: ["tier"])
+      let tier = try tierParam(params)
+      let crossings = context.setTier(tier)
+      result.snapshot(context.snapshot())
+      crossings.forEach(announce)
+    }
+    dispatcher.register("usage/reset") { [unowned self] request, result throws(RPCError) in
+      let params = try Params(request, allowed: ["metric", "labels"])
+      let metric = try metricIndex(params)
+      let labels = try params.labels()
+      var key: String? = nil
+      if !labels.isEmpty {
+        guard let label = context.descriptor(at: metric).breakdownLabel else {
+          throw RPCError.invalidParams(field: "labels", "metric \(context.metricNames[metric]) has no breakdown")
+        }
+        guard let value = labels[label] else {
+          throw RPCError.invalidParams(field: "labels.\(label)", "is required to reset one entry of the breakdown")
+        }
+        key = value
+      }
+      do throws(UsageError) {
+        result.metricState(try context.reset(metric: metric, breakdownKey: key).state)
+      } catch {
+        throw RPCError(error)
+      }
+    }
+    dispatcher.register("usage/resetError") { [unowned self] request, result throws(RPCError) in
+      let params = try Params(request, allowed: ["metrics"])
+      let metrics = try metricList(params)
+      context.resetErrors(metrics)
+      result.snapshot(context.snapshot(metrics))
+    }
+  }
+
+  private func increment(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
+    // The metric decides which extra fields are accepted, so it is read first.
+    let metric = try metricIndex(try Params(request, allowed: ["metric"], alsoAllowed: { _ in true }))
+    let names = fieldNames[metric]
+    let params = try Params(request, allowed: ["metric", "amount", "labels", "key", "enforce"]) { key in
+      names.contains { $0.count == key.count && $0.withUnsafeBytes { $0.elementsEqual(key) } }
+    }
+    var fields: [Int64?] = []
+    if !names.isEmpty, let object = params.object {
+      fields = Array(repeating: nil, count: names.count)
+      for (position, name) in names.enumerated() {
+        let fieldName = String(decoding: name, as: UTF8.self)
+        if let value = object.member(fieldName), !value.isNull {
+          fields[position] = try Params.amount(value, field: fieldName)
+        }
+      }
+    }
+    _ = try params.string("key")
+    let amount = try params.amount("amount")
+    let labels = try params.labels()
+    let enforce = try params.bool("enforce") ?? false
+    let outcome: MutationResult
+    do throws(UsageError) {
+      outcome = try context.increment(metric: metric, amount: amount, fields: fields, labels: labels, enforce: enforce)
+    } catch {
+      throw RPCError(error)
+    }
+    result.metricState(outcome.state)
+    announce(outcome.crossing)
+  }
+
+  private func initialize(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
+    guard !initialized else {
+      throw RPCError.invalidRequest("alreadyInitialized", detail: "initialize may be sent only once")
+    }
+    let params = try Params(
+      request, allowed: ["processId", "clientInfo", "tier", "config", "capabilities", "locale", "trace"])
+    if let pid = params["processId"] {
+      guard let number = pid.int64, number > 0, number <= Int64(Int32.max) else {
+        throw RPCError.invalidParams(field: "processId", "must be a positive process id or null")
+      }
+      watchProcess?(Int32(number))
+    }
+    if let info = params["clientInfo"] {
+      guard info.isObject else { throw RPCError.invalidParams(field: "clientInfo", "must be an object") }
+      logger.info("client: \(info["name"]?.string ?? "unnamed") \(info["version"]?.string ?? "")")
+    }
+    var configuration = context.configuration
+    if let overrides = params["config"] {
+      do throws(UsageError) {
+        try configuration.merge(ConfigValue(overrides))
+      } catch {
+        throw RPCError(error)
+      }
+    }
+    if params["tier"] != nil { configuration.tier = try tierParam(params) }
+    if configuration != context.configuration {
+      do throws(UsageError) {
+        _ = try context.reconfigure(configuration)
+      } catch {
+        throw RPCError(error)
+      }
+      refreshFieldNames()
+    }
+    initialized = true
+    result.beginObject()
+    result.key("serverInfo")
+    result.beginObject()
+    result.key("name"); result.string(ServerInfo.name)
+    result.key("version"); result.string(ServerInfo.version)
+    result.endObject()
+    result.key("protocolVersion"); result.string(ServerInfo.protocolVersion)
+    result.key("capabilities")
+    result.beginObject()
+    result.key("metrics")
+    result.beginArray()
+    for index in context.metricNames.indices { result.descriptor(context.descriptor(at: index)) }
+    result.endArray()
+    result.key("tiers")
+    result.beginArray()
+    for tier in Tier.allCases { result.string(tier.rawValue) }
+    result.endArray()
+    result.key("methods")
+    result.beginArray()
+    for method in dispatcher.requestMethodNames { result.string(method) }
+    result.endArray()
+    result.key("framings")
+    result.beginArray()
+    result.string("newline")
+    result.string("contentLength")
+    result.endArray()
+    result.key("batches"); result.bool(true)
+    result.key("subscriptions"); result.bool(true)
+    result.endObject()
+    result.key("snapshot"); result.snapshot(context.snapshot())
+    result.endObject()
+  }
+
+  // MARK: - Parameter helpers
+
+  private func metricIndex(_ params: Params) throws(RPCError) -> Int {
+    guard let value = params["metric"] else { throw RPCError.invalidParams(field: "metric", "is required") }
+    guard let index = value.withStringBytes({ context.index(ofMetric: $0) }) else {
+      if !value.isString { throw RPCError.invalidParams(field: "metric", "must be a string, not \(value.typeName)") }
+      throw unknownMetric(value.string ?? "")
+    }
+    guard let index else { throw unknownMetric(value.string ?? "") }
+    return index
+  }
+
+  private func unknownMetric(_ name: String) -> RPCError {
+    RPCError(
+      .invalidParams, "Invalid params: unknown metric \(name)",
+      data: [
+        "field": "metric", "reason": "is not a known metric", "value": .string(name),
+        "known": .array(context.metricNames.map { .string($0) }),
+      ])
+  }
+
+  /// `metrics: [names]` → indices, or `nil` for all.
+  private func metricList(_ params: Params) throws(RPCError) -> [Int]? {
+    guard let value = params["metrics"] else { return nil }
+    guard value.isArray else { throw RPCError.invalidParams(field: "metrics", "must be an array of metric names") }
+    var indices: [Int] = []
+    for (position, element) in value.elements.enumerated() {
+      guard let name = element.string else {
+        throw RPCError.invalidParams(field: "metrics[\(position)]", "must be a string")
+      }
+      guard let index = context.index(ofMetric: name) else { throw unknownMetric(name) }
+      if !indices.contains(index) { indices.append(index) }
+    }
+    return indices
+  }
+
+  private func tierParam(_ params: Params) throws(RPCError) -> Tier {
+    let name = try params.requiredString("tier")
+    guard let tier = Tier(rawValue: name) else {
+      throw RPCError.invalidParams(field: "tier", "must be one of free, pro, ultra", value: .string(name))
+    }
+    return tier
+  }
+}

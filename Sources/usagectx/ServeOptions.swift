@@ -1,0 +1,54 @@
+import ArgumentParser
+import JSONRPC
+import Logging
+import UsageCore
+import UsageServer
+
+/// Options shared by the commands that run a session.
+struct ServeOptions: ParsableArguments {
+  @Option(help: "Plan tier to start in: free, pro or ultra.")
+  var tier: String = "free"
+
+  @Option(help: "Largest message accepted, in bytes; larger ones are refused before they are read into memory.")
+  var maxMessageBytes: Int = 1 << 20
+
+  @Option(help: "Most requests one batch may hold.")
+  var maxBatch: Int = 1000
+
+  @Option(help: "Deepest nesting of arrays and objects accepted in a message.")
+  var maxDepth: Int = 100
+
+  @Option(help: "Seconds a half-received message may wait for its remaining bytes before it is dropped.")
+  var partialFrameTimeout: Int = 30
+
+  @Option(help: "Process id of the client: usagectx exits when that process is gone (also initialize.processId).")
+  var clientProcessId: Int32?
+
+  @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
+  var logLevel: String = "warning"
+
+  func validate() throws {
+    guard Tier(rawValue: tier) != nil else { throw ValidationError("--tier must be free, pro or ultra") }
+    guard maxMessageBytes >= 64 else { throw ValidationError("--max-message-bytes must be at least 64") }
+    guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
+    guard maxDepth >= 2 else { throw ValidationError("--max-depth must be at least 2") }
+    guard partialFrameTimeout >= 1 else { throw ValidationError("--partial-frame-timeout must be at least 1") }
+    guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+  }
+
+  var sidecarOptions: Sidecar.Options {
+    var options = Sidecar.Options()
+    options.limits = Dispatcher.Limits(maxDepth: maxDepth, maxBatch: maxBatch)
+    options.server.maxMessageBytes = maxMessageBytes
+    options.server.partialFrameTimeout = .seconds(partialFrameTimeout)
+    options.server.watchedProcess = clientProcessId
+    options.configuration.tier = Tier(rawValue: tier) ?? .free
+    return options
+  }
+
+  func makeLogger() -> Logger {
+    var logger = Logger(label: "usagectx") { label in StreamLogHandler.standardError(label: label) }
+    logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+    return logger
+  }
+}
