@@ -8,7 +8,7 @@ extension JSONWriter {
     case .bool(let flag): bool(flag)
     case .int(let number): int(number)
     case .double(let number): double(number)
-    case .string(let text): string(text)
+    case .string(let text): string(text: text)
     case .array(let elements):
       beginArray()
       for element in elements { self.value(element) }
@@ -16,7 +16,7 @@ extension JSONWriter {
     case .object(let members):
       beginObject()
       for (name, member) in members {
-        key(name)
+        key(text: name)
         self.value(member)
       }
       endObject()

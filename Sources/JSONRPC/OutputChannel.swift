@@ -47,7 +47,7 @@ public final class OutputChannel {
   public func endAnswering() {
     answering -= 1
     if answering == 0, heldNotifications.count > 0 {
-      heldNotifications.bytes.withUnsafeBytes { writer.rawBytes($0) }
+      heldNotifications.withBytes { writer.rawBytes($0) }
       heldNotifications.reset()
     }
   }
@@ -70,7 +70,7 @@ public final class OutputChannel {
     guard writer.count > 0 else { return !isClosed }
     defer { writer.reset() }
     guard !isClosed else { return false }
-    let ok = writer.bytes.withUnsafeBytes { buffer -> Bool in
+    let ok = writer.withBytes { buffer -> Bool in
       var offset = 0
       while offset < buffer.count {
         let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
@@ -120,7 +120,7 @@ public final class OutputChannel {
       var header = Array("Content-Length: ".utf8)
       header.append(contentsOf: String(length).utf8)
       header.append(contentsOf: [0x0D, 0x0A, 0x0D, 0x0A])
-      writer.bytes.insert(contentsOf: header, at: start)
+      header.withUnsafeBytes { writer.insert($0, at: start) }
     }
     writer.truncate(to: writer.count)
   }

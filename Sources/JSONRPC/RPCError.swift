@@ -46,7 +46,7 @@ public struct RPCError: Error, Equatable, Sendable, CustomStringConvertible {
     writer.key("code")
     writer.int(code.rawValue)
     writer.key("message")
-    writer.string(message)
+    writer.string(text: message)
     if let data {
       writer.key("data")
       writer.value(data)

@@ -22,7 +22,7 @@ public enum RPCID: Hashable, Sendable, CustomStringConvertible {
     switch self {
     case .int(let value): writer.int(value)
     case .double(let value): writer.double(value)
-    case .string(let value): writer.string(value)
+    case .string(let value): writer.string(text: value)
     case .null: writer.null()
     }
   }

@@ -143,20 +143,30 @@ public final class UsageContext: Sendable {
     let now = clock.now()
     return try state.withLock { (state: inout State) throws(UsageError) -> MutationResult in
       Self.rollOver(&state, now: now)
-      let descriptor = state.records[index].descriptor
-      let measurement = try Self.measure(
-        descriptor: descriptor, hook: state.records[index].hook, amount: amount, fields: fields, labels: labels)
-      if enforce, let limit = descriptor.limits[state.tier],
-        state.records[index].used.saturatingAdd(measurement.amount) > limit
-      {
-        throw .limitExceeded(
-          metric: descriptor.name, used: state.records[index].used, limit: limit, requested: measurement.amount)
-      }
-      state.version += 1
-      let version = state.version
       let tier = state.tier
-      return Self.apply(measurement, fields: fields, labels: labels, to: &state.records[index], version: version, tier: tier)
+      return try Self.increment(
+        &state.records[index], amount: amount, fields: fields, labels: labels, enforce: enforce, tier: tier,
+        version: &state.version)
     }
+  }
+
+  /// Measures, checks and applies one increment to `record` (under the lock).
+  private static func increment(
+    _ record: inout MetricRecord, amount: Int64?, fields: [Int64?], labels: [String: String], enforce: Bool, tier: Tier,
+    version: inout UInt64
+  ) throws(UsageError) -> MutationResult {
+    let measurement: Measurement
+    if record.descriptor.fields.isEmpty && record.hook == nil {
+      measurement = Measurement(amount: amount ?? 1)
+    } else {
+      measurement = try measure(
+        descriptor: record.descriptor, hook: record.hook, amount: amount, fields: fields, labels: labels)
+    }
+    if enforce, let limit = record.descriptor.limits[tier], record.used.saturatingAdd(measurement.amount) > limit {
+      throw .limitExceeded(metric: record.descriptor.name, used: record.used, limit: limit, requested: measurement.amount)
+    }
+    version += 1
+    return apply(measurement, fields: fields, labels: labels, to: &record, version: version, tier: tier)
   }
 
   /// Takes from a metric, at once; the value never goes below zero (the change recorded is what was taken).
@@ -181,10 +191,9 @@ public final class UsageContext: Sendable {
     return try state.withLock { (state: inout State) throws(UsageError) -> MutationResult in
       Self.rollOver(&state, now: now)
       if let breakdownKey {
-        guard let label = state.records[index].descriptor.breakdownLabel else {
+        guard state.records[index].descriptor.breakdownLabel != nil else {
           throw .invalidField(field: "labels", reason: "metric \(state.records[index].descriptor.name) has no breakdown")
         }
-        _ = label
         if let entry = state.records[index].breakdown.removeValue(forKey: breakdownKey) {
           state.records[index].breakdownOrder.removeAll { $0 == breakdownKey }
           state.records[index].used = max(0, state.records[index].used - entry.amount)

@@ -5,32 +5,32 @@ import UsageCore
 extension JSONWriter {
   mutating func metricState(_ state: MetricState) {
     beginObject()
-    key("name"); string(state.name)
-    key("kind"); string(state.kind.rawValue)
-    key("unit"); string(state.unit)
+    key("name"); string(text: state.name)
+    key("kind"); string(text: state.kind.rawValue)
+    key("unit"); string(text: state.unit)
     key("used"); int(state.used)
     key("limit"); optionalInt(state.limit)
     key("remaining"); optionalInt(state.remaining)
     key("ratio"); double(state.ratio)
-    key("level"); string(state.level.rawValue)
+    key("level"); string(text: state.level.rawValue)
     key("version"); int(Int64(clamping: state.version))
     if state.period != .unlimited {
-      key("period"); string(state.period.rawValue)
+      key("period"); string(text: state.period.rawValue)
       key("periodStart"); optionalTimestamp(state.periodStart)
       key("nextReset"); optionalTimestamp(state.nextReset)
     }
     for (name, total) in state.fields {
-      key(name); int(total)
+      key(text: name); int(total)
     }
     if let currency = state.currency {
       key("cost"); double(state.cost ?? 0)
-      key("currency"); string(currency)
+      key("currency"); string(text: currency)
     }
     if let breakdownName = state.breakdownName {
-      key(breakdownName)
+      key(text: breakdownName)
       beginObject()
       for entry in state.breakdown {
-        key(entry.key)
+        key(text: entry.key)
         breakdownEntry(entry, fieldNames: state.fields.map(\.name), priced: state.currency != nil)
       }
       endObject()
@@ -38,11 +38,11 @@ extension JSONWriter {
     if !state.unpriced.isEmpty {
       key("unpriced")
       beginArray()
-      for name in state.unpriced { string(name) }
+      for name in state.unpriced { string(text: name) }
       endArray()
     }
     if let error = state.error {
-      key("error"); string(error)
+      key("error"); string(text: error)
     }
     endObject()
   }
@@ -51,7 +51,7 @@ extension JSONWriter {
     beginObject()
     key("used"); int(entry.amount)
     for (name, total) in zip(fieldNames, entry.fields) {
-      key(name); int(total)
+      key(text: name); int(total)
     }
     if priced {
       key("cost"); double(entry.cost)
@@ -59,7 +59,7 @@ extension JSONWriter {
     }
     key("events"); int(entry.events)
     for (name, value) in entry.attributes.sorted(by: { $0.key < $1.key }) {
-      key(name); string(value)
+      key(text: name); string(text: value)
     }
     endObject()
   }
@@ -68,7 +68,7 @@ extension JSONWriter {
   mutating func snapshot(_ snapshot: UsageSnapshot) {
     beginObject()
     key("version"); int(Int64(clamping: snapshot.version))
-    key("tier"); string(snapshot.tier.rawValue)
+    key("tier"); string(text: snapshot.tier.rawValue)
     key("metrics")
     metricMap(snapshot.metrics)
     endObject()
@@ -78,7 +78,7 @@ extension JSONWriter {
   mutating func metricMap(_ states: [MetricState]) {
     beginObject()
     for state in states {
-      key(state.name)
+      key(text: state.name)
       metricState(state)
     }
     endObject()
@@ -86,20 +86,20 @@ extension JSONWriter {
 
   mutating func checkResult(_ result: CheckResult) {
     beginObject()
-    key("metric"); string(result.metric)
+    key("metric"); string(text: result.metric)
     key("allowed"); bool(result.allowed)
     key("requested"); int(result.requested)
     key("used"); int(result.used)
     key("limit"); optionalInt(result.limit)
     key("remaining"); optionalInt(result.remaining)
-    key("level"); string(result.level.rawValue)
+    key("level"); string(text: result.level.rawValue)
     endObject()
   }
 
   mutating func thresholdCrossing(_ crossing: ThresholdCrossing) {
     beginObject()
-    key("metric"); string(crossing.metric)
-    key("level"); string(crossing.level.rawValue)
+    key("metric"); string(text: crossing.metric)
+    key("level"); string(text: crossing.level.rawValue)
     key("ratio"); double(crossing.ratio)
     key("used"); int(crossing.used)
     key("limit"); optionalInt(crossing.limit)
@@ -108,14 +108,14 @@ extension JSONWriter {
 
   mutating func descriptor(_ descriptor: MetricDescriptor) {
     beginObject()
-    key("name"); string(descriptor.name)
-    key("unit"); string(descriptor.unit)
-    key("kind"); string(descriptor.kind.rawValue)
-    key("period"); string(descriptor.period.rawValue)
+    key("name"); string(text: descriptor.name)
+    key("unit"); string(text: descriptor.unit)
+    key("kind"); string(text: descriptor.kind.rawValue)
+    key("period"); string(text: descriptor.period.rawValue)
     key("limits")
     beginObject()
     for tier in Tier.allCases {
-      key(tier.rawValue); optionalInt(descriptor.limits[tier])
+      key(text: tier.rawValue); optionalInt(descriptor.limits[tier])
     }
     endObject()
     key("thresholds")
@@ -125,13 +125,13 @@ extension JSONWriter {
     endObject()
     key("fields")
     beginArray()
-    for field in descriptor.fields { string(field) }
+    for field in descriptor.fields { string(text: field) }
     endArray()
     if let label = descriptor.breakdownLabel {
-      key("breakdownLabel"); string(label)
+      key("breakdownLabel"); string(text: label)
     }
     if let currency = descriptor.currency {
-      key("currency"); string(currency)
+      key("currency"); string(text: currency)
     }
     endObject()
   }
@@ -141,7 +141,7 @@ extension JSONWriter {
   }
 
   mutating func optionalTimestamp(_ value: Timestamp?) {
-    if let value { string(value.iso8601) } else { null() }
+    if let value { string(text: value.iso8601) } else { null() }
   }
 }
 

@@ -45,7 +45,7 @@ public final class UsageService {
       subscriptions.markSeen(position, version: version)
       dispatcher.output.notify("usage/changed") { writer in
         writer.beginObject()
-        writer.key("subscription"); writer.string(entry.id)
+        writer.key("subscription"); writer.string(text: entry.id)
         writer.key("version"); writer.int(Int64(clamping: version))
         writer.key("metrics"); writer.metricMap(changed)
         writer.endObject()
@@ -94,7 +94,7 @@ public final class UsageService {
       let snapshot = context.snapshot(metrics)
       let id = subscriptions.add(metrics: metrics, seenVersion: snapshot.version)
       result.beginObject()
-      result.key("subscription"); result.string(id)
+      result.key("subscription"); result.string(text: id)
       result.key("snapshot"); result.snapshot(snapshot)
       result.endObject()
     }
@@ -105,7 +105,7 @@ public final class UsageService {
         throw RPCError.invalidParams(field: "subscription", "is not an active subscription", value: .string(id))
       }
       result.beginObject()
-      result.key("subscription"); result.string(id)
+      result.key("subscription"); result.string(text: id)
       result.key("removed"); result.bool(true)
       result.endObject()
     }
@@ -212,10 +212,10 @@ public final class UsageService {
     result.beginObject()
     result.key("serverInfo")
     result.beginObject()
-    result.key("name"); result.string(ServerInfo.name)
-    result.key("version"); result.string(ServerInfo.version)
+    result.key("name"); result.string(text: ServerInfo.name)
+    result.key("version"); result.string(text: ServerInfo.version)
     result.endObject()
-    result.key("protocolVersion"); result.string(ServerInfo.protocolVersion)
+    result.key("protocolVersion"); result.string(text: ServerInfo.protocolVersion)
     result.key("capabilities")
     result.beginObject()
     result.key("metrics")
@@ -224,11 +224,11 @@ public final class UsageService {
     result.endArray()
     result.key("tiers")
     result.beginArray()
-    for tier in Tier.allCases { result.string(tier.rawValue) }
+    for tier in Tier.allCases { result.string(text: tier.rawValue) }
     result.endArray()
     result.key("methods")
     result.beginArray()
-    for method in dispatcher.requestMethodNames { result.string(method) }
+    for method in dispatcher.requestMethodNames { result.string(text: method) }
     result.endArray()
     result.key("framings")
     result.beginArray()

@@ -1,0 +1,267 @@
+import Foundation
+import JSON
+
+/// A `usagectx` process launched from the build folder and driven over real pipes, in either framing.
+///
+/// Reading is independent of the product's framers: answers are split here with a deliberately simple reader, so a
+/// framing bug in the product cannot hide itself in the tests. Every wait is bounded by ``defaultTimeout``.
+final class SidecarProcess {
+  /// How messages are framed on the way in (answers are expected back in the same framing).
+  enum Framing: String, CaseIterable, Sendable {
+    case newline
+    case contentLength
+  }
+
+  enum Failure: Error, CustomStringConvertible {
+    case binaryMissing(String)
+    case timedOut(String)
+    case closed(String)
+    case badFrame(String)
+
+    var description: String {
+      switch self {
+      case .binaryMissing(let path): return "usagectx binary not found at \(path); run swift build first"
+      case .timedOut(let what): return "timed out waiting for \(what)"
+      case .closed(let what): return "output closed while waiting for \(what)"
+      case .badFrame(let text): return "bad frame from usagectx: \(text)"
+      }
+    }
+  }
+
+  let framing: Framing
+  let process = Process()
+  private let stdinPipe = Pipe()
+  private let stdoutPipe = Pipe()
+  private let stderrPipe = Pipe()
+  private var buffer: [UInt8] = []
+  private var outputClosed = false
+  /// Notifications read while waiting for answers, in arrival order.
+  private(set) var notifications: [JSONData] = []
+  private var stderrBytes = LockedBytes()
+
+  /// Seconds any single wait may take; `USAGECTX_TEST_TIMEOUT` overrides.
+  static var defaultTimeout: Double {
+    ProcessInfo.processInfo.environment["USAGECTX_TEST_TIMEOUT"].flatMap(Double.init) ?? 10
+  }
+
+  /// The binary under test: `USAGECTX_BIN`, else the one next to the test bundle.
+  static var binaryPath: String {
+    if let path = ProcessInfo.processInfo.environment["USAGECTX_BIN"] { return path }
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [bundle, bundle.deletingLastPathComponent()] {
+      let path = candidate.appendingPathComponent("usagectx").path
+      if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return FileManager.default.currentDirectoryPath + "/.build/debug/usagectx"
+  }
+
+  init(framing: Framing = .newline, arguments: [String] = []) throws {
+    self.framing = framing
+    let path = Self.binaryPath
+    guard FileManager.default.isExecutableFile(atPath: path) else { throw Failure.binaryMissing(path) }
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.standardInput = stdinPipe
+    process.standardOutput = stdoutPipe
+    process.standardError = stderrPipe
+    let sink = stderrBytes
+    stderrPipe.fileHandleForReading.readabilityHandler = { handle in
+      let data = handle.availableData
+      if !data.isEmpty { sink.append(data) }
+    }
+    try process.run()
+  }
+
+  deinit {
+    stderrPipe.fileHandleForReading.readabilityHandler = nil
+    if process.isRunning { process.terminate() }
+  }
+
+  var pid: Int32 { process.processIdentifier }
+
+  /// Everything written to stderr so far.
+  var stderrText: String { String(decoding: stderrBytes.snapshot(), as: UTF8.self) }
+
+  // MARK: - Writing
+
+  /// Sends one message body in this process's framing.
+  func send(_ body: String) throws {
+    try sendRaw(Self.frame(Array(body.utf8), framing))
+  }
+
+  /// Sends an owned JSON value as one message.
+  func send(_ message: JSONData) throws { try send(message.jsonText) }
+
+  /// Writes bytes exactly as given.
+  func sendRaw(_ bytes: [UInt8]) throws {
+    try stdinPipe.fileHandleForWriting.write(contentsOf: Data(bytes))
+  }
+
+  func sendRaw(_ text: String) throws { try sendRaw(Array(text.utf8)) }
+
+  /// Frames a body: a newline after it, or a `Content-Length` header before it.
+  static func frame(_ body: [UInt8], _ framing: Framing) -> [UInt8] {
+    switch framing {
+    case .newline: return body + [0x0A]
+    case .contentLength: return Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body
+    }
+  }
+
+  /// Closes usagectx's stdin (end of input).
+  func closeInput() {
+    try? stdinPipe.fileHandleForWriting.close()
+  }
+
+  // MARK: - Reading
+
+  /// The next message usagectx wrote (answer or notification).
+  func nextMessage(timeout: Double = SidecarProcess.defaultTimeout) throws -> JSONData {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+      if let body = try takeFrame() {
+        do {
+          return try JSONData(parsing: String(decoding: body, as: UTF8.self), maxDepth: 10_000)
+        } catch {
+          throw Failure.badFrame(String(decoding: body, as: UTF8.self))
+        }
+      }
+      if outputClosed { throw Failure.closed("a message") }
+      try fill(until: deadline, what: "a message")
+    }
+  }
+
+  /// The next answer (a message with an `id` and no `method`), setting notifications aside.
+  func nextResponse(timeout: Double = SidecarProcess.defaultTimeout) throws -> JSONData {
+    while true {
+      let message = try nextMessage(timeout: timeout)
+      if message["method"] != nil && message["id"] == nil {
+        notifications.append(message)
+        continue
+      }
+      return message
+    }
+  }
+
+  /// Sends a request and returns its answer.
+  func request(_ method: String, _ params: JSONData? = nil, id: JSONData = 1) throws -> JSONData {
+    var members: [(String, JSONData)] = [("jsonrpc", "2.0"), ("id", id), ("method", .string(method))]
+    if let params { members.append(("params", params)) }
+    try send(.object(members))
+    return try nextResponse()
+  }
+
+  /// Sends a request and returns its `result`, failing if it got an error.
+  func call(_ method: String, _ params: JSONData? = nil) throws -> JSONData {
+    let answer = try request(method, params)
+    guard let result = answer["result"] else { throw Failure.badFrame("expected a result: \(answer.jsonText)") }
+    return result
+  }
+
+  /// Sends a notification (no answer expected).
+  func notify(_ method: String, _ params: JSONData? = nil) throws {
+    var members: [(String, JSONData)] = [("jsonrpc", "2.0"), ("method", .string(method))]
+    if let params { members.append(("params", params)) }
+    try send(.object(members))
+  }
+
+  /// Notifications received so far (including ones already seen), then clears the list.
+  func takeNotifications() -> [JSONData] {
+    defer { notifications.removeAll() }
+    return notifications
+  }
+
+  /// Reads everything until usagectx closes its output, returning the messages.
+  func readToEnd(timeout: Double = SidecarProcess.defaultTimeout) throws -> [JSONData] {
+    var messages: [JSONData] = []
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+      while let body = try takeFrame() {
+        messages.append(try JSONData(parsing: String(decoding: body, as: UTF8.self), maxDepth: 10_000))
+      }
+      if outputClosed { return messages }
+      try fill(until: deadline, what: "end of output")
+    }
+  }
+
+  /// Every byte usagectx writes until it closes its output (for checking that nothing but frames appears).
+  func rawOutputToEnd(timeout: Double = SidecarProcess.defaultTimeout) throws -> [UInt8] {
+    let deadline = Date().addingTimeInterval(timeout)
+    while !outputClosed { try fill(until: deadline, what: "end of output") }
+    defer { buffer.removeAll() }
+    return buffer
+  }
+
+  /// `true` when no message arrives within `seconds`.
+  func staysQuiet(for seconds: Double) throws -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+      if let _ = try takeFrame(peek: true) { return false }
+      if outputClosed { return true }
+      do { try fill(until: deadline, what: "quiet") } catch Failure.timedOut { return true }
+    }
+    return try takeFrame(peek: true) == nil
+  }
+
+  /// Waits for the process to exit and returns its status.
+  func waitForExit(timeout: Double = SidecarProcess.defaultTimeout) throws -> Int32 {
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning {
+      if Date() > deadline { throw Failure.timedOut("process exit") }
+      usleep(2_000)
+    }
+    return process.terminationStatus
+  }
+
+  /// Sends a signal to the process.
+  func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+  private func fill(until deadline: Date, what: String) throws {
+    let fd = stdoutPipe.fileHandleForReading.fileDescriptor
+    let remaining = deadline.timeIntervalSinceNow
+    guard remaining > 0 else { throw Failure.timedOut(what) }
+    var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    let ready = poll(&descriptor, 1, Int32(min(remaining * 1000, 1000)) + 1)
+    guard ready > 0 else {
+      if Date() >= deadline { throw Failure.timedOut(what) }
+      return
+    }
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    let count = read(fd, &chunk, chunk.count)
+    if count <= 0 {
+      outputClosed = true
+      return
+    }
+    buffer.append(contentsOf: chunk[0..<count])
+  }
+
+  /// Removes and returns one complete frame body from the buffer, if there is one.
+  private func takeFrame(peek: Bool = false) throws -> [UInt8]? {
+    switch framing {
+    case .newline:
+      guard let newline = buffer.firstIndex(of: 0x0A) else { return nil }
+      let body = Array(buffer[..<newline])
+      if !peek { buffer.removeSubrange(...newline) }
+      return body
+    case .contentLength:
+      let separator: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
+      guard let end = buffer.firstRange(of: separator) else { return nil }
+      let header = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
+      guard header.hasPrefix("Content-Length: "), let length = Int(header.dropFirst("Content-Length: ".count)) else {
+        throw Failure.badFrame("header \(header.debugDescription)")
+      }
+      guard buffer.count >= end.upperBound + length else { return nil }
+      let body = Array(buffer[end.upperBound..<(end.upperBound + length)])
+      if !peek { buffer.removeSubrange(..<(end.upperBound + length)) }
+      return body
+    }
+  }
+}
+
+/// Bytes appended from a reading thread and read from the test.
+final class LockedBytes: @unchecked Sendable {
+  private let lock = NSLock()
+  private var bytes: [UInt8] = []
+
+  func append(_ data: Data) { lock.withLock { bytes.append(contentsOf: data) } }
+  func snapshot() -> [UInt8] { lock.withLock { bytes } }
+}
