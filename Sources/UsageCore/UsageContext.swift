@@ -78,6 +78,9 @@ public final class UsageContext: Sendable {
     state.withLock { $0.records[index].descriptor }
   }
 
+  /// The current time on the context's clock.
+  public func now() -> Timestamp { clock.now() }
+
   public var tier: Tier { state.withLock { $0.tier } }
   public var version: UInt64 { state.withLock { $0.version } }
   public var configuration: UsageConfiguration { state.withLock { $0.configuration } }

@@ -10,6 +10,7 @@ public final class UsageService {
   private let dispatcher: Dispatcher
   private let logger: Logger
   private var subscriptions = Subscriptions()
+  private var idempotency = IdempotencyCache()
   private var initialized = false
   /// Field names per metric, as bytes, so increments are validated without allocating.
   private var fieldNames: [[[UInt8]]] = []
@@ -78,10 +79,13 @@ public final class UsageService {
     dispatcher.register("usage/decrement") { [unowned self] request, result throws(RPCError) in
       let params = try Params(request, allowed: ["metric", "amount", "key"])
       let metric = try metricIndex(params)
-      _ = try params.string("key")
-      let outcome = context.decrement(metric: metric, amount: try params.amount("amount") ?? 1)
-      result.metricState(outcome.state)
-      announce(outcome.crossing)
+      let amount = try params.amount("amount") ?? 1
+      try once(key: try idempotencyKey(params), method: "usage/decrement", request: request, into: &result) {
+        (result: inout JSONWriter) throws(RPCError) in
+        let outcome = context.decrement(metric: metric, amount: amount)
+        result.metricState(outcome.state)
+        announce(outcome.crossing)
+      }
     }
     dispatcher.register("usage/check") { [unowned self] request, result throws(RPCError) in
       let params = try Params(request, allowed: ["metric", "amount"])
@@ -161,18 +165,51 @@ public final class UsageService {
         }
       }
     }
-    _ = try params.string("key")
     let amount = try params.amount("amount")
     let labels = try params.labels()
     let enforce = try params.bool("enforce") ?? false
-    let outcome: MutationResult
-    do throws(UsageError) {
-      outcome = try context.increment(metric: metric, amount: amount, fields: fields, labels: labels, enforce: enforce)
-    } catch {
-      throw RPCError(error)
+    try once(key: try idempotencyKey(params), method: "usage/increment", request: request, into: &result) {
+      (result: inout JSONWriter) throws(RPCError) in
+      let outcome: MutationResult
+      do throws(UsageError) {
+        outcome = try context.increment(metric: metric, amount: amount, fields: fields, labels: labels, enforce: enforce)
+      } catch {
+        throw RPCError(error)
+      }
+      result.metricState(outcome.state)
+      announce(outcome.crossing)
     }
-    result.metricState(outcome.state)
-    announce(outcome.crossing)
+  }
+
+  /// Runs a mutation at most once per idempotency key: a repeat with the same parameters gets the first answer
+  /// again without applying anything; different parameters under a used key are refused. Failed mutations are not
+  /// remembered, so their retries run again.
+  private func once(
+    key: String?, method: String, request: RequestContext, into result: inout JSONWriter,
+    _ mutation: (inout JSONWriter) throws(RPCError) -> Void
+  ) throws(RPCError) {
+    guard let key else { return try mutation(&result) }
+    let fingerprint = IdempotencyCache.fingerprint(method: method, params: request.params)
+    let now = context.now()
+    if let previous = idempotency.entry(for: key, now: now) {
+      guard previous.fingerprint == fingerprint else {
+        throw RPCError.invalidParams(field: "key", "was already used with different parameters", value: .string(key))
+      }
+      previous.answer.withUnsafeBytes { result.rawValue($0) }
+      return
+    }
+    let start = result.count
+    try mutation(&result)
+    let answer = result.withBytes { Array($0[start...]) }
+    idempotency.store(key, fingerprint: fingerprint, answer: answer, now: now)
+  }
+
+  private func idempotencyKey(_ params: Params) throws(RPCError) -> String? {
+    guard let key = try params.string("key") else { return nil }
+    guard !key.isEmpty, key.utf8.count <= 255 else {
+      throw RPCError.invalidParams(field: "key", "must be 1 to 255 bytes long")
+    }
+    return key
   }
 
   private func initialize(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
