@@ -262,14 +262,7 @@ struct ContentLengthFramerTests {
     var framer = ContentLengthFramer()
     let message = Array(Self.framed(#"{"jsonrpc":"2.0","id":1,"method":"usage/increment"}"#).utf8)
     let stream = Array((0..<20_000).map { _ in message }.joined())
-    var frames = 0
-    var offset = 0
-    while offset < stream.count {
-      let end = min(offset + 1000, stream.count)
-      frames += framer.feed(Array(stream[offset..<end])).count
-      offset = end
-    }
-    #expect(frames == 20_000)
+    #expect(framer.countFrames(feeding: stream, chunk: 1000) == 20_000)
     #expect(framer.bufferCapacity <= 2 * FrameBuffer.minimumCapacity)
   }
 
