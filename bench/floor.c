@@ -152,11 +152,11 @@ static void handle_message(const char *body, size_t n) {
             double ratio = (double)used / (double)LIMIT;
             const char *level = used >= LIMIT ? "exceeded" : used * 10 >= LIMIT * 8 ? "warning" : "ok";
             json_t *answer = json_pack(
-                "{s:s, s:O, s:{s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:s, s:I}}",
+                "{s:s, s:O, s:{s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:s, s:I, s:s}}",
                 "jsonrpc", "2.0", "id", id, "result",
                 "name", "documents", "kind", "count", "unit", "documents",
                 "used", (json_int_t)used, "limit", (json_int_t)LIMIT, "remaining", (json_int_t)remaining,
-                "ratio", ratio, "level", level, "version", (json_int_t)used);
+                "ratio", ratio, "level", level, "version", (json_int_t)used, "period", "unlimited");
             /* 15 significant digits print U/100 in its shortest form (0.07, not 0.070000000000000007). */
             char *text = json_dumps(answer, JSON_COMPACT | JSON_REAL_PRECISION(15));
             emit(text);

@@ -82,6 +82,7 @@ def expected_result(used: int) -> dict:
         "ratio": ratio,
         "level": level,
         "version": used,
+        "period": "unlimited",
     }
 
 

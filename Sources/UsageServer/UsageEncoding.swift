@@ -14,8 +14,8 @@ extension JSONWriter {
     key("ratio"); double(state.ratio)
     key("level"); string(text: state.level.rawValue)
     key("version"); int(Int64(clamping: state.version))
+    key("period"); string(text: state.period.rawValue)
     if state.period != .unlimited {
-      key("period"); string(text: state.period.rawValue)
       key("periodStart"); optionalTimestamp(state.periodStart)
       key("nextReset"); optionalTimestamp(state.nextReset)
     }
