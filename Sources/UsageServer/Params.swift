@@ -54,7 +54,7 @@ struct Params {
       return integer
     }
     guard let real = value.double else {
-      throw RPCError.invalidParams(field: field, "must be a number, not \(value.typeName)")
+      throw RPCError.invalidParams(field: field, "must be a number, not \(value.typeName)", value: shown(value))
     }
     guard real.isFinite else { throw RPCError.invalidParams(field: field, "must be finite") }
     guard real >= 0 else { throw RPCError.invalidParams(field: field, "must not be negative", value: .double(real)) }
@@ -69,14 +69,16 @@ struct Params {
 
   func bool(_ key: StaticString) throws(RPCError) -> Bool? {
     guard let value = self[key] else { return nil }
-    guard let flag = value.bool else { throw RPCError.invalidParams(field: "\(key)", "must be a boolean") }
+    guard let flag = value.bool else {
+      throw RPCError.invalidParams(field: "\(key)", "must be a boolean", value: Params.shown(value))
+    }
     return flag
   }
 
   func string(_ key: StaticString) throws(RPCError) -> String? {
     guard let value = self[key] else { return nil }
     guard let text = value.string else {
-      throw RPCError.invalidParams(field: "\(key)", "must be a string, not \(value.typeName)")
+      throw RPCError.invalidParams(field: "\(key)", "must be a string, not \(value.typeName)", value: Params.shown(value))
     }
     return text
   }
@@ -84,6 +86,14 @@ struct Params {
   func requiredString(_ key: StaticString) throws(RPCError) -> String {
     guard let text = try string(key) else { throw RPCError.invalidParams(field: "\(key)", "is required") }
     return text
+  }
+
+  /// The offending value as error data: scalars as they were sent, containers only by their type.
+  static func shown(_ value: JSONValue) -> JSONData {
+    switch value.kind {
+    case .object, .array: return .string(value.typeName)
+    default: return JSONData(value)
+    }
   }
 
   /// A `{"name": "value"}` object of string labels.

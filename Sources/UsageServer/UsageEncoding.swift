@@ -23,7 +23,7 @@ extension JSONWriter {
       key(text: name); int(total)
     }
     if let currency = state.currency {
-      key("cost"); double(state.cost ?? 0)
+      key("cost"); cost(state.cost ?? 0)
       key("currency"); string(text: currency)
     }
     if let breakdownName = state.breakdownName {
@@ -54,7 +54,7 @@ extension JSONWriter {
       key(text: name); int(total)
     }
     if priced {
-      key("cost"); double(entry.cost)
+      key("cost"); cost(entry.cost)
       key("priced"); bool(entry.priced)
     }
     key("events"); int(entry.events)
@@ -134,6 +134,11 @@ extension JSONWriter {
       key("currency"); string(text: currency)
     }
     endObject()
+  }
+
+  /// Money, rounded to 10 decimal places so sums of prices do not show binary floating-point noise.
+  mutating func cost(_ value: Double) {
+    double((value * 1e10).rounded() / 1e10)
   }
 
   mutating func optionalInt(_ value: Int64?) {

@@ -79,6 +79,13 @@ public final class UsageService {
     dispatcher.register("usage/decrement") { [unowned self] request, result throws(RPCError) in
       let params = try Params(request, allowed: ["metric", "amount", "key"])
       let metric = try metricIndex(params)
+      if !fieldNames[metric].isEmpty {
+        // Its totals, breakdown and cost move together; a bare amount cannot say which to lower.
+        let name = context.metricNames[metric]
+        throw RPCError.invalidParams(
+          field: "metric", "\(name) is counted by fields and cannot be decremented; use usage/reset (labels to reset one entry)",
+          value: .string(name))
+      }
       let amount = try params.amount("amount") ?? 1
       try once(key: try idempotencyKey(params), method: "usage/decrement", request: request, into: &result) {
         (result: inout JSONWriter) throws(RPCError) in
@@ -207,7 +214,7 @@ public final class UsageService {
   private func idempotencyKey(_ params: Params) throws(RPCError) -> String? {
     guard let key = try params.string("key") else { return nil }
     guard !key.isEmpty, key.utf8.count <= 255 else {
-      throw RPCError.invalidParams(field: "key", "must be 1 to 255 bytes long")
+      throw RPCError.invalidParams(field: "key", "must be 1 to 255 bytes long", value: .string(key))
     }
     return key
   }
@@ -216,11 +223,12 @@ public final class UsageService {
     guard !initialized else {
       throw RPCError.invalidRequest("alreadyInitialized", detail: "initialize may be sent only once")
     }
-    let params = try Params(
-      request, allowed: ["processId", "clientInfo", "tier", "config", "capabilities", "locale", "trace"])
+    // Like LSP, members initialize does not use (rootUri, capabilities, protocolVersion, ...) are ignored, so any
+    // LSP- or MCP-style client can start a session.
+    let params = try Params(request, allowed: [], alsoAllowed: { _ in true })
     if let pid = params["processId"] {
       guard let number = pid.int64, number > 0, number <= Int64(Int32.max) else {
-        throw RPCError.invalidParams(field: "processId", "must be a positive process id or null")
+        throw RPCError.invalidParams(field: "processId", "must be a positive process id or null", value: Params.shown(pid))
       }
       watchProcess?(Int32(number))
     }
@@ -237,15 +245,17 @@ public final class UsageService {
       }
     }
     if params["tier"] != nil { configuration.tier = try tierParam(params) }
+    var crossings: [ThresholdCrossing] = []
     if configuration != context.configuration {
       do throws(UsageError) {
-        _ = try context.reconfigure(configuration)
+        crossings = try context.reconfigure(configuration)
       } catch {
         throw RPCError(error)
       }
       refreshFieldNames()
     }
     initialized = true
+    crossings.forEach(announce)
     result.beginObject()
     result.key("serverInfo")
     result.beginObject()
@@ -284,7 +294,9 @@ public final class UsageService {
   private func metricIndex(_ params: Params) throws(RPCError) -> Int {
     guard let value = params["metric"] else { throw RPCError.invalidParams(field: "metric", "is required") }
     guard let index = value.withStringBytes({ context.index(ofMetric: $0) }) else {
-      if !value.isString { throw RPCError.invalidParams(field: "metric", "must be a string, not \(value.typeName)") }
+      if !value.isString {
+        throw RPCError.invalidParams(field: "metric", "must be a string, not \(value.typeName)", value: Params.shown(value))
+      }
       throw unknownMetric(value.string ?? "")
     }
     guard let index else { throw unknownMetric(value.string ?? "") }
@@ -307,7 +319,7 @@ public final class UsageService {
     var indices: [Int] = []
     for (position, element) in value.elements.enumerated() {
       guard let name = element.string else {
-        throw RPCError.invalidParams(field: "metrics[\(position)]", "must be a string")
+        throw RPCError.invalidParams(field: "metrics[\(position)]", "must be a string", value: Params.shown(element))
       }
       guard let index = context.index(ofMetric: name) else { throw unknownMetric(name) }
       if !indices.contains(index) { indices.append(index) }
