@@ -18,8 +18,10 @@ public indirect enum JSONData: Equatable, Sendable {
     case let (.object(a), .object(b)):
       // Members compare as a set of keys: order carries no meaning in JSON.
       guard a.count == b.count else { return false }
-      let right = Dictionary(b, uniquingKeysWith: { first, _ in first })
-      return a.allSatisfy { key, value in right[key] == value }
+      return Dictionary(a, uniquingKeysWith: { first, _ in first })
+        == Dictionary(b, uniquingKeysWith: { first, _ in first })
+    case let (.int(a), .int(b)): return a == b
+    case let (.int(a), .double(b)), let (.double(b), .int(a)): return Int64(exactly: b) == a
     default:
       guard let a = lhs.number, let b = rhs.number else { return false }
       return a == b

@@ -23,7 +23,8 @@ public final class JSONDocument {
       throw JSONParseError(.syntax, "empty message", position: 0)
     }
     var error = json_error_t()
-    let flags = Int(JSON_DECODE_ANY)
+    // `\u0000` is valid JSON: strings are read by length everywhere, so an embedded NUL is safe to accept.
+    let flags = Int(JSON_DECODE_ANY) | Int(JSON_ALLOW_NUL)
     guard let root = json_loadb(base.assumingMemoryBound(to: CChar.self), bytes.count, flags, &error) else {
       throw JSONParseError(jansson: error)
     }

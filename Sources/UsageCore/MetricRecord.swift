@@ -35,6 +35,11 @@ struct MetricRecord {
     breakdownOrder.removeAll()
   }
 
+  /// `true` when there is nothing counted (a reset would change nothing).
+  var isClear: Bool {
+    used == 0 && cost == 0 && breakdown.isEmpty && fieldTotals.allSatisfy { $0 == 0 }
+  }
+
   /// Starts a new period when the current one has ended. Returns `true` when it did.
   mutating func rollOverIfDue(now: Timestamp) -> Bool {
     guard let nextReset, now >= nextReset else { return false }

@@ -19,50 +19,73 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
     return CivilDate(daysSinceEpoch: days)
   }
 
-  /// ISO 8601 in UTC with a `Z`, e.g. `2026-11-22T18:06:00Z` (milliseconds shown when not zero).
+  /// ISO 8601 in UTC with a `Z`, e.g. `2026-11-22T18:06:00Z` (milliseconds shown when not zero). Years outside
+  /// 0…9999 are written in the expanded form with a sign (`+10000-01-01T00:00:00Z`, `-0001-12-31T00:00:00Z`).
   public var iso8601: String {
     let date = civilDate
-    let msOfDay = milliseconds - Int64(date.daysSinceEpoch) * 86_400_000
+    let msOfDay = milliseconds.floorModulo(86_400_000)
     let seconds = Int(msOfDay / 1000)
     let millis = Int(msOfDay % 1000)
-    var text = pad(date.year, 4) + "-" + pad(date.month, 2) + "-" + pad(date.day, 2)
+    let year =
+      (0...9999).contains(date.year) ? pad(date.year, 4) : (date.year < 0 ? "-" : "+") + pad(abs(date.year), 4)
+    var text = year + "-" + pad(date.month, 2) + "-" + pad(date.day, 2)
     text += "T" + pad(seconds / 3600, 2) + ":" + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)
     if millis != 0 { text += "." + pad(millis, 3) }
     return text + "Z"
   }
 
-  /// Parses the forms ``iso8601`` writes (`YYYY-MM-DDTHH:MM:SS[.mmm]Z`) and a bare date `YYYY-MM-DD`.
+  /// Parses the forms ``iso8601`` writes (`[±Y]YYYY-MM-DDTHH:MM:SS[.mmm]Z`) and a bare date `[±Y]YYYY-MM-DD`.
+  /// Dates that do not exist (`2025-02-30`) and times outside the representable range are refused.
   public init?(iso8601 text: String) {
     let bytes = Array(text.utf8)
-    func number(_ range: Range<Int>) -> Int? {
-      guard range.upperBound <= bytes.count else { return nil }
+    var position = 0
+    func isDigit(_ index: Int) -> Bool { index < bytes.count && bytes[index] >= 48 && bytes[index] <= 57 }
+    func digits(_ count: Int) -> Int? {
       var value = 0
-      for byte in bytes[range] {
-        guard byte >= 48 && byte <= 57 else { return nil }
-        value = value * 10 + Int(byte - 48)
+      for _ in 0..<count {
+        guard isDigit(position) else { return nil }
+        value = value * 10 + Int(bytes[position] - 48)
+        position += 1
       }
       return value
     }
-    guard let year = number(0..<4), bytes.count >= 10, bytes[4] == 45, let month = number(5..<7), bytes[7] == 45,
-      let day = number(8..<10), (1...12).contains(month), (1...31).contains(day)
-    else { return nil }
-    if bytes.count == 10 {
-      self.init(year: year, month: month, day: day)
-      return
+    func skip(_ byte: UInt8) -> Bool {
+      guard position < bytes.count, bytes[position] == byte else { return false }
+      position += 1
+      return true
     }
-    guard bytes.count >= 20, bytes[10] == 84, let hour = number(11..<13), bytes[13] == 58,
-      let minute = number(14..<16), bytes[16] == 58, let second = number(17..<19), bytes.last == 90,
-      hour < 24, minute < 60, second < 61
-    else { return nil }
-    var millis = 0
-    if bytes[19] == 46 {
-      guard bytes.count == 24, let fraction = number(20..<23) else { return nil }
-      millis = fraction
-    } else if bytes.count != 20 {
+    // The year: four digits, or a sign and four to nine digits for years outside 0…9999.
+    let sign: Int? = skip(43) ? 1 : skip(45) ? -1 : nil
+    var yearDigits = 0
+    while isDigit(position + yearDigits) { yearDigits += 1 }
+    guard sign == nil ? yearDigits == 4 : (4...9).contains(yearDigits), let magnitude = digits(yearDigits) else {
       return nil
     }
-    self.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
-    self.milliseconds += Int64(millis)
+    let year = magnitude * (sign ?? 1)
+    guard sign == nil || !(0...9999).contains(year) else { return nil }
+    guard skip(45), let month = digits(2), skip(45), let day = digits(2), (1...12).contains(month), day >= 1
+    else { return nil }
+    let days = CivilDate.daysSinceEpoch(year: year, month: month, day: day)
+    guard CivilDate(daysSinceEpoch: days).day == day else { return nil }
+    var msOfDay: Int64 = 0
+    if position < bytes.count {
+      guard skip(84), let hour = digits(2), skip(58), let minute = digits(2), skip(58), let second = digits(2),
+        hour < 24, minute < 60, second < 61
+      else { return nil }
+      var millis = 0
+      if skip(46) {
+        guard let fraction = digits(3) else { return nil }
+        millis = fraction
+      }
+      guard skip(90), position == bytes.count else { return nil }
+      msOfDay = Int64((hour * 3600 + minute * 60 + second) * 1000 + millis)
+    }
+    // Counted from the nearer end of the day, so the earliest and latest representable moments do not overflow.
+    let dayBase = days < 0 ? Int64(days) + 1 : Int64(days)
+    let (dayStart, overflowDay) = dayBase.multipliedReportingOverflow(by: 86_400_000)
+    let (total, overflowTime) = dayStart.addingReportingOverflow(days < 0 ? msOfDay - 86_400_000 : msOfDay)
+    guard !overflowDay, !overflowTime else { return nil }
+    self.init(milliseconds: total)
   }
 
   public var description: String { iso8601 }
@@ -80,6 +103,12 @@ extension Int64 {
   func floorDivided(by divisor: Int64) -> Int64 {
     let quotient = self / divisor
     return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
+  }
+
+  /// The remainder of ``floorDivided(by:)``, in `0..<divisor` for a positive divisor.
+  func floorModulo(_ divisor: Int64) -> Int64 {
+    let remainder = self % divisor
+    return remainder != 0 && (remainder < 0) != (divisor < 0) ? remainder + divisor : remainder
   }
 }
 

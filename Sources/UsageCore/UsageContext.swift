@@ -116,16 +116,28 @@ public final class UsageContext: Sendable {
     }
   }
 
-  /// Pre-flight: would adding `amount` stay within the limit?
-  public func check(metric index: Int, amount: Int64) -> CheckResult {
+  /// Pre-flight: would this increment stay within the limit? Nothing changes. Fields, when given, are measured
+  /// exactly as ``increment`` would measure them; otherwise `amount` (default 1) is the question, also for metrics
+  /// counted by fields, whose callers may know only the total they are about to spend.
+  public func check(
+    metric index: Int, amount: Int64?, fields: [Int64?] = [], labels: [String: String] = [:]
+  ) throws(UsageError) -> CheckResult {
     let now = clock.now()
-    return state.withLock { state in
+    return try state.withLock { (state: inout State) throws(UsageError) -> CheckResult in
       Self.rollOver(&state, now: now)
       let record = state.records[index]
+      let requested: Int64
+      if record.descriptor.fields.isEmpty && record.hook == nil || !fields.contains(where: { $0 != nil }) {
+        requested = amount ?? 1
+      } else {
+        requested = try Self.measure(
+          descriptor: record.descriptor, hook: record.hook, amount: amount, fields: fields, labels: labels
+        ).amount
+      }
       let limit = record.descriptor.limits[state.tier]
       return CheckResult(
-        metric: record.descriptor.name, allowed: limit.map { record.used.saturatingAdd(amount) <= $0 } ?? true,
-        requested: amount, used: record.used, limit: limit, remaining: limit.map { max(0, $0 - record.used) },
+        metric: record.descriptor.name, allowed: limit.map { record.used.saturatingAdd(requested) <= $0 } ?? true,
+        requested: requested, used: record.used, limit: limit, remaining: limit.map { max(0, $0 - record.used) },
         level: record.level)
     }
   }
@@ -140,6 +152,8 @@ public final class UsageContext: Sendable {
   ///   - fields: values of the descriptor's fields (`nil` where not given), in declaration order.
   ///   - labels: the increment's labels (the breakdown label picks the breakdown entry).
   ///   - enforce: refuse, changing nothing, when the increment would pass the limit (checked and applied in one step).
+  /// - Throws: ``UsageError/invalidField(field:reason:)`` for a negative amount or field, missing fields, or an
+  ///   amount that differs from the fields' sum; ``UsageError/limitExceeded(metric:used:limit:requested:)``.
   public func increment(
     metric index: Int, amount: Int64?, fields: [Int64?] = [], labels: [String: String] = [:], enforce: Bool = false
   ) throws(UsageError) -> MutationResult {
@@ -158,6 +172,11 @@ public final class UsageContext: Sendable {
     _ record: inout MetricRecord, amount: Int64?, fields: [Int64?], labels: [String: String], enforce: Bool, tier: Tier,
     version: inout UInt64
   ) throws(UsageError) -> MutationResult {
+    if let amount, amount < 0 { throw .invalidField(field: "amount", reason: "must not be negative") }
+    if let position = fields.firstIndex(where: { ($0 ?? 0) < 0 }) {
+      let names = record.descriptor.fields
+      throw .invalidField(field: position < names.count ? names[position] : "fields", reason: "must not be negative")
+    }
     let measurement: Measurement
     if record.descriptor.fields.isEmpty && record.hook == nil {
       measurement = Measurement(amount: amount ?? 1)
@@ -167,6 +186,10 @@ public final class UsageContext: Sendable {
     }
     if enforce, let limit = record.descriptor.limits[tier], record.used.saturatingAdd(measurement.amount) > limit {
       throw .limitExceeded(metric: record.descriptor.name, used: record.used, limit: limit, requested: measurement.amount)
+    }
+    guard measurement.amount != 0 || measurement.cost != 0 else {
+      // Nothing to count: no new version, nobody is told.
+      return MutationResult(state: record.state(tier: tier), crossing: nil)
     }
     version += 1
     return apply(measurement, fields: fields, labels: labels, to: &record, version: version, tier: tier)
@@ -197,15 +220,25 @@ public final class UsageContext: Sendable {
         guard state.records[index].descriptor.breakdownLabel != nil else {
           throw .invalidField(field: "labels", reason: "metric \(state.records[index].descriptor.name) has no breakdown")
         }
+        guard state.records[index].breakdown[breakdownKey] != nil else {
+          return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
+        }
         if let entry = state.records[index].breakdown.removeValue(forKey: breakdownKey) {
           state.records[index].breakdownOrder.removeAll { $0 == breakdownKey }
           state.records[index].used = max(0, state.records[index].used - entry.amount)
-          state.records[index].cost = max(0, state.records[index].cost - entry.cost)
+          // The sum of what remains, not a subtraction, so no rounding residue is left behind.
+          let remaining = state.records[index]
+          state.records[index].cost = remaining.breakdownOrder.reduce(0) {
+            $0 + (remaining.breakdown[$1]?.cost ?? 0)
+          }
           for (position, value) in entry.fields.enumerated() where position < state.records[index].fieldTotals.count {
             state.records[index].fieldTotals[position] = max(0, state.records[index].fieldTotals[position] - value)
           }
         }
       } else {
+        guard !state.records[index].isClear else {
+          return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
+        }
         state.records[index].clearUsage()
       }
       state.version += 1
@@ -220,6 +253,7 @@ public final class UsageContext: Sendable {
     let now = clock.now()
     return state.withLock { state in
       Self.rollOver(&state, now: now)
+      guard state.tier != tier else { return [] }
       state.configuration.tier = tier
       state.tier = tier
       return Self.touchAll(&state)

@@ -95,9 +95,14 @@ public final class UsageService {
       }
     }
     dispatcher.register("usage/check") { [unowned self] request, result throws(RPCError) in
-      let params = try Params(request, allowed: ["metric", "amount"])
-      let metric = try metricIndex(params)
-      result.checkResult(context.check(metric: metric, amount: try params.amount("amount") ?? 1))
+      let (metric, params, fields) = try measuredParams(request, allowed: ["metric", "amount", "labels"])
+      let amount = try params.amount("amount")
+      let labels = try params.labels()
+      do throws(UsageError) {
+        result.checkResult(try context.check(metric: metric, amount: amount, fields: fields, labels: labels))
+      } catch {
+        throw RPCError(error)
+      }
     }
     dispatcher.register("usage/subscribe") { [unowned self] request, result throws(RPCError) in
       let params = try Params(request, allowed: ["metrics"])
@@ -155,11 +160,15 @@ public final class UsageService {
     }
   }
 
-  private func increment(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
+  /// Reads the metric and then the params it accepts: `allowed` plus the metric's own fields (tokens: input,
+  /// output), whose values are returned in declaration order.
+  private func measuredParams(
+    _ request: RequestContext, allowed: [StaticString]
+  ) throws(RPCError) -> (metric: Int, params: Params, fields: [Int64?]) {
     // The metric decides which extra fields are accepted, so it is read first.
     let metric = try metricIndex(try Params(request, allowed: ["metric"], alsoAllowed: { _ in true }))
     let names = fieldNames[metric]
-    let params = try Params(request, allowed: ["metric", "amount", "labels", "key", "enforce"]) { key in
+    let params = try Params(request, allowed: allowed) { key in
       names.contains { $0.count == key.count && $0.withUnsafeBytes { $0.elementsEqual(key) } }
     }
     var fields: [Int64?] = []
@@ -172,6 +181,12 @@ public final class UsageService {
         }
       }
     }
+    return (metric, params, fields)
+  }
+
+  private func increment(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
+    let (metric, params, fields) = try measuredParams(
+      request, allowed: ["metric", "amount", "labels", "key", "enforce"])
     let amount = try params.amount("amount")
     let labels = try params.labels()
     let enforce = try params.bool("enforce") ?? false

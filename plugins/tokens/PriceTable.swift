@@ -2,9 +2,11 @@
 ///
 /// The shipped table lists the widely used OpenAI, Anthropic and Google models at their published standard
 /// (non-batch, non-cached, base context) prices; configuration can add models or override prices. Model names are
-/// matched exactly, then by the longest listed name that the model's name extends with a version suffix
-/// (`gpt-4o-2024-08-06` → `gpt-4o`, `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`); a `provider/` prefix
-/// is ignored.
+/// matched exactly, then by the longest listed name that the model's name extends with a version suffix only
+/// (`gpt-4o-2024-08-06` → `gpt-4o`, `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`,
+/// `gemini-1.5-pro-002` → `gemini-1.5-pro`, `claude-3-5-sonnet-latest` → `claude-3-5-sonnet`); a `provider/`
+/// prefix is ignored. A suffix that could name another model (`gpt-5-pro`, `claude-opus-4-7`) does not match:
+/// such a model is counted unpriced rather than priced wrongly.
 public struct PriceTable: Sendable, Equatable {
   /// One model's prices.
   public struct Price: Sendable, Equatable {
@@ -43,11 +45,32 @@ public struct PriceTable: Sendable, Equatable {
     if let exact = prices[name] { return (name, exact) }
     var best: (model: String, price: Price)?
     for (listed, price) in prices where name.count > listed.count && name.hasPrefix(listed) {
-      let boundary = name[name.index(name.startIndex, offsetBy: listed.count)]
-      guard boundary == "-" || boundary == "@" || boundary == ":" else { continue }
+      let boundary = name.index(name.startIndex, offsetBy: listed.count)
+      guard "-@:".contains(name[boundary]), Self.isVersionSuffix(name[name.index(after: boundary)...]) else { continue }
       if listed.count > (best?.model.count ?? 0) { best = (listed, price) }
     }
     return best
+  }
+
+  /// `true` for what providers append to name a snapshot of the same model: a date or build number
+  /// (`2024-08-06`, `20250929`, `002`), optionally after `latest`, `preview` or `exp`.
+  static func isVersionSuffix(_ suffix: Substring) -> Bool {
+    let words: Set<Substring> = ["latest", "preview", "exp"]
+    let parts = suffix.split(separator: "-", omittingEmptySubsequences: false)
+    guard !parts.isEmpty else { return false }
+    var digits = 0
+    var named = false
+    for part in parts {
+      if words.contains(part) {
+        named = true
+      } else if !part.isEmpty, part.allSatisfy(\.isASCIIDigitCharacter) {
+        digits += part.count
+      } else {
+        return false
+      }
+    }
+    // A lone short number is more likely another model's version (claude-opus-4-7) than a snapshot.
+    return named || digits >= 3
   }
 
   /// The table shipped with usagectx.
@@ -90,4 +113,8 @@ public struct PriceTable: Sendable, Equatable {
     "gemini-1.5-pro": Price(provider: "google", input: 1.25, output: 5.00),
     "gemini-1.5-flash": Price(provider: "google", input: 0.075, output: 0.30),
   ])
+}
+
+extension Character {
+  fileprivate var isASCIIDigitCharacter: Bool { isASCII && isNumber }
 }
