@@ -93,7 +93,7 @@ public indirect enum JSONData: Equatable, Sendable {
   /// Parses a JSON text into an owned value.
   public init(parsing text: String, maxDepth: Int = 100) throws(JSONParseError) {
     let document = try JSONDocument.parse(text, maxDepth: maxDepth)
-    self.init(document.root)
+    self = document.withRoot { JSONData($0) }
   }
 
   /// Compact JSON text.

@@ -7,8 +7,11 @@ internal import CJansson
 public final class JSONDocument {
   private let rootPointer: UnsafeMutablePointer<json_t>
 
-  /// The top-level value. Valid while this document is alive.
-  public var root: JSONValue { JSONValue(rootPointer) }
+  /// Calls `body` with the top-level value, keeping the document alive until `body` returns. Views must not
+  /// escape `body`: they borrow the document's memory.
+  public func withRoot<R, E: Error>(_ body: (JSONValue) throws(E) -> R) throws(E) -> R {
+    try withExtendedLifetime(self) { () throws(E) -> R in try body(JSONValue(rootPointer)) }
+  }
 
   private init(root: UnsafeMutablePointer<json_t>) { self.rootPointer = root }
 

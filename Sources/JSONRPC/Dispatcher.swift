@@ -78,14 +78,15 @@ public final class Dispatcher {
         return true
       }
     }
-    let root = document.root
-    if root.isArray {
-      handleBatch(root)
-    } else {
-      let start = output.beginMessage()
-      output.beginAnswering()
-      if handleSingle(root) { output.endMessage(start) } else { output.cancelMessage(start) }
-      output.endAnswering()
+    document.withRoot { root in
+      if root.isArray {
+        handleBatch(root)
+      } else {
+        let start = output.beginMessage()
+        output.beginAnswering()
+        if handleSingle(root) { output.endMessage(start) } else { output.cancelMessage(start) }
+        output.endAnswering()
+      }
     }
     return true
   }
