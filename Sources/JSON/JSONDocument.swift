@@ -19,9 +19,10 @@ public final class JSONDocument {
 
   /// Parses `bytes` as one JSON text.
   ///
-  /// - Parameter maxDepth: the deepest nesting of arrays and objects accepted (the top-level value is depth 1).
+  /// - Parameter maxDepth: the deepest nesting of arrays and objects accepted (the top-level value is depth 1);
+  ///   `nil` leaves the check to the caller (``exceedsDepth(_:source:)``), who may want the document anyway.
   /// - Throws: ``JSONParseError`` naming the problem and its byte offset.
-  public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 100) throws(JSONParseError) -> JSONDocument {
+  public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int? = 100) throws(JSONParseError) -> JSONDocument {
     guard let base = bytes.baseAddress, !bytes.isEmpty else {
       throw JSONParseError(.syntax, "empty message", position: 0)
     }
@@ -32,18 +33,22 @@ public final class JSONDocument {
       throw JSONParseError(jansson: error)
     }
     let document = JSONDocument(root: root)
-    // Depth can only exceed the limit if the text holds more brackets than the limit: count them first (cheap),
-    // walk the tree only when that is possible.
-    if maxDepth < bytes.count, JSONDocument.bracketCount(bytes) > maxDepth,
-      JSONDocument.depth(of: root, stoppingAfter: maxDepth) > maxDepth
-    {
+    if let maxDepth, document.exceedsDepth(maxDepth, source: bytes) {
       throw JSONParseError(.tooDeep, "nesting deeper than \(maxDepth) levels", position: nil, limit: maxDepth)
     }
     return document
   }
 
+  /// `true` when arrays and objects nest deeper than `limit` (the top-level value is depth 1). `source` is the text
+  /// the document was parsed from: depth can only pass the limit if the text holds more brackets than the limit, so
+  /// they are counted first (cheap) and the tree is walked only when that is possible.
+  public func exceedsDepth(_ limit: Int, source: UnsafeRawBufferPointer) -> Bool {
+    limit < source.count && JSONDocument.bracketCount(source) > limit
+      && JSONDocument.depth(of: rootPointer, stoppingAfter: limit) > limit
+  }
+
   /// Parses a Swift string (convenience for tests and configuration).
-  public static func parse(_ text: String, maxDepth: Int = 100) throws(JSONParseError) -> JSONDocument {
+  public static func parse(_ text: String, maxDepth: Int? = 100) throws(JSONParseError) -> JSONDocument {
     var text = text
     do {
       return try text.withUTF8 { buffer in try parse(UnsafeRawBufferPointer(buffer), maxDepth: maxDepth) }

@@ -66,7 +66,7 @@ public final class Dispatcher {
   public func handleMessage(_ bytes: UnsafeRawBufferPointer) -> Bool {
     let document: JSONDocument
     do {
-      document = try JSONDocument.parse(bytes, maxDepth: limits.maxDepth)
+      document = try JSONDocument.parse(bytes, maxDepth: nil)
     } catch {
       switch error.kind {
       case .syntax:
@@ -79,6 +79,11 @@ public final class Dispatcher {
       }
     }
     document.withRoot { root in
+      if document.exceedsDepth(limits.maxDepth, source: bytes) {
+        // The message was read whole, so its id can still be echoed.
+        let id = root.isObject ? root["id"].flatMap(RPCID.init) : nil
+        return sendError(.invalidRequest("nestingTooDeep", limit: limits.maxDepth), id: id)
+      }
       if root.isArray {
         handleBatch(root)
       } else {
