@@ -12,6 +12,10 @@ let package = Package(
   products: [
     .executable(name: "usagectx", targets: ["usagectx"]),
     .library(name: "UsageCore", targets: ["UsageCore"]),
+    .library(name: "usagectx-documents", type: .dynamic, targets: ["DocumentsPlugin"]),
+    .library(name: "usagectx-storage", type: .dynamic, targets: ["StoragePlugin"]),
+    .library(name: "usagectx-requests", type: .dynamic, targets: ["RequestsPlugin"]),
+    .library(name: "usagectx-tokens", type: .dynamic, targets: ["TokensPlugin"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,6 +28,8 @@ let package = Package(
       pkgConfig: "jansson",
       providers: [.apt(["libjansson-dev"]), .yum(["jansson-devel"]), .brew(["jansson"])]
     ),
+    // The metric plugin C interface (protocol/usagectx_plugin.h), for the host and for plugins written in Swift.
+    .systemLibrary(name: "CUsagePlugin", path: "Sources/CUsagePlugin"),
     // Linux system interfaces Glibc does not export (eventfd, signalfd).
     .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
     // JSON values over Jansson (parse, read) and a direct JSON writer.
@@ -36,23 +42,42 @@ let package = Package(
     ),
     // The usage context: metrics, tiers, limits, levels, periods, versions. Knows no JSON-RPC.
     .target(name: "UsageCore", swiftSettings: swiftSettings),
+    // The plugin host: finds plugins, loads libraries through the C ABI, reports what it found.
+    .target(
+      name: "PluginHost",
+      dependencies: ["CUsagePlugin", "UsageCore", "JSON", .product(name: "Logging", package: "swift-log")],
+      swiftSettings: swiftSettings
+    ),
     // The usage service: JSON-RPC methods mapped onto the usage context.
     .target(
       name: "UsageServer",
-      dependencies: ["UsageCore", "JSONRPC", "JSON", .product(name: "Logging", package: "swift-log")],
+      dependencies: [
+        "UsageCore", "JSONRPC", "JSON", "PluginHost", .product(name: "Logging", package: "swift-log"),
+      ],
       swiftSettings: swiftSettings
     ),
-    // The standard metric plugins, each implementing the core's plugin interface.
-    .target(name: "DocumentsPlugin", dependencies: ["UsageCore"], path: "plugins/documents", swiftSettings: swiftSettings),
-    .target(name: "StoragePlugin", dependencies: ["UsageCore"], path: "plugins/storage", swiftSettings: swiftSettings),
-    .target(name: "RequestsPlugin", dependencies: ["UsageCore"], path: "plugins/requests", swiftSettings: swiftSettings),
-    .target(name: "TokensPlugin", dependencies: ["UsageCore"], path: "plugins/tokens", swiftSettings: swiftSettings),
+    // The standard metric plugins: C libraries implementing protocol/usagectx_plugin.h, loaded at run time like any
+    // other plugin. PluginSupport (helpers, the directory scan) is linked statically into each.
+    .target(
+      name: "PluginSupport", path: "plugins/support",
+      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: [.linkedLibrary("jansson")]),
+    .target(
+      name: "DocumentsPlugin", dependencies: ["PluginSupport"], path: "plugins/documents",
+      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: [.linkedLibrary("jansson")]),
+    .target(
+      name: "StoragePlugin", dependencies: ["PluginSupport"], path: "plugins/storage",
+      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: [.linkedLibrary("jansson")]),
+    .target(
+      name: "RequestsPlugin", dependencies: ["PluginSupport"], path: "plugins/requests",
+      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: [.linkedLibrary("jansson")]),
+    .target(
+      name: "TokensPlugin", dependencies: ["PluginSupport"], path: "plugins/tokens",
+      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: [.linkedLibrary("jansson")]),
     // The thin executable: flags, wiring, signals.
     .executableTarget(
       name: "usagectx",
       dependencies: [
-        "UsageServer", "UsageCore", "JSONRPC",
-        "DocumentsPlugin", "StoragePlugin", "RequestsPlugin", "TokensPlugin",
+        "UsageServer", "UsageCore", "JSONRPC", "PluginHost",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -62,7 +87,7 @@ let package = Package(
     .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"], swiftSettings: swiftSettings),
     .testTarget(
       name: "UsageCoreTests",
-      dependencies: ["UsageCore", "DocumentsPlugin", "StoragePlugin", "RequestsPlugin", "TokensPlugin"],
+      dependencies: ["UsageCore", "PluginHost", .product(name: "Logging", package: "swift-log")],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -33,9 +33,9 @@ public struct MetricDefinition: Sendable {
 }
 
 /// Per-increment logic a metric declares (token pricing, weighting). Without a hook, an increment's amount is its
-/// `amount`, or the sum of its declared fields.
+/// `amount`, or the sum of its declared fields. A hook may refuse an increment by throwing.
 public protocol MeasureHook: Sendable {
-  func measure(_ input: MeasureInput) -> Measurement
+  func measure(_ input: MeasureInput) throws(UsageError) -> Measurement
 }
 
 /// What an increment carried, in the metric's declared terms.

@@ -346,7 +346,7 @@ public final class UsageContext: Sendable {
     var values = Array(repeating: Int64(0), count: descriptor.fields.count)
     for (position, value) in fields.enumerated() where position < values.count { values[position] = value ?? 0 }
     let measurement =
-      hook?.measure(MeasureInput(fields: values, labels: labels))
+      try hook?.measure(MeasureInput(fields: values, labels: labels))
       ?? Measurement(amount: values.reduce(0) { $0.saturatingAdd($1) })
     if let amount, amount != measurement.amount {
       throw .invalidField(

@@ -1,5 +1,6 @@
 public import JSONRPC
 public import Logging
+public import PluginHost
 public import UsageCore
 import Glibc
 
@@ -11,24 +12,39 @@ public enum Sidecar {
     public var limits = Dispatcher.Limits()
     public var server = StdioServer.Configuration()
     public var configuration = UsageConfiguration()
+    /// Directories named with `--plugins`, searched before the environment and the defaults.
+    public var pluginDirectories: [String] = []
     public init() {}
+
+    /// Where plugins are looked for.
+    public var searchPath: PluginSearchPath { .standard(explicit: pluginDirectories) }
   }
 
-  /// Runs a session reading `input` and answering on `output` until it ends; returns the exit code.
+  /// Runs a session reading `input` and answering on `output` until it ends; returns the exit code. The plugins
+  /// are those found on the options' search path.
   public static func run(
-    input: Int32, output: Int32, plugins: [any MetricPlugin], options: Options, logger: Logger,
+    input: Int32, output: Int32, options: Options, logger: Logger, clock: any WallClock = SystemWallClock()
+  ) -> Int32 {
+    let catalog = PluginCatalog.load(
+      searchPath: options.searchPath, configuration: options.configuration, logger: logger)
+    return run(input: input, output: output, catalog: catalog, options: options, logger: logger, clock: clock)
+  }
+
+  /// Runs a session with the plugins of `catalog`.
+  public static func run(
+    input: Int32, output: Int32, catalog: PluginCatalog, options: Options, logger: Logger,
     clock: any WallClock = SystemWallClock()
   ) -> Int32 {
     let context: UsageContext
     do {
-      context = try UsageContext(plugins: plugins, configuration: options.configuration, clock: clock)
+      context = try UsageContext(plugins: catalog.plugins, configuration: options.configuration, clock: clock)
     } catch {
       logger.critical("configuration refused: \(error)")
       return 2
     }
     let channel = OutputChannel(fd: output)
     let dispatcher = Dispatcher(output: channel, limits: options.limits, logger: logger)
-    let service = UsageService(context: context, dispatcher: dispatcher, logger: logger)
+    let service = UsageService(context: context, dispatcher: dispatcher, plugins: catalog.statuses, logger: logger)
     let server = StdioServer(input: input, dispatcher: dispatcher, configuration: options.server, logger: logger)
     let monotonic = ContinuousClock()
     service.watchProcess = { [unowned server] pid in server.watch(process: pid) }

@@ -1,4 +1,5 @@
 import JSON
+import PluginHost
 import UsageCore
 
 /// The wire form of the usage context's values, written straight into the answer.
@@ -139,6 +140,23 @@ extension JSONWriter {
   /// Money, rounded to 10 decimal places so sums of prices do not show binary floating-point noise.
   mutating func cost(_ value: Double) {
     double((value * 1e10).rounded() / 1e10)
+  }
+
+  /// One entry of `plugins/list`.
+  mutating func pluginStatus(_ status: PluginStatus) {
+    beginObject()
+    key("name"); string(text: status.name)
+    key("version"); if let version = status.version { string(text: version) } else { null() }
+    key("abi"); if let abi = status.abi { int(Int64(abi)) } else { null() }
+    key("kind"); string(text: status.kind.rawValue)
+    key("path"); string(text: status.path)
+    key("metrics")
+    beginArray()
+    for metric in status.metrics { string(text: metric) }
+    endArray()
+    key("state"); string(text: status.state.rawValue)
+    key("lastError"); if let error = status.lastError { string(text: error) } else { null() }
+    endObject()
   }
 
   mutating func optionalInt(_ value: Int64?) {

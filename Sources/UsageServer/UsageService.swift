@@ -1,5 +1,6 @@
 public import JSONRPC
 public import Logging
+public import PluginHost
 public import UsageCore
 import JSON
 
@@ -17,9 +18,13 @@ public final class UsageService {
   /// Asked to watch the client's process when `initialize` names one.
   public var watchProcess: ((Int32) -> Void)?
 
-  public init(context: UsageContext, dispatcher: Dispatcher, logger: Logger) {
+  /// What the plugin host found, for `plugins/list`.
+  private let plugins: [PluginStatus]
+
+  public init(context: UsageContext, dispatcher: Dispatcher, plugins: [PluginStatus] = [], logger: Logger) {
     self.context = context
     self.dispatcher = dispatcher
+    self.plugins = plugins
     self.logger = logger
     refreshFieldNames()
     registerMethods()
@@ -151,6 +156,15 @@ public final class UsageService {
       } catch {
         throw RPCError(error)
       }
+    }
+    dispatcher.register("plugins/list") { [unowned self] request, result throws(RPCError) in
+      _ = try Params(request, allowed: [])
+      result.beginObject()
+      result.key("plugins")
+      result.beginArray()
+      for plugin in plugins { result.pluginStatus(plugin) }
+      result.endArray()
+      result.endObject()
     }
     dispatcher.register("usage/resetError") { [unowned self] request, result throws(RPCError) in
       let params = try Params(request, allowed: ["metrics"])

@@ -31,16 +31,14 @@ struct Demo: ParsableCommand {
     var toServer: [Int32] = [0, 0]
     var fromServer: [Int32] = [0, 0]
     guard pipe(&toServer) == 0, pipe(&fromServer) == 0 else { throw ExitCode.failure }
-    let sidecarOptions = options.sidecarOptions
+    let sidecarOptions = try options.sidecarOptions()
     let logger = options.makeLogger()
     let serverInput = toServer[0]
     let serverOutput = fromServer[1]
     let finished = DispatchSemaphore(value: 0)
     let exitCode = ExitCodeBox()
     DispatchQueue.global().async {
-      exitCode.value = Sidecar.run(
-        input: serverInput, output: serverOutput, plugins: StandardPlugins.all, options: sidecarOptions,
-        logger: logger)
+      exitCode.value = Sidecar.run(input: serverInput, output: serverOutput, options: sidecarOptions, logger: logger)
       close(serverOutput)
       finished.signal()
     }

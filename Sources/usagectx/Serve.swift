@@ -11,11 +11,11 @@ struct Serve: ParsableCommand {
   func run() throws {
     // stdout belongs to the protocol: keep a private copy for it and point stdout at stderr, so a stray print
     // can never corrupt a frame.
+    let sidecarOptions = try options.sidecarOptions()
     let protocolOutput = dup(STDOUT_FILENO)
     dup2(STDERR_FILENO, STDOUT_FILENO)
     let code = Sidecar.run(
-      input: STDIN_FILENO, output: protocolOutput, plugins: StandardPlugins.all, options: options.sidecarOptions,
-      logger: options.makeLogger())
+      input: STDIN_FILENO, output: protocolOutput, options: sidecarOptions, logger: options.makeLogger())
     throw ExitCode(code)
   }
 }

@@ -27,6 +27,14 @@ struct ServeOptions: ParsableArguments {
   @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error, critical.")
   var logLevel: String = "warning"
 
+  @Option(
+    name: .customLong("plugins"),
+    help: "A directory of plugins (repeatable); searched before USAGECTX_PLUGIN_PATH and the default locations.")
+  var pluginDirectories: [String] = []
+
+  @Option(help: "A JSON configuration file (the same shape as initialize.config).")
+  var config: String?
+
   func validate() throws {
     guard Tier(rawValue: tier) != nil else { throw ValidationError("--tier must be free, pro or ultra") }
     guard maxMessageBytes >= 64 else { throw ValidationError("--max-message-bytes must be at least 64") }
@@ -36,13 +44,22 @@ struct ServeOptions: ParsableArguments {
     guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
   }
 
-  var sidecarOptions: Sidecar.Options {
+  /// The session's options; reads the configuration file, if one was named.
+  func sidecarOptions() throws -> Sidecar.Options {
     var options = Sidecar.Options()
+    options.pluginDirectories = pluginDirectories
     options.limits = Dispatcher.Limits(maxDepth: maxDepth, maxBatch: maxBatch)
     options.server.maxMessageBytes = maxMessageBytes
     options.server.partialFrameTimeout = .seconds(partialFrameTimeout)
     options.server.watchedProcess = clientProcessId
     options.configuration.tier = Tier(rawValue: tier) ?? .free
+    if let config {
+      do {
+        options.configuration = try ConfigurationFile.load(config, over: options.configuration)
+      } catch {
+        throw ValidationError("--config \(error)")
+      }
+    }
     return options
   }
 

@@ -1,7 +1,5 @@
-import DocumentsPlugin
-import RequestsPlugin
-import StoragePlugin
-import TokensPlugin
+import Logging
+import PluginHost
 import UsageCore
 
 /// A plugin that declares whatever metrics a test needs.
@@ -27,9 +25,19 @@ struct Fixture {
   let clock: ManualWallClock
   let context: UsageContext
 
-  static let standardPlugins: [any MetricPlugin] = [
-    DocumentsPlugin(), StoragePlugin(), RequestsPlugin(), TokensPlugin(),
-  ]
+  /// The standard plugins, loaded from the shared libraries the build put next to the test bundle — the same way
+  /// the sidecar loads them.
+  static let standardPlugins: [any MetricPlugin] = PluginCatalog.load(
+    searchPath: .standard(explicit: []), configuration: UsageConfiguration(), logger: Logger(label: "tests")
+  ).plugins
+
+  /// The loaded standard plugin named `name`.
+  static func standardPlugin(_ name: String) -> any MetricPlugin {
+    guard let plugin = standardPlugins.first(where: { $0.info.name == name }) else {
+      fatalError("standard plugin \(name) not found next to the test bundle; run swift build")
+    }
+    return plugin
+  }
 
   /// A Wednesday in March, mid-morning UTC.
   static let defaultStart = Timestamp(year: 2025, month: 3, day: 12, hour: 10, minute: 30)

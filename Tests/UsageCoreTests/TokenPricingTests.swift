@@ -1,5 +1,4 @@
 import Testing
-import TokensPlugin
 import UsageCore
 
 /// Language-model tokens: amount is input plus output, cost comes from the model's prices, unknown models are
@@ -85,37 +84,41 @@ struct TokenPricingTests {
       ("GPT-4o", "gpt-4o"),
     ])
   func variants(model: String, base: String) throws {
-    let match = try #require(PriceTable.standard.price(for: model))
-    #expect(match.model == base)
-    #expect(match.price == PriceTable.standard.prices[base])
-
     let fixture = try Fixture()
     let entry = try #require(try fixture.tokens(model, input: 2000, output: 1000).state.breakdown.first)
-    let price = try #require(PriceTable.standard.prices[base])
     #expect(entry.key == model)
     #expect(entry.priced)
     #expect(entry.attributes["pricedAs"] == base)
-    #expect(close(entry.cost, Self.expectedCost(input: 2000, output: 1000, (price.input, price.output))))
+    // Priced exactly as the base model itself.
+    let reference = try Fixture()
+    let baseEntry = try #require(try reference.tokens(base, input: 2000, output: 1000).state.breakdown.first)
+    #expect(baseEntry.attributes["pricedAs"] == base)
+    #expect(baseEntry.cost > 0)
+    #expect(close(entry.cost, baseEntry.cost))
   }
 
   @Test("a longer listed name is never priced as its shorter neighbour")
   func distinctModels() throws {
-    let table = PriceTable.standard
-    #expect(table.price(for: "gpt-4o-mini")?.model == "gpt-4o-mini")
-    #expect(table.price(for: "gpt-4o-mini")?.price.input == 0.15)
-    #expect(table.price(for: "gpt-4o")?.price.input == 2.50)
-    #expect(table.price(for: "gpt-4.1-nano")?.model == "gpt-4.1-nano")
-    #expect(table.price(for: "gpt-4o")?.model == "gpt-4o")
-    #expect(table.price(for: "gemini-2.5-flash-lite")?.model == "gemini-2.5-flash-lite")
-    #expect(table.price(for: "o1-mini")?.model == "o1-mini")
-    #expect(table.price(for: "claude-opus-4-5")?.price.input == 5.00)
+    func pricedAs(_ model: String) throws -> String? {
+      try Fixture().tokens(model, input: 1_000_000, output: 0).state.breakdown.first?.attributes["pricedAs"]
+    }
+    func inputPrice(_ model: String) throws -> Double? {
+      try Fixture().tokens(model, input: 1_000_000, output: 0).state.breakdown.first?.cost
+    }
+    #expect(try pricedAs("gpt-4o-mini") == "gpt-4o-mini")
+    #expect(try inputPrice("gpt-4o-mini") == 0.15)
+    #expect(try inputPrice("gpt-4o") == 2.50)
+    #expect(try pricedAs("gpt-4.1-nano") == "gpt-4.1-nano")
+    #expect(try pricedAs("gpt-4o") == "gpt-4o")
+    #expect(try pricedAs("gemini-2.5-flash-lite") == "gemini-2.5-flash-lite")
+    #expect(try pricedAs("o1-mini") == "o1-mini")
+    #expect(try inputPrice("claude-opus-4-5") == 5.00)
   }
 
   @Test(
     "a suffix that could name another model is not priced as the listed one",
     arguments: ["gpt-5-pro", "o1-pro", "o3-pro", "claude-opus-4-7", "gpt-4o-mini-search", "gemini-2.5-pro-ultra"])
   func otherModelsStayUnpriced(model: String) throws {
-    #expect(PriceTable.standard.price(for: model) == nil)
     let fixture = try Fixture()
     let state = try fixture.tokens(model, input: 100, output: 100).state
     #expect(state.unpriced == [model])
@@ -123,16 +126,19 @@ struct TokenPricingTests {
   }
 
   @Test("snapshot words with a date price as the base model")
-  func previewSnapshots() {
-    #expect(PriceTable.standard.price(for: "gemini-2.5-pro-preview-05-06")?.model == "gemini-2.5-pro")
-    #expect(PriceTable.standard.price(for: "gemini-2.0-flash-exp")?.model == "gemini-2.0-flash")
+  func previewSnapshots() throws {
+    for (model, base) in [("gemini-2.5-pro-preview-05-06", "gemini-2.5-pro"), ("gemini-2.0-flash-exp", "gemini-2.0-flash")] {
+      let entry = try Fixture().tokens(model, input: 10, output: 10).state.breakdown.first
+      #expect(entry?.attributes["pricedAs"] == base)
+    }
   }
 
   @Test(
     "a name that only starts like a listed one, without a separator, is unknown",
     arguments: ["gpt-4ox", "gpt-4.5", "gemini-2.5", "o3x-mini", "claude", "gpt-4o.1"])
-  func notAnExtension(model: String) {
-    #expect(PriceTable.standard.price(for: model) == nil)
+  func notAnExtension(model: String) throws {
+    let state = try Fixture().tokens(model, input: 10, output: 10).state
+    #expect(state.unpriced == [model])
   }
 
   @Test("an unknown model is counted, costs nothing, and is listed as unpriced")
@@ -161,18 +167,18 @@ struct TokenPricingTests {
   }
 
   @Test("the hook measures directly: amount, cost, priced and attributes")
-  func hook() {
-    let pricing = TokenPricing(table: .standard)
-    let known = pricing.measure(MeasureInput(fields: [1_000_000, 1_000_000], labels: ["model": "claude-haiku-4-5"]))
+  func hook() throws {
+    let pricing = try #require(try Fixture.standardPlugin("tokens").metrics(options: .null).first?.hook)
+    let known = try pricing.measure(MeasureInput(fields: [1_000_000, 1_000_000], labels: ["model": "claude-haiku-4-5"]))
     #expect(
       known
         == Measurement(
           amount: 2_000_000, cost: 6.0, attributes: ["provider": "anthropic", "pricedAs": "claude-haiku-4-5"]))
-    let relabelled = pricing.measure(MeasureInput(fields: [10, 0], labels: ["model": "gpt-4o", "provider": "azure"]))
+    let relabelled = try pricing.measure(MeasureInput(fields: [10, 0], labels: ["model": "gpt-4o", "provider": "azure"]))
     #expect(relabelled.attributes["provider"] == "azure")
-    let unknown = pricing.measure(MeasureInput(fields: [3, 4], labels: ["model": "nope"]))
+    let unknown = try pricing.measure(MeasureInput(fields: [3, 4], labels: ["model": "nope"]))
     #expect(unknown == Measurement(amount: 7, cost: 0, priced: false))
-    let huge = pricing.measure(MeasureInput(fields: [.max, .max], labels: ["model": "gpt-4o"]))
+    let huge = try pricing.measure(MeasureInput(fields: [.max, .max], labels: ["model": "gpt-4o"]))
     #expect(huge.amount == .max)
   }
 
@@ -261,7 +267,7 @@ struct TokenPricingTests {
     ]
     for (options, field) in cases {
       do {
-        _ = try TokensPlugin().metrics(options: options)
+        _ = try Fixture.standardPlugin("tokens").metrics(options: options)
         Issue.record("accepted \(options)")
       } catch {
         guard case .invalidField(let named, _) = error else { throw error }

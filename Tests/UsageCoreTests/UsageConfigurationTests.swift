@@ -1,4 +1,3 @@
-import DocumentsPlugin
 import Testing
 import UsageCore
 
@@ -116,9 +115,9 @@ struct UsageConfigurationTests {
           clock: ManualWallClock(Fixture.defaultStart))
       } == "config.plugins.documents.max")
     #expect(
-      Self.fieldOfError { () throws(UsageError) in _ = try DocumentsPlugin().metrics(options: "yes") }
+      Self.fieldOfError { () throws(UsageError) in _ = try Fixture.standardPlugin("documents").metrics(options: "yes") }
         == "config.plugins.documents")
-    #expect(try DocumentsPlugin().metrics(options: [:]).count == 1)
+    #expect(try Fixture.standardPlugin("documents").metrics(options: [:]).count == 1)
   }
 
   @Test("reconfigure keeps counted numbers and updates limits")

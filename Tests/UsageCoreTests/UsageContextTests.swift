@@ -250,10 +250,10 @@ struct UsageContextTests {
     try fixture.increment("requests")
     let changes = fixture.context.changes(since: mark)
     #expect(changes.version == fixture.context.version)
-    #expect(changes.metrics.map(\.name) == ["storage", "requests"])
+    #expect(changes.metrics.map(\.name) == ["requests", "storage"])
     let among = fixture.context.changes(since: mark, among: [fixture.index("documents"), fixture.index("storage")])
     #expect(among.metrics.map(\.name) == ["storage"])
-    #expect(fixture.context.changes(since: 0).metrics.map(\.name) == ["documents", "storage", "requests"])
+    #expect(fixture.context.changes(since: 0).metrics.map(\.name) == ["documents", "requests", "storage"])
   }
 
   @Test("applying every change in order reproduces the snapshot")
@@ -322,11 +322,12 @@ struct UsageContextTests {
   @Test("metrics are found by name, as text or bytes")
   func lookup() throws {
     let fixture = try Fixture()
-    #expect(fixture.context.metricNames == ["documents", "storage", "requests", "tokens"])
+    // Plugins load in search-path order, then by file name.
+    #expect(fixture.context.metricNames == ["documents", "requests", "storage", "tokens"])
     #expect(fixture.context.index(ofMetric: "tokens") == 3)
     #expect(fixture.context.index(ofMetric: "token") == nil)
     let bytes = Array("storage".utf8)
-    #expect(bytes.withUnsafeBytes { fixture.context.index(ofMetric: $0) } == 1)
+    #expect(bytes.withUnsafeBytes { fixture.context.index(ofMetric: $0) } == 2)
     let prefix = Array("stor".utf8)
     #expect(prefix.withUnsafeBytes { fixture.context.index(ofMetric: $0) } == nil)
   }

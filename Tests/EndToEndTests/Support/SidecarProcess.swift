@@ -55,12 +55,19 @@ final class SidecarProcess {
     return FileManager.default.currentDirectoryPath + "/.build/debug/usagectx"
   }
 
-  init(framing: Framing = .newline, arguments: [String] = []) throws {
+  /// Launches usagectx with `arguments`; `environment` entries are added to (or, with `nil`, removed from) the
+  /// test's own environment.
+  init(framing: Framing = .newline, arguments: [String] = [], environment: [String: String?] = [:]) throws {
     self.framing = framing
     let path = Self.binaryPath
     guard FileManager.default.isExecutableFile(atPath: path) else { throw Failure.binaryMissing(path) }
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
+    if !environment.isEmpty {
+      var merged = ProcessInfo.processInfo.environment
+      for (key, value) in environment { merged[key] = value }
+      process.environment = merged
+    }
     process.standardInput = stdinPipe
     process.standardOutput = stdoutPipe
     process.standardError = stderrPipe
