@@ -20,6 +20,8 @@ public final class LibraryPlugin: MetricPlugin, @unchecked Sendable {
   private let host: UnsafeMutablePointer<usagectx_host>
   private let logSink: Unmanaged<PluginLogSink>
   private let instances = Mutex<[Instance]>([])
+  /// Held for every call into the plugin, so calls never overlap (the ABI promises plugins that).
+  private let calls = Mutex(())
 
   /// A plugin instance pointer; only ever used under the rules above.
   private struct Instance: @unchecked Sendable {
@@ -120,7 +122,14 @@ public final class LibraryPlugin: MetricPlugin, @unchecked Sendable {
         }
         hook = LibraryMeasureHook(plugin: self, instance: instance, index: index)
       }
-      definitions.append(MetricDefinition(descriptor: described.descriptor, hook: hook))
+      var authority: (any Authority)? = nil
+      if described.fetches {
+        guard table.pointee.fetch != nil else {
+          throw .invalidField(field: "plugins.\(info.name)", reason: "declares a source but has no fetch function")
+        }
+        authority = LibraryAuthority(plugin: self, instance: instance, index: index)
+      }
+      definitions.append(MetricDefinition(descriptor: described.descriptor, hook: hook, authority: authority))
     }
     return definitions
   }
@@ -152,7 +161,7 @@ public final class LibraryPlugin: MetricPlugin, @unchecked Sendable {
             struct_size: UInt32(MemoryLayout<usagectx_measure_input>.size), field_count: UInt32(fields.count),
             fields: fields.baseAddress, labels: labelBuffer.baseAddress, label_count: UInt32(labelBuffer.count),
             reserved0: 0)
-          return table.pointee.measure?(instance, index, &measured, &output) ?? USAGECTX_ERROR
+          return calls.withLock { _ in table.pointee.measure?(instance, index, &measured, &output) ?? USAGECTX_ERROR }
         }
       }
     }
@@ -169,6 +178,30 @@ public final class LibraryPlugin: MetricPlugin, @unchecked Sendable {
     return Measurement(
       amount: output.amount, cost: output.cost.isFinite ? output.cost : 0, priced: output.priced != 0,
       attributes: attributes)
+  }
+
+  /// Calls the plugin's fetch function for the metric at `index` of `instance`.
+  func fetch(instance: UnsafeMutableRawPointer, index: UInt32) throws(AuthorityError) -> Int64 {
+    var value: Int64 = 0
+    var error: UnsafeMutablePointer<CChar>? = nil
+    let status = calls.withLock { _ in table.pointee.fetch?(instance, index, &value, &error) ?? USAGECTX_ERROR }
+    if status == USAGECTX_OK && error == nil { return value }
+    let message = error.map { String(cString: $0) } ?? "plugin \(info.name) could not read the value"
+    if let error { _ = calls.withLock { _ in table.pointee.release?(instance, error) } }
+    throw AuthorityError(message)
+  }
+}
+
+/// The authoritative source of one metric of a library plugin instance (e.g. a directory scan).
+struct LibraryAuthority: Authority, @unchecked Sendable {
+  let plugin: LibraryPlugin
+  let instance: UnsafeMutableRawPointer
+  let index: UInt32
+
+  var name: String { "plugin \(plugin.info.name)" }
+
+  func read() throws(AuthorityError) -> Int64 {
+    try plugin.fetch(instance: instance, index: index)
   }
 }
 

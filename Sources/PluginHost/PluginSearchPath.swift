@@ -25,15 +25,16 @@ public struct PluginSearchPath: Sendable, Equatable {
   public init(entries: [Entry]) { self.entries = entries }
 
   /// The search path for the given `--plugins` directories, environment and executable location.
+  /// With `defaults: false` only the named directories and the environment's are searched.
   public static func standard(
     explicit: [String], environment: String? = PluginSearchPath.environmentValue,
-    executableDirectory: String? = PluginSearchPath.executableDirectory()
+    executableDirectory: String? = PluginSearchPath.executableDirectory(), defaults: Bool = true
   ) -> PluginSearchPath {
     var entries = explicit.map { Entry(path: $0, explicit: true) }
     for path in (environment ?? "").split(separator: ":") where !path.isEmpty {
       entries.append(Entry(path: String(path), explicit: true))
     }
-    if let executableDirectory {
+    if defaults, let executableDirectory {
       entries.append(Entry(path: executableDirectory, explicit: false))
       entries.append(Entry(path: executableDirectory + "/../lib/usagectx/plugins", explicit: false))
     }

@@ -22,13 +22,16 @@ public struct PluginInfo: Sendable, Equatable {
   }
 }
 
-/// A metric as a plugin defines it: its descriptor and, when it has per-increment logic, a hook.
+/// A metric as a plugin defines it: its descriptor, its per-increment logic (hook) if any, and where its
+/// authoritative value lives (authority) if anywhere.
 public struct MetricDefinition: Sendable {
   public var descriptor: MetricDescriptor
   public var hook: (any MeasureHook)?
-  public init(descriptor: MetricDescriptor, hook: (any MeasureHook)? = nil) {
+  public var authority: (any Authority)?
+  public init(descriptor: MetricDescriptor, hook: (any MeasureHook)? = nil, authority: (any Authority)? = nil) {
     self.descriptor = descriptor
     self.hook = hook
+    self.authority = authority
   }
 }
 

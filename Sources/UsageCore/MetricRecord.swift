@@ -2,6 +2,7 @@
 struct MetricRecord {
   var descriptor: MetricDescriptor
   var hook: (any MeasureHook)?
+  var authority: (any Authority)?
   var used: Int64 = 0
   var fieldTotals: [Int64]
   var cost: Double = 0
@@ -16,6 +17,7 @@ struct MetricRecord {
   init(definition: MetricDefinition, now: Timestamp) {
     descriptor = definition.descriptor
     hook = definition.hook
+    authority = definition.authority
     fieldTotals = Array(repeating: 0, count: definition.descriptor.fields.count)
     startPeriod(containing: now)
   }

@@ -270,12 +270,42 @@ public final class UsageContext: Sendable {
         let periodChanged = state.records[index].descriptor.period != definition.descriptor.period
         state.records[index].descriptor = definition.descriptor
         state.records[index].hook = definition.hook
+        state.records[index].authority = definition.authority
         if periodChanged { state.records[index].startPeriod(containing: now) }
       }
       state.configuration = configuration
       state.tier = configuration.tier
       Self.rollOver(&state, now: now)
       return Self.touchAll(&state)
+    }
+  }
+
+  /// Where the metric's authoritative value lives, if anywhere.
+  public func authority(ofMetric index: Int) -> (any Authority)? {
+    state.withLock { $0.records[index].authority }
+  }
+
+  /// The indices of the metrics that have an authority.
+  public var metricsWithAuthority: [Int] {
+    state.withLock { state in state.records.indices.filter { state.records[$0].authority != nil } }
+  }
+
+  /// Accepts a reading from the metric's authority: the authority wins, so `used` becomes its value, and a source
+  /// error is cleared. Nothing changes (no new version) when the value and the error state are already so.
+  public func applyReading(metric index: Int, value: Int64) -> MutationResult {
+    let now = clock.now()
+    return state.withLock { state in
+      Self.rollOver(&state, now: now)
+      let reading = max(0, value)
+      guard state.records[index].used != reading || state.records[index].error != nil else {
+        return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
+      }
+      state.records[index].used = reading
+      state.records[index].error = nil
+      state.version += 1
+      state.records[index].version = state.version
+      let crossing = state.records[index].updateLevel(tier: state.tier)
+      return MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing)
     }
   }
 

@@ -14,10 +14,14 @@ public enum Sidecar {
     public var configuration = UsageConfiguration()
     /// Directories named with `--plugins`, searched before the environment and the defaults.
     public var pluginDirectories: [String] = []
+    /// Whether the default locations (beside the executable) are searched too.
+    public var defaultPluginLocations = true
     public init() {}
 
     /// Where plugins are looked for.
-    public var searchPath: PluginSearchPath { .standard(explicit: pluginDirectories) }
+    public var searchPath: PluginSearchPath {
+      .standard(explicit: pluginDirectories, defaults: defaultPluginLocations)
+    }
   }
 
   /// Runs a session reading `input` and answering on `output` until it ends; returns the exit code. The plugins
@@ -55,6 +59,8 @@ public enum Sidecar {
       return monotonic.now.advanced(by: .milliseconds(wait))
     }
     server.onTimer = { service.rollOver() }
+    // Start from what the authorities say (a directory's files, a backend's count).
+    service.refresh()
     logger.debug("usagectx \(ServerInfo.version) serving \(context.metricNames.joined(separator: ", "))")
     return server.run()
   }

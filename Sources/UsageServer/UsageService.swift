@@ -40,6 +40,23 @@ public final class UsageService {
     }
   }
 
+  // MARK: - Authorities
+
+  /// Reads the authority of each metric (among `indices`, or all) that has one, and applies what it says: the
+  /// authority wins. A failed read keeps the last good numbers and marks the metric in error.
+  public func refresh(_ indices: [Int]? = nil) {
+    let withAuthority = context.metricsWithAuthority
+    for index in indices ?? withAuthority where withAuthority.contains(index) {
+      guard let authority = context.authority(ofMetric: index) else { continue }
+      do {
+        announce(context.applyReading(metric: index, value: try authority.read()).crossing)
+      } catch {
+        logger.warning("reading \(context.metricNames[index]) from \(authority.name) failed: \(error)")
+        context.setError(metric: index, "\(authority.name): \(error.message)")
+      }
+    }
+  }
+
   // MARK: - Burst and timer hooks
 
   /// Sends one `usage/changed` per subscription whose metrics changed since it was last told.
@@ -156,6 +173,12 @@ public final class UsageService {
       } catch {
         throw RPCError(error)
       }
+    }
+    dispatcher.register("usage/refresh") { [unowned self] request, result throws(RPCError) in
+      let params = try Params(request, allowed: ["metrics"])
+      let metrics = try metricList(params)
+      refresh(metrics)
+      result.snapshot(context.snapshot(metrics))
     }
     dispatcher.register("plugins/list") { [unowned self] request, result throws(RPCError) in
       _ = try Params(request, allowed: [])

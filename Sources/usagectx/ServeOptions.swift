@@ -32,6 +32,9 @@ struct ServeOptions: ParsableArguments {
     help: "A directory of plugins (repeatable); searched before USAGECTX_PLUGIN_PATH and the default locations.")
   var pluginDirectories: [String] = []
 
+  @Flag(help: "Search only the --plugins directories and USAGECTX_PLUGIN_PATH, not the default locations.")
+  var noDefaultPlugins = false
+
   @Option(help: "A JSON configuration file (the same shape as initialize.config).")
   var config: String?
 
@@ -48,6 +51,7 @@ struct ServeOptions: ParsableArguments {
   func sidecarOptions() throws -> Sidecar.Options {
     var options = Sidecar.Options()
     options.pluginDirectories = pluginDirectories
+    options.defaultPluginLocations = !noDefaultPlugins
     options.limits = Dispatcher.Limits(maxDepth: maxDepth, maxBatch: maxBatch)
     options.server.maxMessageBytes = maxMessageBytes
     options.server.partialFrameTimeout = .seconds(partialFrameTimeout)

@@ -74,7 +74,12 @@ final class SidecarProcess {
     let sink = stderrBytes
     stderrPipe.fileHandleForReading.readabilityHandler = { handle in
       let data = handle.availableData
-      if !data.isEmpty { sink.append(data) }
+      if data.isEmpty {
+        sink.markClosed()
+        handle.readabilityHandler = nil
+      } else {
+        sink.append(data)
+      }
     }
     try process.run()
   }
@@ -216,6 +221,8 @@ final class SidecarProcess {
       if Date() > deadline { throw Failure.timedOut("process exit") }
       usleep(2_000)
     }
+    // Everything the process wrote to stderr is in before the exit is reported.
+    while !stderrBytes.isClosed && Date() < deadline { usleep(2_000) }
     return process.terminationStatus
   }
 
@@ -269,6 +276,10 @@ final class LockedBytes: @unchecked Sendable {
   private let lock = NSLock()
   private var bytes: [UInt8] = []
 
+  private var closed = false
+
   func append(_ data: Data) { lock.withLock { bytes.append(contentsOf: data) } }
   func snapshot() -> [UInt8] { lock.withLock { bytes } }
+  func markClosed() { lock.withLock { closed = true } }
+  var isClosed: Bool { lock.withLock { closed } }
 }
