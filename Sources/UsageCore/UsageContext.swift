@@ -16,6 +16,8 @@ public final class UsageContext: Sendable {
   private let state: Mutex<State>
   private let plugins: [any MetricPlugin]
   private let clock: any WallClock
+  private let ledger: any UsageLedger
+  private let authorityOverrides: [String: any Authority]
   /// Metric names, in plugin order; fixed for the context's life.
   public let metricNames: [String]
   private let nameBytes: [[UInt8]]
@@ -23,13 +25,20 @@ public final class UsageContext: Sendable {
   /// Builds the context from `plugins`, configured by `configuration`.
   /// - Throws: ``UsageError/invalidField(field:reason:)`` for a configuration a plugin refuses, an override of a
   ///   metric that does not exist, or two plugins declaring the same metric.
+  ///
+  /// Metrics whose plugin names no authority, and that `authorities` does not give one, get `ledger` as their
+  /// authority: their truth is what was recorded locally.
   public init(
     plugins: [any MetricPlugin], configuration: UsageConfiguration = UsageConfiguration(),
-    clock: any WallClock = SystemWallClock()
+    clock: any WallClock = SystemWallClock(), ledger: any UsageLedger = MemoryLedger(),
+    authorities: [String: any Authority] = [:]
   ) throws(UsageError) {
     self.plugins = plugins
     self.clock = clock
-    let definitions = try Self.definitions(plugins: plugins, configuration: configuration)
+    self.ledger = ledger
+    self.authorityOverrides = authorities
+    let definitions = try Self.definitions(
+      plugins: plugins, configuration: configuration, ledger: ledger, authorities: authorities, clock: clock)
     let now = clock.now()
     let records = definitions.map { MetricRecord(definition: $0, now: now) }
     metricNames = records.map(\.descriptor.name)
@@ -40,7 +49,8 @@ public final class UsageContext: Sendable {
   }
 
   private static func definitions(
-    plugins: [any MetricPlugin], configuration: UsageConfiguration
+    plugins: [any MetricPlugin], configuration: UsageConfiguration, ledger: any UsageLedger,
+    authorities: [String: any Authority], clock: any WallClock
   ) throws(UsageError) -> [MetricDefinition] {
     var result: [MetricDefinition] = []
     for plugin in plugins {
@@ -52,6 +62,13 @@ public final class UsageContext: Sendable {
             reason: "declares metric \(definition.descriptor.name), which another plugin already declares")
         }
         definition.descriptor = configuration.apply(to: definition.descriptor)
+        let name = definition.descriptor.name
+        if let source = authorities[name] {
+          definition.authority = source
+        } else if definition.authority == nil {
+          definition.authority = LedgerAuthority(
+            ledger: ledger, metric: name, period: definition.descriptor.period, clock: clock)
+        }
         result.append(definition)
       }
     }
@@ -192,6 +209,7 @@ public final class UsageContext: Sendable {
       return MutationResult(state: record.state(tier: tier), crossing: nil)
     }
     version += 1
+    record.authority?.report(delta: measurement.amount, key: nil)
     return apply(measurement, fields: fields, labels: labels, to: &record, version: version, tier: tier)
   }
 
@@ -203,6 +221,7 @@ public final class UsageContext: Sendable {
       let taken = min(amount, state.records[index].used)
       if taken > 0 {
         state.version += 1
+        state.records[index].authority?.report(delta: -taken, key: nil)
         state.records[index].used -= taken
         state.records[index].version = state.version
       }
@@ -225,7 +244,9 @@ public final class UsageContext: Sendable {
         }
         if let entry = state.records[index].breakdown.removeValue(forKey: breakdownKey) {
           state.records[index].breakdownOrder.removeAll { $0 == breakdownKey }
-          state.records[index].used = max(0, state.records[index].used - entry.amount)
+          let taken = min(entry.amount, state.records[index].used)
+          state.records[index].authority?.report(delta: -taken, key: nil)
+          state.records[index].used -= taken
           // The sum of what remains, not a subtraction, so no rounding residue is left behind.
           let remaining = state.records[index]
           state.records[index].cost = remaining.breakdownOrder.reduce(0) {
@@ -239,6 +260,7 @@ public final class UsageContext: Sendable {
         guard !state.records[index].isClear else {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
         }
+        state.records[index].authority?.report(delta: -state.records[index].used, key: nil)
         state.records[index].clearUsage()
       }
       state.version += 1
@@ -263,7 +285,8 @@ public final class UsageContext: Sendable {
   /// Applies configuration overrides (from `initialize`): limits, periods, thresholds, plugin options.
   /// Numbers already counted are kept.
   public func reconfigure(_ configuration: UsageConfiguration) throws(UsageError) -> [ThresholdCrossing] {
-    let definitions = try Self.definitions(plugins: plugins, configuration: configuration)
+    let definitions = try Self.definitions(
+      plugins: plugins, configuration: configuration, ledger: ledger, authorities: authorityOverrides, clock: clock)
     let now = clock.now()
     return state.withLock { state in
       for (index, definition) in definitions.enumerated() where index < state.records.count {
