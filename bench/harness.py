@@ -236,8 +236,9 @@ def check_exit(program: Program, child: Child, what: str) -> None:
         program.notes.append(note)
 
 
-def pipelined_run(program: Program, payload: bytes, count: int, framing: str, timeout: float) -> float:
-    """Writes `count` pipelined requests and reads all answers. Returns messages per second."""
+def pipelined_run(program: Program, payload: bytes, count: int, framing: str, timeout: float, check=None) -> float:
+    """Writes `count` pipelined requests and reads all answers. Returns messages per second. `check` validates the
+    last answer (default: the documents increment answer after `count` increments)."""
     with Child(program.argv, timeout, program.log) as child:
         started = [0.0]
 
@@ -260,7 +261,10 @@ def pipelined_run(program: Program, payload: bytes, count: int, framing: str, ti
             thread.join(timeout=10)
             raise
         thread.join(timeout=10)  # it wrote everything before the last answer came; now it closes stdin
-        check_answer(last, count, count)
+        if check is None:
+            check_answer(last, count, count)
+        else:
+            check(last)
         check_exit(program, child, f"{framing} throughput")
     return count / (finished - started[0])
 
@@ -416,6 +420,65 @@ def measure_first_answer(program: Program, args) -> None:
     )
 
 
+def first_ping(argv: list[str], args, log_path: Path) -> list[float]:
+    """Spawn-to-first-answer samples (seconds) for `ping`, which every configuration answers."""
+    request = frame(b'{"jsonrpc":"2.0","id":1,"method":"ping"}', "newline")
+    samples = []
+    for _ in range(args.spawns):
+        with Child(argv, args.timeout, log_path) as child:
+            child.write_all(request)
+            answer = child.read_line()
+            samples.append(time.perf_counter() - child.spawned_at)
+            if json.loads(answer).get("result") != {}:
+                raise BenchError(f"unexpected answer to ping: {answer[:200]!r}")
+    return samples
+
+
+def tokens_payload(count: int) -> bytes:
+    body = (
+        '{"jsonrpc":"2.0","id":%d,"method":"usage/increment","params":{"metric":"tokens","input":3,"output":2,'
+        '"labels":{"model":"gpt-4o"}}}'
+    )
+    return b"".join(frame((body % i).encode(), "newline") for i in range(1, count + 1))
+
+
+def measure_plugin_costs(program: Program, args) -> None:
+    """What plugins cost: startup with the four standard plugins against none (`--no-default-plugins`), and
+    increments whose metric calls its plugin's measure hook (tokens) against ones that do not (documents)."""
+    try:
+        without = first_ping(program.argv + ["--no-default-plugins"], args, program.log)
+        with_plugins = first_ping(program.argv, args, program.log)
+    except BenchError as error:
+        program.errors["plugins_start"] = str(error)
+        log(f"  {program.label}: plugin startup: ERROR {error}")
+    else:
+        program.values["start_without"] = statistics.median(without) * 1000
+        program.values["start_with"] = statistics.median(with_plugins) * 1000
+        program.values["start_cost"] = program.values["start_with"] - program.values["start_without"]
+        log(f"  startup without plugins {program.values['start_without']:.2f} ms, "
+            f"with the four {program.values['start_with']:.2f} ms")
+    count = args.n
+    documents, tokens = [], []
+    try:
+        def tokens_answer(raw: bytes) -> None:
+            result = json.loads(raw).get("result") or {}
+            if result.get("used") != 5 * count or result.get("byModel", {}).get("gpt-4o", {}).get("priced") is not True:
+                raise BenchError(f"unexpected last tokens answer: {raw[:300]!r}")
+
+        documents_payload = build_payload(1, count, "newline")
+        hook_payload = tokens_payload(count)
+        for _ in range(args.runs):
+            documents.append(pipelined_run(program, documents_payload, count, "newline", args.timeout))
+            tokens.append(pipelined_run(program, hook_payload, count, "newline", args.timeout, check=tokens_answer))
+    except BenchError as error:
+        program.errors["plugins_tp"] = str(error)
+        log(f"  {program.label}: hook throughput: ERROR {error}")
+        return
+    program.values["tp_no_hook"] = max(documents)
+    program.values["tp_hook"] = max(tokens)
+    log(f"  increments without a hook {max(documents):,.0f} msg/s, through the tokens hook {max(tokens):,.0f} msg/s")
+
+
 def measure_idle_rss(program: Program, args) -> None:
     """VmRSS one second after answering one request, in MB (10^6 bytes)."""
     try:
@@ -562,6 +625,27 @@ def report(programs: list[Program], args) -> str:
             f"{ratio_text(row, ratio)} | {TARGET_TEXT.get(row.target, '')} | "
             f"{verdict(row, floor, usagectx, ratio)} |"
         )
+    if usagectx and any(key in usagectx.values for key in ("start_cost", "tp_hook")):
+        v = usagectx.values
+        lines += [
+            "",
+            "Plugins (usagectx only, same run):",
+            "",
+            "| Measurement | without | with | difference or ratio | Target | Result |",
+            "|---|--:|--:|--:|---|---|",
+        ]
+        if "start_cost" in v:
+            ok = v["start_cost"] <= 5
+            lines.append(
+                f"| First answer to ping: `--no-default-plugins` / the four standard plugins (ms) | "
+                f"{v['start_without']:.2f} | {v['start_with']:.2f} | +{v['start_cost']:.2f} ms | ≤ 5 ms | "
+                f"{'PASS' if ok else 'MISS'} |")
+        if "tp_hook" in v:
+            ratio = v["tp_hook"] / v["tp_no_hook"]
+            lines.append(
+                f"| Increments: documents (no hook) / tokens (measure hook through the C ABI), best (msg/s) | "
+                f"{v['tp_no_hook']:,.0f} | {v['tp_hook']:,.0f} | {ratio:.2f} | ≥ 0.90 | "
+                f"{'PASS' if ratio >= 0.9 else 'MISS'} |")
     problems = [
         f"- {p.label}, {key}: {message}" for p in programs for key, message in p.errors.items()
     ] + [f"- {p.label}: {note}" for p in programs for note in p.notes]
@@ -631,6 +715,10 @@ def main() -> int:
         measure_round_trip(program, args)
     log("pipelined throughput")
     measure_throughput(programs, args)
+    for program in programs:
+        if program.label == "usagectx":
+            log("plugin costs")
+            measure_plugin_costs(program, args)
 
     sys.stdout.write(report(programs, args))
     return 1 if any(p.errors for p in programs) else 0

@@ -150,16 +150,30 @@ public final class LibraryPlugin: MetricPlugin, @unchecked Sendable {
   func measure(instance: UnsafeMutableRawPointer, index: UInt32, _ input: MeasureInput) throws(UsageError)
     -> Measurement
   {
-    let labelTexts = input.labels.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
     var output = usagectx_measure_output()
     output.struct_size = UInt32(MemoryLayout<usagectx_measure_output>.size)
-    let status = input.fields.withUnsafeBufferPointer { fields in
-      CStringList.with(labelTexts) { pointers in
-        var labels = (0..<(pointers.count / 2)).map { usagectx_label(key: pointers[2 * $0], value: pointers[2 * $0 + 1]) }
-        return labels.withUnsafeMutableBufferPointer { labelBuffer in
+    // Labels go across as C strings in one stack buffer: no allocation per increment.
+    let textBytes = input.labels.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 }
+    let status = withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(1, textBytes)) { text in
+      withUnsafeTemporaryAllocation(of: usagectx_label.self, capacity: max(1, input.labels.count)) { labels in
+        var offset = 0
+        func copy(_ string: String) -> UnsafePointer<CChar> {
+          let start = text.baseAddress! + offset
+          for byte in string.utf8 {
+            text[offset] = CChar(bitPattern: byte)
+            offset += 1
+          }
+          text[offset] = 0
+          offset += 1
+          return UnsafePointer(start)
+        }
+        for (position, label) in input.labels.enumerated() {
+          labels[position] = usagectx_label(key: copy(label.key), value: copy(label.value))
+        }
+        return input.fields.withUnsafeBufferPointer { fields in
           var measured = usagectx_measure_input(
             struct_size: UInt32(MemoryLayout<usagectx_measure_input>.size), field_count: UInt32(fields.count),
-            fields: fields.baseAddress, labels: labelBuffer.baseAddress, label_count: UInt32(labelBuffer.count),
+            fields: fields.baseAddress, labels: UnsafePointer(labels.baseAddress), label_count: UInt32(input.labels.count),
             reserved0: 0)
           return calls.withLock { _ in table.pointee.measure?(instance, index, &measured, &output) ?? USAGECTX_ERROR }
         }

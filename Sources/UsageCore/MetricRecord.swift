@@ -6,10 +6,16 @@ struct MetricRecord {
   var used: Int64 = 0
   var fieldTotals: [Int64]
   var cost: Double = 0
-  var breakdown: [String: BreakdownEntry] = [:]
-  var breakdownOrder: [String] = []
+  /// Breakdown entries in the order they first appeared; states share this array without copying it.
+  var breakdown: [BreakdownEntry] = []
+  /// Where each key's entry is in `breakdown`.
+  var breakdownIndex: [String: Int] = [:]
+  /// Keys of entries that could not be priced, in order.
+  var unpriced: [String] = []
   var periodStart: Timestamp?
   var nextReset: Timestamp?
+  /// `periodStart` and `nextReset` in ISO 8601, formatted once per period rather than once per answer.
+  var periodText: (start: String, nextReset: String)?
   var level: UsageLevel = .ok
   var version: UInt64 = 0
   var error: String?
@@ -26,6 +32,11 @@ struct MetricRecord {
   mutating func startPeriod(containing now: Timestamp) {
     periodStart = descriptor.period.start(containing: now)
     nextReset = periodStart.flatMap { descriptor.period.end(ofPeriodStartingAt: $0) }
+    if let periodStart, let nextReset {
+      periodText = (periodStart.iso8601, nextReset.iso8601)
+    } else {
+      periodText = nil
+    }
   }
 
   /// Sets every number back to zero (period rollover, reset).
@@ -34,7 +45,8 @@ struct MetricRecord {
     for index in fieldTotals.indices { fieldTotals[index] = 0 }
     cost = 0
     breakdown.removeAll()
-    breakdownOrder.removeAll()
+    breakdownIndex.removeAll()
+    unpriced.removeAll()
   }
 
   /// `true` when there is nothing counted (a reset would change nothing).
@@ -48,6 +60,15 @@ struct MetricRecord {
     clearUsage()
     startPeriod(containing: now)
     return true
+  }
+
+  /// Removes the breakdown entry for `key` and returns it.
+  mutating func removeBreakdownEntry(_ key: String) -> BreakdownEntry? {
+    guard let position = breakdownIndex.removeValue(forKey: key) else { return nil }
+    let entry = breakdown.remove(at: position)
+    for later in breakdown[position...].map(\.key) { breakdownIndex[later, default: 0] -= 1 }
+    unpriced.removeAll { $0 == key }
+    return entry
   }
 
   /// Recomputes the level for `tier`; returns the crossing when the level rose.
@@ -66,12 +87,11 @@ struct MetricRecord {
     return MetricState(
       name: descriptor.name, kind: descriptor.kind, unit: descriptor.unit, used: used, limit: limit,
       remaining: limit.map { max(0, $0 - used) }, ratio: Thresholds.ratio(used: used, limit: limit),
-      level: level, version: version, period: descriptor.period, periodStart: periodStart, nextReset: nextReset,
+      level: level, version: version, period: descriptor.period, periodStart: periodStart, nextReset: nextReset, periodText: periodText,
       fields: descriptor.fields.isEmpty ? [] : zip(descriptor.fields, fieldTotals).map { ($0, $1) },
       cost: descriptor.currency == nil ? nil : cost, currency: descriptor.currency,
       breakdownName: descriptor.breakdownName,
-      breakdown: breakdownOrder.compactMap { breakdown[$0] },
-      unpriced: breakdownOrder.filter { breakdown[$0]?.priced == false }, error: error)
+      breakdown: breakdown, unpriced: unpriced, error: error)
   }
 }
 

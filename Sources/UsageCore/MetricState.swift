@@ -18,6 +18,8 @@ public struct MetricState: Sendable, Equatable {
   public var period: Period
   public var periodStart: Timestamp?
   public var nextReset: Timestamp?
+  /// The same two moments in ISO 8601 (UTC), ready to show.
+  public var periodText: (start: String, nextReset: String)?
   /// Totals of the descriptor's fields, in declaration order, with their names.
   public var fields: [(name: String, total: Int64)]
   /// Total cost (metrics with a currency).

@@ -239,19 +239,15 @@ public final class UsageContext: Sendable {
         guard state.records[index].descriptor.breakdownLabel != nil else {
           throw .invalidField(field: "labels", reason: "metric \(state.records[index].descriptor.name) has no breakdown")
         }
-        guard state.records[index].breakdown[breakdownKey] != nil else {
+        guard state.records[index].breakdownIndex[breakdownKey] != nil else {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
         }
-        if let entry = state.records[index].breakdown.removeValue(forKey: breakdownKey) {
-          state.records[index].breakdownOrder.removeAll { $0 == breakdownKey }
+        if let entry = state.records[index].removeBreakdownEntry(breakdownKey) {
           let taken = min(entry.amount, state.records[index].used)
           state.records[index].authority?.report(delta: -taken, key: nil)
           state.records[index].used -= taken
           // The sum of what remains, not a subtraction, so no rounding residue is left behind.
-          let remaining = state.records[index]
-          state.records[index].cost = remaining.breakdownOrder.reduce(0) {
-            $0 + (remaining.breakdown[$1]?.cost ?? 0)
-          }
+          state.records[index].cost = state.records[index].breakdown.reduce(0) { $0 + $1.cost }
           for (position, value) in entry.fields.enumerated() where position < state.records[index].fieldTotals.count {
             state.records[index].fieldTotals[position] = max(0, state.records[index].fieldTotals[position] - value)
           }
@@ -422,21 +418,29 @@ public final class UsageContext: Sendable {
     if record.descriptor.currency != nil { record.cost += measurement.cost }
     if let label = record.descriptor.breakdownLabel {
       let key = labels[label] ?? "unknown"
-      var entry =
-        record.breakdown[key]
-        ?? BreakdownEntry(
-          key: key, amount: 0, fields: Array(repeating: 0, count: record.fieldTotals.count), cost: 0, priced: true,
-          events: 0, attributes: [:])
-      if record.breakdown[key] == nil { record.breakdownOrder.append(key) }
-      entry.amount = entry.amount.saturatingAdd(measurement.amount)
-      for (position, value) in fields.enumerated() where position < entry.fields.count {
-        entry.fields[position] = entry.fields[position].saturatingAdd(value ?? 0)
+      let position: Int
+      if let existing = record.breakdownIndex[key] {
+        position = existing
+      } else {
+        position = record.breakdown.count
+        record.breakdownIndex[key] = position
+        record.breakdown.append(
+          BreakdownEntry(
+            key: key, amount: 0, fields: Array(repeating: 0, count: record.fieldTotals.count), cost: 0, priced: true,
+            events: 0, attributes: [:]))
       }
-      entry.cost += measurement.cost
-      entry.priced = entry.priced && measurement.priced
-      entry.events += 1
-      entry.attributes.merge(measurement.attributes) { _, new in new }
-      record.breakdown[key] = entry
+      let wasPriced = record.breakdown[position].priced
+      record.breakdown[position].amount = record.breakdown[position].amount.saturatingAdd(measurement.amount)
+      for (field, value) in fields.enumerated() where field < record.breakdown[position].fields.count {
+        record.breakdown[position].fields[field] = record.breakdown[position].fields[field].saturatingAdd(value ?? 0)
+      }
+      record.breakdown[position].cost += measurement.cost
+      record.breakdown[position].priced = wasPriced && measurement.priced
+      record.breakdown[position].events += 1
+      if record.breakdown[position].attributes != measurement.attributes {
+        record.breakdown[position].attributes.merge(measurement.attributes) { _, new in new }
+      }
+      if wasPriced && !measurement.priced { record.unpriced.append(key) }
     }
     let crossing = record.updateLevel(tier: tier)
     return MutationResult(state: record.state(tier: tier), crossing: crossing)

@@ -17,8 +17,13 @@ extension JSONWriter {
     key("version"); int(Int64(clamping: state.version))
     key("period"); string(text: state.period.rawValue)
     if state.period != .unlimited {
-      key("periodStart"); optionalTimestamp(state.periodStart)
-      key("nextReset"); optionalTimestamp(state.nextReset)
+      if let text = state.periodText {
+        key("periodStart"); string(text: text.start)
+        key("nextReset"); string(text: text.nextReset)
+      } else {
+        key("periodStart"); optionalTimestamp(state.periodStart)
+        key("nextReset"); optionalTimestamp(state.nextReset)
+      }
     }
     for (name, total) in state.fields {
       key(text: name); int(total)
