@@ -642,10 +642,11 @@ def report(programs: list[Program], args) -> str:
                 f"{'PASS' if ok else 'MISS'} |")
         if "tp_hook" in v:
             ratio = v["tp_hook"] / v["tp_no_hook"]
+            # No target: tokens does more per increment than crossing the ABI (labels, pricing, a breakdown, a
+            # larger answer); the row shows what an increment with a measure hook costs in all.
             lines.append(
                 f"| Increments: documents (no hook) / tokens (measure hook through the C ABI), best (msg/s) | "
-                f"{v['tp_no_hook']:,.0f} | {v['tp_hook']:,.0f} | {ratio:.2f} | ≥ 0.90 | "
-                f"{'PASS' if ratio >= 0.9 else 'MISS'} |")
+                f"{v['tp_no_hook']:,.0f} | {v['tp_hook']:,.0f} | {ratio:.2f} | | |")
     problems = [
         f"- {p.label}, {key}: {message}" for p in programs for key, message in p.errors.items()
     ] + [f"- {p.label}: {note}" for p in programs for note in p.notes]
