@@ -5,14 +5,47 @@ import Glibc
 /// The plugins found on the search path: the ones that loaded, ready for the usage context, and a status for every
 /// one found (loaded or not), for `plugins/list`.
 ///
+/// A directory holds libraries (`*.so`) and, in directories someone named, exec plugin manifests (`*.plugin.json`),
+/// loaded in file name order. The programs of all manifests in a directory are started at once, so their first
+/// descriptions overlap.
+///
 /// Nothing that goes wrong with one plugin stops the others: a library that does not load, a missing entry
-/// function, an ABI from the future, options the plugin refuses, a metric another plugin already provides, or a
-/// directory that cannot be read each leaves a failed status with the reason and a log line.
+/// function, an ABI from the future, a malformed manifest, a program that cannot be run or fails to describe
+/// itself, options the plugin refuses, a metric another plugin already provides, or a directory that cannot be read
+/// each leaves a failed status with the reason and a log line.
 public struct PluginCatalog: Sendable {
   public private(set) var plugins: [any MetricPlugin] = []
+  /// The status of every plugin found, as it was when loading ended. ``currentStatuses()`` has the live ones.
   public private(set) var statuses: [PluginStatus] = []
+  /// Authorities that exec plugins offer for metrics of other plugins (their description's `sources`), by metric
+  /// name. Only metrics some loaded plugin provides are listed, each with the first plugin that claimed it.
+  public private(set) var sourceAuthorities: [String: any Authority] = [:]
+  /// The exec plugins that loaded, with the position of their entry in ``statuses``.
+  private var execPlugins: [ExecEntry] = []
+
+  private struct ExecEntry: Sendable {
+    var statusIndex: Int
+    var plugin: ExecPlugin
+  }
 
   public init() {}
+
+  /// Every plugin's status now: exec plugins report their live state (`loaded`, `restarting` with the last error,
+  /// `stopped`); libraries, directories and plugins that failed to load keep the status they had at load time.
+  public func currentStatuses() -> [PluginStatus] {
+    var result = statuses
+    for entry in execPlugins { result[entry.statusIndex] = entry.plugin.status() }
+    return result
+  }
+
+  /// The exec plugins that loaded.
+  public var loadedExecPlugins: [ExecPlugin] { execPlugins.map(\.plugin) }
+
+  /// Stops every exec plugin's program (all at once) and waits until each is reaped: 2.5 s at most.
+  public func shutdown() {
+    for entry in execPlugins { entry.plugin.beginShutdown() }
+    for entry in execPlugins { entry.plugin.waitUntilStopped() }
+  }
 
   /// Finds and loads every plugin on `searchPath`, configured by `configuration`.
   public static func load(
@@ -33,13 +66,89 @@ public struct PluginCatalog: Sendable {
             name: directory.path, kind: .directory, path: directory.path, state: .failed, lastError: "\(reason)"))
         continue
       }
-      for file in listing where PluginSearchPath.isLibrary(file, explicit: directory.explicit) {
+      // Start every program first, so that their descriptions are prepared in parallel.
+      var manifests: [String: Result<ExecPlugin, ExecManifest.LoadError>] = [:]
+      var starting: Set<String> = []
+      for file in listing where ExecManifest.isManifest(file, explicit: directory.explicit) {
+        let loaded = ExecPlugin.load(manifest: directory.path + "/" + file, logger: logger)
+        if case .success(let plugin) = loaded, names[plugin.manifest.name] == nil,
+          starting.insert(plugin.manifest.name).inserted
+        {
+          plugin.start(options: configuration.plugins[plugin.manifest.name] ?? .null)
+        }
+        manifests[file] = loaded
+      }
+      for file in listing {
         let path = directory.path + "/" + file
-        catalog.add(
-          library: path, configuration: configuration, claimed: &claimed, names: &names, logger: logger)
+        if let manifest = manifests[file] {
+          catalog.add(
+            exec: manifest, path: path, configuration: configuration, claimed: &claimed, names: &names, logger: logger)
+        } else if PluginSearchPath.isLibrary(file, explicit: directory.explicit) {
+          catalog.add(
+            library: path, configuration: configuration, claimed: &claimed, names: &names, logger: logger)
+        }
       }
     }
+    catalog.collectSources(claimed: claimed, logger: logger)
     return catalog
+  }
+
+  private mutating func add(
+    exec loaded: Result<ExecPlugin, ExecManifest.LoadError>, path: String, configuration: UsageConfiguration,
+    claimed: inout [String: String], names: inout [String: String], logger: Logger
+  ) {
+    func failed(_ name: String, _ reason: String, version: String? = nil) {
+      logger.error("plugin \(path): \(reason)")
+      statuses.append(
+        PluginStatus(name: name, version: version, kind: .exec, path: path, state: .failed, lastError: reason))
+    }
+    let plugin: ExecPlugin
+    switch loaded {
+    case .success(let manifestLoaded): plugin = manifestLoaded
+    case .failure(let error):
+      let fileName = String(path.split(separator: "/").last ?? Substring(path))
+      return failed(String(fileName.dropLast(ExecManifest.suffix.count)), error.message)
+    }
+    let name = plugin.manifest.name
+    if let other = names[name] { return failed(name, "a plugin named \(name) is already loaded from \(other)") }
+    let metrics: [String]
+    do {
+      metrics = try plugin.metrics(options: configuration.plugins[name] ?? .null).map(\.descriptor.name)
+    } catch {
+      // A program that failed to start says why in its status; otherwise (options refused) the error says it.
+      let status = plugin.status()
+      plugin.shutdown()
+      let reason = status.state == .failed ? status.lastError ?? "\(error)" : "\(error)"
+      return failed(name, reason, version: status.version)
+    }
+    if let taken = metrics.first(where: { claimed[$0] != nil }) {
+      plugin.shutdown()
+      let reason = "metric \(taken) is already provided by plugin \(claimed[taken] ?? "?")"
+      return failed(name, reason, version: plugin.status().version)
+    }
+    for metric in metrics { claimed[metric] = name }
+    names[name] = path
+    plugins.append(plugin)
+    execPlugins.append(ExecEntry(statusIndex: statuses.count, plugin: plugin))
+    let status = plugin.status()
+    statuses.append(status)
+    logger.debug("loaded exec plugin \(name) \(status.version ?? "") from \(path): \(metrics.joined(separator: ", "))")
+  }
+
+  /// Gathers the exec plugins' `sources`, keeping those naming a metric some plugin provides.
+  private mutating func collectSources(claimed: [String: String], logger: Logger) {
+    for entry in execPlugins {
+      let name = entry.plugin.manifest.name
+      for (metric, authority) in entry.plugin.sourceAuthorities().sorted(by: { $0.key < $1.key }) {
+        if claimed[metric] == nil {
+          logger.warning("plugin \(name) is a source for metric \(metric), which no loaded plugin provides")
+        } else if let other = sourceAuthorities[metric] {
+          logger.warning("plugin \(name) is a source for metric \(metric), which already has one: \(other.name)")
+        } else {
+          sourceAuthorities[metric] = authority
+        }
+      }
+    }
   }
 
   private mutating func add(

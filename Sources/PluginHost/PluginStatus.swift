@@ -10,10 +10,19 @@ public struct PluginStatus: Sendable, Equatable {
     case directory
   }
 
-  /// Whether the plugin serves its metrics.
+  /// Whether the plugin serves its metrics. Libraries are `loaded` or `failed` for the whole session; exec plugins
+  /// move between states as their program runs, fails and is restarted.
   public enum State: String, Sendable {
+    /// Serving its metrics.
     case loaded
+    /// Not serving, for the reason in `lastError`; not retried.
     case failed
+    /// An exec plugin being started for the first time.
+    case starting
+    /// An exec plugin whose program failed after serving (see `lastError`); it is started again after a delay.
+    case restarting
+    /// An exec plugin that was shut down.
+    case stopped
   }
 
   public var name: String
@@ -23,12 +32,14 @@ public struct PluginStatus: Sendable, Equatable {
   public var kind: Kind
   public var path: String
   public var metrics: [String]
+  /// Metrics of other plugins whose authoritative value this plugin holds (exec plugins' `sources`).
+  public var sources: [String]
   public var state: State
   public var lastError: String?
 
   public init(
     name: String, version: String? = nil, abi: UInt32? = nil, kind: Kind, path: String, metrics: [String] = [],
-    state: State, lastError: String? = nil
+    sources: [String] = [], state: State, lastError: String? = nil
   ) {
     self.name = name
     self.version = version
@@ -36,6 +47,7 @@ public struct PluginStatus: Sendable, Equatable {
     self.kind = kind
     self.path = path
     self.metrics = metrics
+    self.sources = sources
     self.state = state
     self.lastError = lastError
   }

@@ -41,14 +41,17 @@ public enum Sidecar {
   ) -> Int32 {
     let context: UsageContext
     do {
-      context = try UsageContext(plugins: catalog.plugins, configuration: options.configuration, clock: clock)
+      context = try UsageContext(
+        plugins: catalog.plugins, configuration: options.configuration, clock: clock,
+        authorities: catalog.sourceAuthorities)
     } catch {
       logger.critical("configuration refused: \(error)")
       return 2
     }
     let channel = OutputChannel(fd: output)
     let dispatcher = Dispatcher(output: channel, limits: options.limits, logger: logger)
-    let service = UsageService(context: context, dispatcher: dispatcher, plugins: catalog.statuses, logger: logger)
+    let service = UsageService(
+      context: context, dispatcher: dispatcher, plugins: { catalog.currentStatuses() }, logger: logger)
     let server = StdioServer(input: input, dispatcher: dispatcher, configuration: options.server, logger: logger)
     let monotonic = ContinuousClock()
     service.watchProcess = { [unowned server] pid in server.watch(process: pid) }
@@ -62,6 +65,9 @@ public enum Sidecar {
     // Start from what the authorities say (a directory's files, a backend's count).
     service.refresh()
     logger.debug("usagectx \(ServerInfo.version) serving \(context.metricNames.joined(separator: ", "))")
-    return server.run()
+    let code = server.run()
+    // Plugin programs get their stdin closed and time to finish, then are stopped and reaped.
+    catalog.shutdown()
+    return code
   }
 }

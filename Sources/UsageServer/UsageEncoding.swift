@@ -159,6 +159,10 @@ extension JSONWriter {
     beginArray()
     for metric in status.metrics { string(text: metric) }
     endArray()
+    key("sources")
+    beginArray()
+    for metric in status.sources { string(text: metric) }
+    endArray()
     key("state"); string(text: status.state.rawValue)
     key("lastError"); if let error = status.lastError { string(text: error) } else { null() }
     endObject()

@@ -18,10 +18,12 @@ public final class UsageService {
   /// Asked to watch the client's process when `initialize` names one.
   public var watchProcess: ((Int32) -> Void)?
 
-  /// What the plugin host found, for `plugins/list`.
-  private let plugins: [PluginStatus]
+  /// What the plugin host found, as of now (exec plugins' state changes), for `plugins/list`.
+  private let plugins: () -> [PluginStatus]
 
-  public init(context: UsageContext, dispatcher: Dispatcher, plugins: [PluginStatus] = [], logger: Logger) {
+  public init(
+    context: UsageContext, dispatcher: Dispatcher, plugins: @escaping () -> [PluginStatus] = { [] }, logger: Logger
+  ) {
     self.context = context
     self.dispatcher = dispatcher
     self.plugins = plugins
@@ -185,7 +187,7 @@ public final class UsageService {
       result.beginObject()
       result.key("plugins")
       result.beginArray()
-      for plugin in plugins { result.pluginStatus(plugin) }
+      for plugin in plugins() { result.pluginStatus(plugin) }
       result.endArray()
       result.endObject()
     }

@@ -13,17 +13,19 @@ struct PluginsCommand: ParsableCommand {
     let sidecarOptions = try options.sidecarOptions()
     let catalog = PluginCatalog.load(
       searchPath: sidecarOptions.searchPath, configuration: sidecarOptions.configuration, logger: options.makeLogger())
-    let rows = catalog.statuses.map { status in
+    defer { catalog.shutdown() }
+    let statuses = catalog.currentStatuses()
+    let rows = statuses.map { status in
       [
         status.name, status.version ?? "-", status.abi.map(String.init) ?? "-", status.kind.rawValue,
         status.state.rawValue, status.metrics.isEmpty ? "-" : status.metrics.joined(separator: ","), status.path,
       ]
     }
     print(Self.table(header: ["NAME", "VERSION", "ABI", "KIND", "STATE", "METRICS", "PATH"], rows: rows))
-    for status in catalog.statuses where status.lastError != nil {
+    for status in statuses where status.lastError != nil {
       print("\(status.name): \(status.lastError ?? "")")
     }
-    if catalog.statuses.isEmpty {
+    if statuses.isEmpty {
       print("no plugins found on: \(sidecarOptions.searchPath.entries.map(\.path).joined(separator: ":"))")
     }
   }

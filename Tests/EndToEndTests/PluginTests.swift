@@ -79,6 +79,8 @@ struct PluginTests {
     try PluginFixtures.build(
       "e-clash.so", in: directory, defines: ["-DWIDGETS_METRIC=widgets", "-DWIDGETS_NAME=clash"])
     try Data("not a library".utf8).write(to: directory.appendingPathComponent("f-garbage.so"))
+    try FileManager.default.createSymbolicLink(
+      atPath: directory.appendingPathComponent("g-missing.so").path, withDestinationPath: "/nonexistent/libgone.so")
     let missing = directory.appendingPathComponent("no-such-directory").path
     let sidecar = try SidecarProcess(arguments: ["--plugins", directory.path, "--plugins", missing])
     let plugins = try Self.plugins(sidecar)
@@ -92,6 +94,7 @@ struct PluginTests {
     #expect(failure("d-again.so")?.contains("already loaded") == true)
     #expect(failure("e-clash.so")?.contains("metric widgets is already provided by plugin widgets") == true)
     #expect(failure("f-garbage.so")?.contains("cannot load library") == true)
+    #expect(failure("g-missing.so")?.contains("cannot load library") == true)
     #expect(failure("no-such-directory")?.contains("cannot read directory") == true)
     // What did load still serves.
     #expect(Self.entry(plugins, named: "widgets")?["state"] == "loaded")

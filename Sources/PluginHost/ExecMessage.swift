@@ -1,0 +1,131 @@
+import JSON
+import UsageCore
+
+/// The JSON-RPC 2.0 messages usagectx exchanges with an exec plugin: requests it writes, answers it reads. See
+/// `protocol/exec-plugins.md`.
+enum ExecMessage {
+  /// The protocol version sent in `plugin/describe`.
+  static let protocolVersion: Int64 = 1
+
+  /// An answer read from the child.
+  struct Answer {
+    var id: Int64
+    var outcome: Outcome
+  }
+
+  enum Outcome {
+    case result(JSONData)
+    case error(RemoteError)
+  }
+
+  /// A JSON-RPC error object from the child.
+  struct RemoteError: Sendable, Equatable {
+    var code: Int64
+    var message: String
+    var data: JSONData?
+
+    /// `data.retryAfterMs`, when the plugin asks not to be asked again before some time.
+    var retryAfterMilliseconds: Int64? {
+      guard let value = data?["retryAfterMs"]?.int, value >= 0 else { return nil }
+      return value
+    }
+  }
+
+  /// `plugin/describe {protocolVersion, options}`.
+  static func describe(id: Int64, options: ConfigValue) -> [UInt8] {
+    request(id: id, method: "plugin/describe") { writer in
+      writer.key("protocolVersion")
+      writer.int(protocolVersion)
+      writer.key("options")
+      var text = options.jsonText
+      text.withUTF8 { writer.rawValue(UnsafeRawBufferPointer($0)) }
+    }
+  }
+
+  /// `metric/fetch {metric}`.
+  static func fetch(id: Int64, metric: String) -> [UInt8] {
+    request(id: id, method: "metric/fetch") { writer in
+      writer.key("metric")
+      writer.string(text: metric)
+    }
+  }
+
+  /// `metric/report {metric, delta, key}`; `key` is `null` when the change has none.
+  static func report(id: Int64, metric: String, delta: Int64, key: String?) -> [UInt8] {
+    request(id: id, method: "metric/report") { writer in
+      writer.key("metric")
+      writer.string(text: metric)
+      writer.key("delta")
+      writer.int(delta)
+      writer.key("key")
+      if let key { writer.string(text: key) } else { writer.null() }
+    }
+  }
+
+  /// One request line, newline included.
+  private static func request(id: Int64, method: StaticString, params: (inout JSONWriter) -> Void) -> [UInt8] {
+    var writer = JSONWriter(capacity: 256)
+    writer.beginObject()
+    writer.key("jsonrpc")
+    writer.string("2.0")
+    writer.key("id")
+    writer.int(id)
+    writer.key("method")
+    writer.string(method)
+    writer.key("params")
+    writer.beginObject()
+    params(&writer)
+    writer.endObject()
+    writer.endObject()
+    writer.rawByte(0x0A)
+    return writer.bytes
+  }
+
+  /// Reads one line from the child as a response, or says what is wrong with it.
+  static func parseAnswer(_ line: [UInt8]) -> Result<Answer, ProtocolViolation> {
+    func fail(_ problem: String) -> Result<Answer, ProtocolViolation> { .failure(ProtocolViolation(problem)) }
+    let message: JSONData
+    do {
+      let document = try line.withUnsafeBytes { bytes throws(JSONParseError) in
+        try JSONDocument.parse(bytes, maxDepth: 64)
+      }
+      message = document.withRoot { JSONData($0) }
+    } catch {
+      return fail("wrote a line that is not JSON (\(error)): \(excerpt(line))")
+    }
+    guard message.objectMembers != nil else { return fail("wrote \(excerpt(line)), which is not a JSON-RPC response") }
+    if message["method"] != nil {
+      return fail("sent a request or notification (\(excerpt(line))); plugins may only answer")
+    }
+    guard message["jsonrpc"] == .string("2.0") else {
+      return fail("wrote a response without \"jsonrpc\": \"2.0\": \(excerpt(line))")
+    }
+    guard let idValue = message["id"], case .int(let id) = idValue else {
+      return fail("wrote a response whose id is not one usagectx sent: \(excerpt(line))")
+    }
+    switch (message["result"], message["error"]) {
+    case (let result?, nil):
+      return .success(Answer(id: id, outcome: .result(result)))
+    case (nil, let error?):
+      guard let code = error["code"]?.int, let text = error["message"]?.string else {
+        return fail("wrote an error without an integer code and a string message: \(excerpt(line))")
+      }
+      return .success(Answer(id: id, outcome: .error(RemoteError(code: code, message: text, data: error["data"]))))
+    default:
+      return fail("wrote a response without exactly one of result and error: \(excerpt(line))")
+    }
+  }
+
+  /// The start of a line, for error messages.
+  static func excerpt(_ line: [UInt8]) -> String {
+    let limit = 120
+    let text = String(decoding: line.prefix(limit), as: UTF8.self)
+    return line.count > limit ? "\(text)…" : text
+  }
+}
+
+/// Something an exec plugin wrote that breaks the protocol; the plugin is restarted.
+struct ProtocolViolation: Error, CustomStringConvertible {
+  let description: String
+  init(_ description: String) { self.description = description }
+}

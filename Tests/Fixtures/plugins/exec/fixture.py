@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""A configurable exec plugin for the tests: behaves well or fails in the way its arguments ask.
+
+Arguments:
+  --name NAME           the name it describes itself with (default: fixture); must match the manifest's
+  --metric NAME         a metric it defines (repeatable; default: widgets)
+  --source NAME         a metric of another plugin it is the authority for (repeatable)
+  --value N             what metric/fetch answers (default 7; options.value overrides)
+                        (options.metrics, a list of names, overrides --metric)
+  --mode MODE           serve (default), crash-at-start, garbage, wrong-id, long-line, hang, refuse-options,
+                        crash-later, ignore-stdin-eof
+  --crash-after-ms N    crash-later: exit with status 5 this long after answering plugin/describe
+  --marker PATH         a file marking the first run: when it exists, this is a restart (crash-later then
+                        serves); created otherwise
+  --restart-delay-ms N  when restarted (see --marker), wait this long before answering plugin/describe
+  --hang-fetch NAME     never answer metric/fetch for this metric
+  --crash-fetch NAME    exit with status 7 on metric/fetch for this metric
+  --refuse-fetch NAME   answer metric/fetch for this metric with an error carrying retryAfterMs 1500
+Environment:
+  FIXTURE_REPORTS       a file to which every metric/report's params are appended, one JSON object per line
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--name", default="fixture")
+parser.add_argument("--metric", action="append")
+parser.add_argument("--source", action="append", default=[])
+parser.add_argument("--value", type=int, default=7)
+parser.add_argument("--mode", default="serve")
+parser.add_argument("--crash-after-ms", type=int, default=300)
+parser.add_argument("--marker")
+parser.add_argument("--restart-delay-ms", type=int, default=0)
+parser.add_argument("--hang-fetch")
+parser.add_argument("--crash-fetch")
+parser.add_argument("--refuse-fetch")
+args = parser.parse_args()
+metrics = args.metric or ["widgets"]
+
+
+def log(text):
+    print(f"fixture[{os.getpid()}]: {text}", file=sys.stderr, flush=True)
+
+
+def send(message):
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def answer(request, result):
+    send({"jsonrpc": "2.0", "id": request["id"], "result": result})
+
+
+def refuse(request, code, message, data=None):
+    error = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    send({"jsonrpc": "2.0", "id": request["id"], "error": error})
+
+
+restarted = False
+if args.marker:
+    restarted = os.path.exists(args.marker)
+    if not restarted:
+        open(args.marker, "w").close()
+
+log(f"started in mode {args.mode}" + (" (restarted)" if restarted else ""))
+with open("/proc/self/status") as status:
+    blocked = next((line.split()[1] for line in status if line.startswith("SigBlk:")), "unknown")
+log(f"blocked signals {blocked}")
+if args.mode == "crash-at-start":
+    log("failing on purpose")
+    sys.exit(3)
+
+options = {}
+while True:
+    line = sys.stdin.readline()
+    if not line:
+        if args.mode == "ignore-stdin-eof":
+            log("ignoring the end of input")
+            while True:
+                time.sleep(1)
+        log("end of input; exiting")
+        break
+    if not line.strip():
+        continue
+    request = json.loads(line)
+    method, params = request.get("method"), request.get("params") or {}
+    if method == "plugin/describe":
+        options = params.get("options") or {}
+        if args.mode == "garbage":
+            sys.stdout.write("this is not json\n")
+            sys.stdout.flush()
+            continue
+        if args.mode == "hang":
+            log("not answering plugin/describe")
+            continue
+        if args.mode == "wrong-id":
+            send({"jsonrpc": "2.0", "id": request["id"] + 1000, "result": {}})
+            continue
+        if args.mode == "long-line":
+            sys.stdout.write('{"pad": "' + "x" * (2 << 20) + '"}\n')
+            sys.stdout.flush()
+            continue
+        if args.mode == "refuse-options" or options.get("refuse"):
+            refuse(request, -32602, f"config.plugins.{args.name}.refuse: is not accepted")
+            continue
+        if restarted and args.restart_delay_ms:
+            time.sleep(args.restart_delay_ms / 1000)
+        described = {
+            "name": args.name,
+            "version": "2.1.0",
+            "metrics": [
+                {"name": metric, "unit": metric, "kind": "count",
+                 "limits": {"free": 10, "pro": 100, "ultra": None}, "period": "monthly"}
+                for metric in options.get("metrics", metrics)
+            ],
+        }
+        if args.source:
+            described["sources"] = args.source
+        answer(request, described)
+        if args.mode == "crash-later" and not restarted:
+            timer = threading.Timer(args.crash_after_ms / 1000, lambda: (log("crashing on purpose"), os._exit(5)))
+            timer.daemon = True
+            timer.start()
+    elif method == "metric/fetch":
+        metric = params["metric"]
+        if metric == args.hang_fetch:
+            log(f"not answering metric/fetch for {metric}")
+            continue
+        if metric == args.crash_fetch:
+            log(f"crashing on metric/fetch for {metric}")
+            os._exit(7)
+        if metric == args.refuse_fetch:
+            refuse(request, -32000, "the billing service is busy", {"retryAfterMs": 1500})
+            continue
+        answer(request, {"value": int(options.get("value", args.value))})
+    elif method == "metric/report":
+        path = os.environ.get("FIXTURE_REPORTS")
+        if path:
+            with open(path, "a") as reports:
+                reports.write(json.dumps(params) + "\n")
+        answer(request, {})
+    else:
+        refuse(request, -32601, f"unknown method {method}")

@@ -1,0 +1,339 @@
+import Foundation
+import Logging
+import PluginHost
+import Testing
+import UsageCore
+
+/// Exec plugins at the plugin host's level, against the fixture program `Tests/Fixtures/plugins/exec/fixture.py`:
+/// describing, reading through the authority, write-through reports, deadlines, restarts and shutdown.
+@Suite("Exec plugins (host)")
+struct ExecAuthorityTests {
+  @Test("a program describes its metrics, answers reads and receives reports")
+  func describeReadReport() throws {
+    let fixture = try ExecFixture()
+    let reports = fixture.directory.appendingPathComponent("reports.jsonl")
+    let plugin = try fixture.plugin(
+      arguments: ["--name", "billing", "--metric", "seats", "--source", "tokens"], name: "billing",
+      environment: ["FIXTURE_REPORTS": reports.path], options: #"{"value": 11}"#)
+    defer { plugin.shutdown() }
+
+    let definitions = try plugin.metrics(options: .null)
+    #expect(definitions.map(\.descriptor.name) == ["seats"])
+    let descriptor = try #require(definitions.first?.descriptor)
+    #expect(descriptor.limits == TierLimits(free: 10, pro: 100, ultra: nil))
+    #expect(descriptor.period == .monthly)
+    #expect(descriptor.unit == "seats")
+    #expect(plugin.info == PluginInfo(name: "billing", version: "2.1.0"))
+    let authority = try #require(definitions.first?.authority)
+    #expect(authority.name == "exec plugin billing")
+    // The manifest's options are the default: the fixture answers options.value.
+    #expect(try authority.read() == 11)
+
+    // The configuration's section wins, and a new one is described again.
+    _ = try plugin.metrics(options: .object(["value": .number(12)]))
+    #expect(try authority.read() == 12)
+
+    // Sources: authorities for other plugins' metrics.
+    let sources = plugin.sourceAuthorities()
+    #expect(Array(sources.keys) == ["tokens"])
+    #expect(try sources["tokens"]?.read() == 12)
+
+    let status = plugin.status()
+    #expect(status.kind == .exec)
+    #expect(status.state == .loaded)
+    #expect(status.metrics == ["seats"])
+    #expect(status.sources == ["tokens"])
+    #expect(status.version == "2.1.0")
+    #expect(status.lastError == nil)
+
+    // Reports are written through without waiting.
+    let started = Date()
+    authority.report(delta: 5, key: "gpt-4o")
+    sources["tokens"]?.report(delta: -2, key: nil)
+    #expect(Date().timeIntervalSince(started) < 0.05)
+    let lines = try ExecFixture.waitForLines(in: reports, count: 2)
+    #expect(lines.contains(#"{"metric": "seats", "delta": 5, "key": "gpt-4o"}"#))
+    #expect(lines.contains(#"{"metric": "tokens", "delta": -2, "key": null}"#))
+
+    plugin.shutdown()
+    #expect(plugin.status().state == .stopped)
+    #expect(throws: AuthorityError.self) { try authority.read() }
+  }
+
+  @Test("a burst of reports arrives in order, the last ones written when the plugin is shut down")
+  func reportBurst() throws {
+    let fixture = try ExecFixture()
+    let reports = fixture.directory.appendingPathComponent("reports.jsonl")
+    let plugin = try fixture.plugin(arguments: [], environment: ["FIXTURE_REPORTS": reports.path])
+    let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+    for delta in 1...200 { authority.report(delta: Int64(delta), key: nil) }
+    plugin.shutdown()
+    let lines = try ExecFixture.waitForLines(in: reports, count: 200)
+    #expect(lines == (1...200).map { #"{"metric": "widgets", "delta": \#($0), "key": null}"# })
+  }
+
+  @Test("new options that would change the metrics are refused; the metrics are fixed for the session")
+  func metricsAreFixed() throws {
+    let fixture = try ExecFixture()
+    let plugin = try fixture.plugin(arguments: [])
+    defer { plugin.shutdown() }
+    #expect(try plugin.metrics(options: .null).map(\.descriptor.name) == ["widgets"])
+    do {
+      _ = try plugin.metrics(options: .object(["metrics": .array([.string("gadgets")])]))
+      Issue.record("the change should have been refused")
+    } catch {
+      guard case .invalidField(let field, let reason) = error else { throw error }
+      #expect(field == "config.plugins.fixture")
+      #expect(reason.hasPrefix("would change the plugin's metrics from widgets to gadgets"))
+    }
+  }
+
+  @Test("an error answer to a read is passed on with its retryAfterMs, and the plugin keeps running")
+  func refusedRead() throws {
+    let fixture = try ExecFixture()
+    let plugin = try fixture.plugin(arguments: ["--metric", "busy", "--metric", "calm", "--refuse-fetch", "busy"])
+    defer { plugin.shutdown() }
+    let authorities = try plugin.metrics(options: .null).compactMap(\.authority)
+    do {
+      _ = try authorities[0].read()
+      Issue.record("the read should have been refused")
+    } catch {
+      #expect(error.message == "exec plugin fixture: the billing service is busy")
+      #expect(error.retryAfterMilliseconds == 1500)
+    }
+    #expect(try authorities[1].read() == 7)
+    #expect(plugin.status().state == .loaded)
+  }
+
+  @Test("a read the program does not answer fails within the timeout, and the program is restarted")
+  func hungRead() throws {
+    let fixture = try ExecFixture()
+    let plugin = try fixture.plugin(
+      arguments: ["--metric", "slow", "--metric", "quick", "--hang-fetch", "slow"], timeoutMs: 300,
+      restartBaseMs: 50, restartCapMs: 100)
+    defer { plugin.shutdown() }
+    let authorities = try plugin.metrics(options: .null).compactMap(\.authority)
+    let started = Date()
+    do {
+      _ = try authorities[0].read()
+      Issue.record("the read should have timed out")
+    } catch {
+      #expect(error.message == "exec plugin fixture did not answer metric/fetch within 300 ms")
+    }
+    let elapsed = Date().timeIntervalSince(started)
+    #expect(elapsed >= 0.29 && elapsed < 0.6, "took \(elapsed) s")
+    #expect(plugin.status().lastError == "did not answer metric/fetch within 300 ms")
+    try ExecFixture.waitUntil { plugin.status().state == .loaded }
+    #expect(try authorities[1].read() == 7)
+  }
+
+  @Test("a program that crashes is restarted; meanwhile reads fail at once and reports are held")
+  func crashAndRestart() throws {
+    let fixture = try ExecFixture()
+    let reports = fixture.directory.appendingPathComponent("reports.jsonl")
+    let marker = fixture.directory.appendingPathComponent("first-run")
+    let plugin = try fixture.plugin(
+      arguments: [
+        "--metric", "boom", "--metric", "widgets", "--crash-fetch", "boom", "--marker", marker.path,
+        "--restart-delay-ms", "500",
+      ],
+      environment: ["FIXTURE_REPORTS": reports.path], restartBaseMs: 50, restartCapMs: 100)
+    defer { plugin.shutdown() }
+    let authorities = try plugin.metrics(options: .null).compactMap(\.authority)
+    do {
+      _ = try authorities[0].read()
+      Issue.record("the read should have failed")
+    } catch {
+      #expect(error.message == "exec plugin fixture exited with status 7 before answering metric/fetch")
+    }
+    // Down: the restarted program waits 500 ms before describing itself.
+    let started = Date()
+    do {
+      _ = try authorities[1].read()
+      Issue.record("the read should have failed while the plugin restarts")
+    } catch {
+      #expect(error.message.hasPrefix("exec plugin fixture is restarting (last error: exited with status 7"))
+    }
+    #expect(Date().timeIntervalSince(started) < 0.05)
+    let status = plugin.status()
+    #expect(status.state == .restarting)
+    #expect(status.lastError == "exited with status 7 before answering metric/fetch")
+    authorities[1].report(delta: 3, key: nil)
+
+    try ExecFixture.waitUntil { plugin.status().state == .loaded }
+    #expect(try authorities[1].read() == 7)
+    #expect(plugin.status().lastError == "exited with status 7 before answering metric/fetch")
+    // The report held while the program was down arrives once it is back.
+    #expect(try ExecFixture.waitForLines(in: reports, count: 1) == [#"{"metric": "widgets", "delta": 3, "key": null}"#])
+  }
+
+  @Test(
+    "a first start that fails fails the plugin with the reason, and nothing is retried",
+    arguments: [
+      (["--mode", "crash-at-start"], "exited with status 3 before answering plugin/describe"),
+      (["--mode", "garbage"], "wrote a line that is not JSON"),
+      (["--mode", "wrong-id"], "answered id 1001, which usagectx is not waiting for"),
+      (["--mode", "long-line"], "wrote a line longer than 1048576 bytes"),
+      (["--mode", "hang"], "did not answer plugin/describe within 300 ms"),
+      (["--name", "other"], "result.name is other, but the manifest names the plugin fixture"),
+    ])
+  func failedStart(arguments: [String], expected: String) throws {
+    let fixture = try ExecFixture()
+    let plugin = try fixture.plugin(arguments: arguments, timeoutMs: 300)
+    let started = Date()
+    #expect(throws: UsageError.self) { try plugin.metrics(options: .null) }
+    #expect(Date().timeIntervalSince(started) < 0.8)
+    let status = plugin.status()
+    #expect(status.state == .failed)
+    #expect(status.lastError?.contains(expected) == true, "\(status.lastError ?? "no error")")
+    Thread.sleep(forTimeInterval: 0.1)
+    #expect(plugin.status().state == .failed)
+    plugin.shutdown()
+  }
+
+  @Test("options the program refuses are an error naming the setting")
+  func refusedOptions() throws {
+    let fixture = try ExecFixture()
+    let plugin = try fixture.plugin(arguments: [])
+    defer { plugin.shutdown() }
+    #expect(throws: UsageError.invalidField(field: "config.plugins.fixture.refuse", reason: "is not accepted")) {
+      try plugin.metrics(options: .object(["refuse": .bool(true)]))
+    }
+    #expect(plugin.status().state == .failed)
+
+    // While running, a refusal keeps the program and its previous options.
+    let running = try fixture.plugin(arguments: [])
+    defer { running.shutdown() }
+    let authority = try #require(try running.metrics(options: .null).first?.authority)
+    #expect(throws: UsageError.invalidField(field: "config.plugins.fixture.refuse", reason: "is not accepted")) {
+      try running.metrics(options: .object(["refuse": .bool(true)]))
+    }
+    #expect(running.status().state == .loaded)
+    #expect(try authority.read() == 7)
+  }
+
+  @Test("shutdown closes stdin, then sends SIGTERM to a program that does not exit, and reaps it")
+  func shutdownEscalates() throws {
+    let fixture = try ExecFixture()
+    let polite = try fixture.plugin(arguments: [])
+    _ = try polite.metrics(options: .null)
+    var started = Date()
+    polite.shutdown()
+    #expect(Date().timeIntervalSince(started) < 0.5)
+
+    let stubborn = try fixture.plugin(arguments: ["--mode", "ignore-stdin-eof"])
+    _ = try stubborn.metrics(options: .null)
+    started = Date()
+    stubborn.shutdown()
+    let elapsed = Date().timeIntervalSince(started)
+    #expect(elapsed >= 0.9 && elapsed < 1.8, "took \(elapsed) s")
+    #expect(stubborn.status().state == .stopped)
+  }
+
+  @Test("manifests: defaults, command resolution, and every malformation named with the file")
+  func manifests() throws {
+    let fixture = try ExecFixture()
+    let script = fixture.directory.appendingPathComponent("tool.py")
+    try FileManager.default.copyItem(atPath: ExecFixture.script, toPath: script.path)
+    func load(_ text: String, file: String = "billing.plugin.json", path: String? = "/usr/bin:/bin")
+      -> Result<ExecManifest, ExecManifest.LoadError>
+    {
+      let url = fixture.directory.appendingPathComponent(file)
+      try? Data(text.utf8).write(to: url)
+      return ExecManifest.load(path: url.path, searchPath: path)
+    }
+    let minimal = try load(#"{"command": "./tool.py"}"#).get()
+    #expect(minimal.name == "billing")
+    #expect(minimal.executable == script.path)
+    #expect(minimal.directory == fixture.directory.path)
+    #expect(minimal.timeoutMilliseconds == 5000)
+    #expect(minimal.restartBaseMilliseconds == 1000)
+    #expect(minimal.restartCapMilliseconds == 60000)
+    #expect(minimal.options == nil)
+    let full = try load(
+      #"{"name": "money", "command": "sh", "args": ["-c", "x"], "env": {"K": "V"}, "timeoutMs": 300, "#
+        + #""options": {"a": [1]}, "restartBaseMs": 10, "restartCapMs": 20}"#
+    ).get()
+    #expect(full.name == "money")
+    #expect(full.executable == "/usr/bin/sh" || full.executable == "/bin/sh")
+    #expect(full.arguments == ["-c", "x"])
+    #expect(full.environment == ["K": "V"])
+    #expect(full.options == .object(["a": .array([.number(1)])]))
+    #expect(try load(#"{"command": "\#(script.path)"}"#).get().executable == script.path)
+
+    func failure(_ text: String) -> String {
+      switch load(text) {
+      case .success: return "loaded"
+      case .failure(let error): return error.message
+      }
+    }
+    #expect(failure("{nope").hasPrefix("billing.plugin.json: not valid JSON"))
+    #expect(failure("[]") == "billing.plugin.json: must be a JSON object, not array")
+    #expect(failure(#"{"args": []}"#) == #"billing.plugin.json: "command" is missing"#)
+    #expect(failure(#"{"command": 3}"#) == #"billing.plugin.json: "command" must be a non-empty string"#)
+    #expect(failure(#"{"command": "sh", "colour": 1}"#).hasPrefix(#"billing.plugin.json: "colour" is not a manifest"#))
+    #expect(failure(#"{"command": "sh", "args": "x"}"#) == #"billing.plugin.json: "args" must be an array of strings"#)
+    #expect(failure(#"{"command": "sh", "env": {"K": 1}}"#) == #"billing.plugin.json: "env.K" must be a string"#)
+    #expect(failure(#"{"command": "sh", "timeoutMs": 0}"#).hasPrefix(#"billing.plugin.json: "timeoutMs" must be"#))
+    #expect(
+      failure(#"{"command": "sh", "restartBaseMs": 50, "restartCapMs": 10}"#)
+        == #"billing.plugin.json: "restartCapMs" must not be less than "restartBaseMs""#)
+    #expect(failure(#"{"command": "no-such-program-usagectx"}"#).hasSuffix("was not found on PATH"))
+    #expect(failure(#"{"command": "./missing.py"}"#).contains("/missing.py does not exist"))
+    #expect(ExecManifest.isManifest("billing.plugin.json", explicit: true))
+    #expect(!ExecManifest.isManifest("billing.plugin.json", explicit: false))
+    #expect(!ExecManifest.isManifest(".plugin.json", explicit: true))
+  }
+}
+
+/// A temporary plugin directory and manifests running the fixture program.
+struct ExecFixture {
+  /// The fixture program.
+  static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/plugins/exec/fixture.py").path
+
+  let directory: URL
+
+  init() throws {
+    directory = FileManager.default.temporaryDirectory.appendingPathComponent("usagectx-exec-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+  }
+
+  /// Writes a manifest running the fixture with `arguments` and loads it as a plugin.
+  func plugin(
+    arguments: [String], name: String = "fixture", environment: [String: String] = [:], options: String? = nil,
+    timeoutMs: Int = 3000, restartBaseMs: Int = 100, restartCapMs: Int = 200
+  ) throws -> ExecPlugin {
+    var manifest: [String: Any] = [
+      "name": name, "command": Self.script, "args": arguments, "env": environment, "timeoutMs": timeoutMs,
+      "restartBaseMs": restartBaseMs, "restartCapMs": restartCapMs,
+    ]
+    if let options { manifest["options"] = try JSONSerialization.jsonObject(with: Data(options.utf8)) }
+    let url = directory.appendingPathComponent("\(UUID().uuidString).plugin.json")
+    try JSONSerialization.data(withJSONObject: manifest).write(to: url)
+    return try ExecPlugin.load(manifest: url.path, logger: Logger(label: "exec-tests")).get()
+  }
+
+  /// Waits (up to 5 s) until `condition` holds.
+  static func waitUntil(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let deadline = Date().addingTimeInterval(5)
+    while !condition() {
+      guard Date() < deadline else {
+        Issue.record("condition not met within 5 s", sourceLocation: sourceLocation)
+        return
+      }
+      Thread.sleep(forTimeInterval: 0.02)
+    }
+  }
+
+  /// The lines of `file` once it has at least `count` (waiting up to 5 s).
+  static func waitForLines(in file: URL, count: Int) throws -> [String] {
+    var lines: [String] = []
+    try waitUntil {
+      let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+      lines = text.split(separator: "\n").map(String.init)
+      return lines.count >= count
+    }
+    return lines
+  }
+}
