@@ -29,9 +29,6 @@ public final class StdioServer {
     public init() {}
   }
 
-  /// Work handed to the loop thread.
-  public typealias Job = @Sendable () -> Void
-
   public let dispatcher: Dispatcher
   public var output: OutputChannel { dispatcher.output }
   private let input: Int32
@@ -40,9 +37,9 @@ public final class StdioServer {
   private var framer: (any MessageFramer)?
   private var undecided: [UInt8] = []
   private var readBuffer: UnsafeMutableRawBufferPointer
-  private let wakeFD: Int32
+  /// Where other threads hand work to the loop.
+  public let jobs = JobQueue()
   private let signalFD: Int32
-  private let jobs = Mutex<[Job]>([])
   private let clock = ContinuousClock()
   private var lastInputProgress: ContinuousClock.Instant
   private var nextProcessCheck: ContinuousClock.Instant
@@ -64,7 +61,6 @@ public final class StdioServer {
     self.configuration = configuration
     self.logger = logger
     self.readBuffer = .allocate(byteCount: max(4096, configuration.readChunkBytes), alignment: 16)
-    self.wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
     var signals = sigset_t()
     sigemptyset(&signals)
     sigaddset(&signals, SIGTERM)
@@ -79,7 +75,6 @@ public final class StdioServer {
 
   deinit {
     readBuffer.deallocate()
-    if wakeFD >= 0 { close(wakeFD) }
     if signalFD >= 0 { close(signalFD) }
   }
 
@@ -90,10 +85,8 @@ public final class StdioServer {
   }
 
   /// Runs `job` on the loop thread soon. Safe from any thread.
-  public func post(_ job: @escaping Job) {
-    jobs.withLock { $0.append(job) }
-    var one: UInt64 = 1
-    _ = write(wakeFD, &one, 8)
+  public func post(_ job: @escaping JobQueue.Job) {
+    jobs.post(job)
   }
 
   /// Runs until the session ends; returns the process exit code.
@@ -105,7 +98,7 @@ public final class StdioServer {
       var descriptors = [
         pollfd(fd: input, events: Int16(POLLIN), revents: 0),
         pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
-        pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: jobs.wakeFD, events: Int16(POLLIN), revents: 0),
       ]
       let ready = poll(&descriptors, nfds_t(descriptors.count), pollTimeout())
       if ready < 0 && errno != EINTR {
@@ -259,14 +252,7 @@ public final class StdioServer {
   }
 
   private func runPostedJobs() {
-    var counter: UInt64 = 0
-    _ = read(wakeFD, &counter, 8)
-    let pending = jobs.withLock { queue -> [Job] in
-      let taken = queue
-      queue.removeAll()
-      return taken
-    }
-    for job in pending { job() }
+    for job in jobs.take() { job() }
   }
 
   private func drainSignals() {

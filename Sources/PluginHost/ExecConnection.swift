@@ -19,6 +19,14 @@ final class ExecConnection: Sendable {
   /// Signalled when the I/O thread ends.
   let stopped = DispatchSemaphore(value: 0)
 
+  /// Told when the plugin's program goes down after serving (with why) and when it serves again (`nil`).
+  let healthObserver = Mutex<(@Sendable (String?) -> Void)?>(nil)
+
+  /// Tells the health observer, if any.
+  func reportHealth(_ error: String?) {
+    healthObserver.withLock { $0 }?(error)
+  }
+
   /// Extra time a caller waits beyond the timeout for the I/O thread's own verdict (which comes first).
   static let callerGrace: Int64 = 250
 

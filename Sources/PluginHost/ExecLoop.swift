@@ -347,6 +347,7 @@ final class ExecLoop {
     }
     if restarted {
       logger.notice("plugin \(name): restarted")
+      connection.reportHealth(nil)
       if let previous, previous.metricNames != description.metricNames {
         let now = description.metricNames.joined(separator: ", ")
         let before = previous.metricNames.joined(separator: ", ")
@@ -407,6 +408,7 @@ final class ExecLoop {
       let delay = backoff.nextDelay()
       restartAt = ExecClock.now() + delay
       logger.error("plugin \(name) \(reason); restarting in \(delay) ms")
+      connection.reportHealth("plugin \(name) \(reason); restarting")
     case .failed:
       logger.debug("plugin \(name) failed to start: \(reason)")
     case .nothing:

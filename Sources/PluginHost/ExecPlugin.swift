@@ -85,6 +85,12 @@ public final class ExecPlugin: MetricPlugin {
 
   /// The plugin's live status: `loaded` while serving, `restarting` (with the last error) while its program is
   /// down, `failed` when the first start failed, `stopped` after shutdown.
+  /// Calls `handler` when the program goes down after serving (with why) and when it serves again (`nil`), from
+  /// the plugin's I/O thread.
+  public func onHealthChange(_ handler: @escaping @Sendable (String?) -> Void) {
+    connection.healthObserver.withLock { $0 = handler }
+  }
+
   public func status() -> PluginStatus {
     connection.status()
   }

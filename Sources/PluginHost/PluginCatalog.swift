@@ -38,6 +38,16 @@ public struct PluginCatalog: Sendable {
     return result
   }
 
+  /// Calls `handler` with the metrics an exec plugin serves or is the source of, and why, when its program goes
+  /// down; and with `nil` when it serves again. Called from the plugins' I/O threads.
+  public func observeExecHealth(_ handler: @escaping @Sendable (_ metrics: [String], _ error: String?) -> Void) {
+    for entry in execPlugins {
+      let status = entry.plugin.status()
+      let metrics = status.metrics + status.sources
+      entry.plugin.onHealthChange { error in handler(metrics, error) }
+    }
+  }
+
   /// The exec plugins that loaded.
   public var loadedExecPlugins: [ExecPlugin] { execPlugins.map(\.plugin) }
 

@@ -62,6 +62,16 @@ public enum Sidecar {
       return monotonic.now.advanced(by: .milliseconds(wait))
     }
     server.onTimer = { service.rollOver() }
+    // A plugin program that goes down marks its metrics in error at once; serving again clears it. The loop is
+    // woken so subscribers hear in the same burst.
+    let jobs = server.jobs
+    catalog.observeExecHealth { metrics, error in
+      jobs.post {
+        for metric in metrics {
+          if let index = context.index(ofMetric: metric) { context.setError(metric: index, error) }
+        }
+      }
+    }
     // Start from what the authorities say (a directory's files, a backend's count).
     service.refresh()
     logger.debug("usagectx \(ServerInfo.version) serving \(context.metricNames.joined(separator: ", "))")

@@ -185,11 +185,20 @@ struct ExecPluginTests {
     }
     let down = try waitForState("restarting")
     #expect(down?["lastError"] == "exited with status 5")
-    // The sidecar serves throughout, the plugin's metric included (locally).
+    // The sidecar serves throughout, the plugin's metric included (locally), and the metric says it is in error.
     #expect(try sidecar.call("usage/increment", ["metric": "documents"])["used"] == 1)
-    #expect(try sidecar.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"] != nil)
+    let seats = try #require(try sidecar.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"])
+    #expect(seats["error"]?.string?.contains("plugin flaky exited with status 5") == true)
 
     let back = try waitForState("loaded")
+    // Serving again clears the metric's error.
+    var cleared = false
+    let deadline = Date().addingTimeInterval(5)
+    while !cleared && Date() < deadline {
+      cleared = try sidecar.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"]?["error"] == nil
+      if !cleared { Thread.sleep(forTimeInterval: 0.03) }
+    }
+    #expect(cleared)
     #expect(back?["lastError"] == "exited with status 5")
     #expect(back?["metrics"] == ["seats"])
     sidecar.closeInput()
