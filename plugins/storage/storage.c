@@ -9,48 +9,19 @@
  *   recursive       descend into subdirectories (default true)
  *   followSymlinks  follow symbolic links (default false)
  *   includeHidden   look at names starting with a dot (default false)
- * Without a directory the metric is counted by increments only and declares no fetch.
+ * Without a directory the metric is counted by increments only and declares no fetch. The scan plumbing is shared
+ * with the other scan plugin in plugins/support.
  */
 #include <stdint.h>
-#include <stdlib.h>
-
-#include "plugin_support.h"
-#include "storage.h"
-#include "usagectx_plugin.h"
 
 #define MEBIBYTE (INT64_C(1) << 20)
 
-typedef struct storage_instance {
-  ups_scan_config scan;
-  usagectx_metric metric;
-} storage_instance;
-
-static void destroy(void *instance) {
-  storage_instance *self = instance;
-  if (self == NULL) return;
-  ups_scan_config_free(&self->scan);
-  free(self);
-}
+#include "storage.h"
+#include "plugin_support.h"
+#include "usagectx_plugin.h"
 
 static void *create(const usagectx_host *host, const char *options_json, char **error) {
-  if (error != NULL) *error = NULL;
-  json_t *options;
-  if (ups_parse_options("storage", options_json, &options, error) != 0) return NULL;
-  storage_instance *self = calloc(1, sizeof *self);
-  if (self == NULL) {
-    json_decref(options);
-    ups_fail(error, "config.plugins.storage: out of memory");
-    return NULL;
-  }
-  int status = ups_scan_config_parse(&self->scan, "storage", options, error);
-  json_decref(options);
-  if (status != 0) {
-    destroy(self);
-    return NULL;
-  }
-  self->metric = (usagectx_metric){
-    .struct_size = sizeof(usagectx_metric),
-    .flags = self->scan.directory != NULL ? USAGECTX_METRIC_FETCHES : 0,
+  usagectx_metric metric = {
     .name = "storage",
     .unit = "bytes",
     .kind = "bytes",
@@ -59,30 +30,11 @@ static void *create(const usagectx_host *host, const char *options_json, char **
     .limit_ultra = 100 * 1024 * MEBIBYTE,
     .period = "unlimited",
   };
-  char described[512];
-  ups_scan_describe(&self->scan, described, sizeof described);
-  ups_log(host, USAGECTX_LOG_DEBUG, "version %s, files: %s", STORAGE_PLUGIN_VERSION, described);
-  return self;
-}
-
-static uint32_t metric_count(void *instance) {
-  (void)instance;
-  return 1;
-}
-
-static const usagectx_metric *metric(void *instance, uint32_t index) {
-  storage_instance *self = instance;
-  return index == 0 ? &self->metric : NULL;
+  return ups_scan_plugin_create("storage", STORAGE_PLUGIN_VERSION, metric, host, options_json, error);
 }
 
 static int32_t fetch(void *instance, uint32_t index, int64_t *value, char **error) {
-  storage_instance *self = instance;
-  if (error != NULL) *error = NULL;
-  if (index != 0 || value == NULL) return ups_fail(error, "storage has no metric at index %u", index);
-  ups_scan_result found;
-  if (ups_scan(&self->scan, &found, error) != 0) return USAGECTX_ERROR;
-  *value = found.bytes;
-  return USAGECTX_OK;
+  return ups_scan_plugin_fetch(instance, index, value, error, UPS_SCAN_BYTES);
 }
 
 static const usagectx_plugin plugin = {
@@ -91,9 +43,9 @@ static const usagectx_plugin plugin = {
   .name = "storage",
   .version = STORAGE_PLUGIN_VERSION,
   .create = create,
-  .destroy = destroy,
-  .metric_count = metric_count,
-  .metric = metric,
+  .destroy = ups_scan_plugin_destroy,
+  .metric_count = ups_scan_plugin_metric_count,
+  .metric = ups_scan_plugin_metric,
   .measure = NULL,
   .fetch = fetch,
   .release = ups_release,

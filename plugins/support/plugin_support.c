@@ -395,3 +395,59 @@ int ups_scan(const ups_scan_config *config, ups_scan_result *result, char **erro
   }
   return status;
 }
+
+/* ---- Scan plugins ---- */
+
+void *ups_scan_plugin_create(const char *plugin, const char *version, usagectx_metric metric,
+                             const usagectx_host *host, const char *options_json, char **error) {
+  if (error != NULL) *error = NULL;
+  json_t *options;
+  if (ups_parse_options(plugin, options_json, &options, error) != 0) return NULL;
+  ups_scan_plugin *self = calloc(1, sizeof *self);
+  if (self == NULL) {
+    json_decref(options);
+    ups_fail(error, "config.plugins.%s: out of memory", plugin);
+    return NULL;
+  }
+  int status = ups_scan_config_parse(&self->scan, plugin, options, error);
+  json_decref(options);
+  if (status != 0) {
+    ups_scan_plugin_destroy(self);
+    return NULL;
+  }
+  self->metric = metric;
+  self->metric.struct_size = sizeof(usagectx_metric);
+  self->metric.flags = self->scan.directory != NULL ? USAGECTX_METRIC_FETCHES : 0;
+  char described[512];
+  ups_scan_describe(&self->scan, described, sizeof described);
+  ups_log(host, USAGECTX_LOG_DEBUG, "version %s, files: %s", version, described);
+  return self;
+}
+
+void ups_scan_plugin_destroy(void *instance) {
+  ups_scan_plugin *self = instance;
+  if (self == NULL) return;
+  ups_scan_config_free(&self->scan);
+  free(self);
+}
+
+uint32_t ups_scan_plugin_metric_count(void *instance) {
+  (void)instance;
+  return 1;
+}
+
+const usagectx_metric *ups_scan_plugin_metric(void *instance, uint32_t index) {
+  ups_scan_plugin *self = instance;
+  return index == 0 ? &self->metric : NULL;
+}
+
+int32_t ups_scan_plugin_fetch(void *instance, uint32_t index, int64_t *value, char **error,
+                              ups_scan_measure measure) {
+  ups_scan_plugin *self = instance;
+  if (error != NULL) *error = NULL;
+  if (index != 0 || value == NULL) return ups_fail(error, "%s has no metric at index %u", self->metric.name, index);
+  ups_scan_result found;
+  if (ups_scan(&self->scan, &found, error) != 0) return USAGECTX_ERROR;
+  *value = measure == UPS_SCAN_FILES ? found.files : found.bytes;
+  return USAGECTX_OK;
+}

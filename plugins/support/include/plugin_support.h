@@ -16,6 +16,8 @@
 
 #include <jansson.h>
 
+#include "usagectx_plugin.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -115,6 +117,32 @@ UPS_HIDDEN int ups_scan(const ups_scan_config *config, ups_scan_result *result, 
 /** A one-line description of the scan settings for the log, e.g. "/srv/docs (*.md, *.txt; recursive)", into
  *  `buffer` (always terminated). */
 UPS_HIDDEN void ups_scan_describe(const ups_scan_config *config, char *buffer, size_t size);
+
+/* ---- A plugin whose one metric has a directory scan as its source (documents, storage) ---- */
+
+/** What a scan plugin's fetch answers with. */
+typedef enum ups_scan_measure { UPS_SCAN_FILES, UPS_SCAN_BYTES } ups_scan_measure;
+
+/** An instance of a scan plugin: its scan settings and its metric (`flags` says whether it fetches). */
+typedef struct ups_scan_plugin {
+  ups_scan_config scan;
+  usagectx_metric metric;
+} ups_scan_plugin;
+
+/**
+ * Creates a scan plugin instance for `plugin` (its name, for errors and options): parses the scan options and
+ * describes `metric`, which gets USAGECTX_METRIC_FETCHES when a directory is configured. The plugin's own `create`
+ * calls this with its metric; `destroy`, `metric_count` and `metric` can be the functions below directly.
+ */
+UPS_HIDDEN void *ups_scan_plugin_create(const char *plugin, const char *version, usagectx_metric metric,
+                                        const usagectx_host *host, const char *options_json, char **error);
+UPS_HIDDEN void ups_scan_plugin_destroy(void *instance);
+UPS_HIDDEN uint32_t ups_scan_plugin_metric_count(void *instance);
+UPS_HIDDEN const usagectx_metric *ups_scan_plugin_metric(void *instance, uint32_t index);
+
+/** Scans and answers with the number of matching files or the sum of their sizes. */
+UPS_HIDDEN int32_t ups_scan_plugin_fetch(void *instance, uint32_t index, int64_t *value, char **error,
+                                         ups_scan_measure measure);
 
 #ifdef __cplusplus
 }
