@@ -1,4 +1,4 @@
-import JSON
+public import JSON
 public import Logging
 
 /// Turns message bodies into answers: classifies each message once, routes it through the method table, and writes
@@ -24,7 +24,12 @@ public final class Dispatcher {
   public var limits: Limits
   private let logger: Logger
   private var requests = MethodTable<RequestHandler>()
+  private var deferred = MethodTable<DeferredHandler>()
   private var notifications = MethodTable<NotificationHandler>()
+  /// Deferred requests not answered yet, by id: a second request reusing one of these ids is refused.
+  private var inFlight: [RPCID: PendingReply] = [:]
+  /// The batch being read, while its elements are dispatched.
+  private var currentBatch: BatchAnswer?
 
   /// `true` once `shutdown` was answered: later requests are refused.
   public private(set) var isShutDown = false
@@ -38,14 +43,75 @@ public final class Dispatcher {
     registerLifecycle()
   }
 
-  /// Names of the request methods, in registration order.
-  public var requestMethodNames: [String] { requests.names }
+  /// Names of the request methods, in registration order (those answered later last).
+  public var requestMethodNames: [String] { requests.names + deferred.names }
   /// Names of the notifications handled, in registration order.
   public var notificationMethodNames: [String] { notifications.names }
 
   /// Adds (or replaces) a request method. A request method sent as a notification runs without an answer.
   public func register(_ method: String, _ handler: @escaping RequestHandler) {
     requests.insert(method, handler)
+  }
+
+  /// Adds (or replaces) a request method whose answer comes later (see ``PendingReply``).
+  public func registerDeferred(_ method: String, _ handler: @escaping DeferredHandler) {
+    deferred.insert(method, handler)
+  }
+
+  /// Answers a deferred request with a result; `result` writes one JSON value. Ignored once settled.
+  public func resolve(_ reply: PendingReply, _ result: (inout JSONWriter) -> Void) {
+    settle(reply) { writer in
+      writeEnvelope(id: reply.id, into: &writer)
+      writer.key("result")
+      result(&writer)
+      writer.endObject()
+    }
+  }
+
+  /// Answers a deferred request with an error. Ignored once settled.
+  public func reject(_ reply: PendingReply, _ error: RPCError) {
+    settle(reply) { writer in writeErrorResponse(error, id: reply.id, into: &writer) }
+  }
+
+  /// Answers every deferred request still waiting with an internal error (the session is ending).
+  public func rejectOutstanding(_ reason: String) {
+    for reply in Array(inFlight.values) { reject(reply, .internalError(reason)) }
+  }
+
+  /// Requests answered later that are still waiting.
+  public var outstandingCount: Int { inFlight.count }
+
+  private func settle(_ reply: PendingReply, _ write: (inout JSONWriter) -> Void) {
+    guard !reply.isSettled else { return }
+    reply.isSettled = true
+    if let id = reply.id { inFlight[id] = nil }
+    guard reply.id != nil else {
+      if let batch = reply.batch { finishDeferredBatchMember(batch) }
+      return
+    }
+    if let batch = reply.batch {
+      var part = JSONWriter(capacity: 256)
+      write(&part)
+      batch.parts.append(part.bytes)
+      finishDeferredBatchMember(batch)
+    } else {
+      output.send(write)
+    }
+  }
+
+  private func finishDeferredBatchMember(_ batch: BatchAnswer) {
+    batch.outstanding -= 1
+    if batch.outstanding == 0 { emit(batch) }
+  }
+
+  /// Sends a batch's answers as one array, or nothing when none are due.
+  private func emit(_ batch: BatchAnswer, now: Bool = false) {
+    guard !batch.parts.isEmpty else { return }
+    output.send(now: now) { writer in
+      writer.beginArray()
+      for part in batch.parts { part.withUnsafeBytes { writer.rawValue($0) } }
+      writer.endArray()
+    }
   }
 
   /// Adds (or replaces) a notification handler.
@@ -135,16 +201,24 @@ public final class Dispatcher {
     guard count <= limits.maxBatch else {
       return sendError(.invalidRequest("batchTooLarge", limit: limits.maxBatch), id: nil)
     }
-    let start = output.beginMessage()
+    // Answers are gathered aside, so that a batch holding requests answered later can wait for them.
+    let answer = BatchAnswer()
+    answer.outstanding = 1  // the reading of the batch itself
+    currentBatch = answer
     output.beginAnswering()
-    output.writer.beginArray()
-    var answered = false
     for index in 0..<count {
       guard let element = batch[index] else { continue }
-      if handleSingle(element) { answered = true }
+      let start = output.writer.count
+      output.writer.truncate(to: start)
+      if handleSingle(element) {
+        answer.parts.append(output.writer.withBytes { Array($0[start...]) })
+      }
+      output.writer.truncate(to: start)
     }
-    output.writer.endArray()
-    if answered { output.endMessage(start) } else { output.cancelMessage(start) }
+    currentBatch = nil
+    // Done reading: when nothing waits, the array is this batch's answer and goes out before what it raised.
+    answer.outstanding -= 1
+    if answer.outstanding == 0 { emit(answer, now: true) }
     output.endAnswering()
   }
 
@@ -195,6 +269,8 @@ public final class Dispatcher {
       if isShutDown && !Self.isExit(name) { return false }
       if let handler = notifications.lookup(name) {
         handler(params)
+      } else if let handler = deferred.lookup(name) {
+        _ = startDeferred(handler, params: params, id: nil)
       } else if let handler = requests.lookup(name) {
         var scratch = JSONWriter(capacity: 0)
         do {
@@ -212,6 +288,7 @@ public final class Dispatcher {
       return true
     }
     guard let handler = requests.lookup(name) else {
+      if let handler = deferred.lookup(name) { return startDeferred(handler, params: params, id: id) }
       writeErrorResponse(.methodNotFound(String(decoding: name, as: UTF8.self)), id: id)
       return true
     }
@@ -229,19 +306,62 @@ public final class Dispatcher {
     return true
   }
 
+  /// Starts a deferred request. Returns `true` when an answer was written at once (an error).
+  private func startDeferred(_ handler: DeferredHandler, params: JSONValue?, id: RPCID?) -> Bool {
+    if let id, inFlight[id] != nil {
+      writeErrorResponse(
+        .invalidRequest("duplicateId", detail: "a request with this id is still being answered"), id: id)
+      return true
+    }
+    let reply = PendingReply(id: id, batch: currentBatch)
+    if let id { inFlight[id] = reply }
+    currentBatch?.outstanding += 1
+    do {
+      try handler(RequestContext(params: params, isNotification: id == nil, id: id), reply)
+    } catch {
+      guard !reply.isSettled else { return false }
+      if let id { inFlight[id] = nil }
+      reply.isSettled = true
+      currentBatch?.outstanding -= 1
+      if id == nil {
+        logger.info("notification failed: \(error)")
+        return false
+      }
+      writeErrorResponse(error, id: id)
+      return true
+    }
+    return false
+  }
+
+  /// `$/cancelRequest`: a request still waiting is answered with -32800 (LSP's RequestCancelled) after its owner
+  /// was told; anything else (already answered, unknown) is ignored.
+  private func cancel(_ params: JSONValue?) {
+    guard let value = params?["id"], let id = RPCID(value), let reply = inFlight[id] else { return }
+    reply.onCancel?()
+    reject(reply, RPCError(.requestCancelled, data: ["id": value.string.map { .string($0) } ?? .int(value.int64 ?? 0)]))
+  }
+
   private func writeEnvelope(id: RPCID?) {
-    output.writer.beginObject()
-    output.writer.key("jsonrpc")
-    output.writer.string("2.0")
-    output.writer.key("id")
-    (id ?? .null).write(to: &output.writer)
+    writeEnvelope(id: id, into: &output.writer)
+  }
+
+  private func writeEnvelope(id: RPCID?, into writer: inout JSONWriter) {
+    writer.beginObject()
+    writer.key("jsonrpc")
+    writer.string("2.0")
+    writer.key("id")
+    (id ?? .null).write(to: &writer)
   }
 
   private func writeErrorResponse(_ error: RPCError, id: RPCID?) {
-    writeEnvelope(id: id)
-    output.writer.key("error")
-    error.write(to: &output.writer)
-    output.writer.endObject()
+    writeErrorResponse(error, id: id, into: &output.writer)
+  }
+
+  private func writeErrorResponse(_ error: RPCError, id: RPCID?, into writer: inout JSONWriter) {
+    writeEnvelope(id: id, into: &writer)
+    writer.key("error")
+    error.write(to: &writer)
+    writer.endObject()
   }
 
   private static func isExit(_ name: UnsafeRawBufferPointer) -> Bool {
@@ -262,9 +382,7 @@ public final class Dispatcher {
       result.beginObject()
       result.endObject()
     }
-    // Requests are answered as soon as they are read, so there is never one in flight to cancel here; the
-    // notification is accepted and ignored.
-    registerNotification("$/cancelRequest") { _ in }
+    registerNotification("$/cancelRequest") { [unowned self] params in cancel(params) }
     registerNotification("initialized") { _ in }
   }
 }

@@ -11,7 +11,7 @@ public final class OutputChannel {
   public var framing: Framing
   /// The bytes waiting to be written.
   public var writer = JSONWriter(capacity: 64 * 1024)
-  /// Notifications raised during a request, in order, each framed.
+  /// Messages (notifications, late answers) raised while a request is answered, in order, each framed.
   private var heldNotifications = JSONWriter(capacity: 1024)
   private var answering = 0
   private let fd: Int32
@@ -54,10 +54,26 @@ public final class OutputChannel {
 
   /// Sends a notification `{"jsonrpc":"2.0","method":…,"params":…}`; `params` writes one JSON value.
   public func notify(_ method: StaticString, params: (inout JSONWriter) -> Void) {
-    if answering > 0 {
-      Self.writeNotification(into: &heldNotifications, method: method, framing: framing, params: params)
+    send { writer in
+      writer.beginObject()
+      writer.key("jsonrpc")
+      writer.string("2.0")
+      writer.key("method")
+      writer.string(method)
+      writer.key("params")
+      params(&writer)
+      writer.endObject()
+    }
+  }
+
+  /// Sends one complete message that `body` writes (a notification, a late answer). While a request is being
+  /// answered it is held and follows that answer, unless `now` says the writer is at a message boundary and the
+  /// message is that answer.
+  public func send(now: Bool = false, _ body: (inout JSONWriter) -> Void) {
+    if answering > 0 && !now {
+      Self.writeMessage(into: &heldNotifications, framing: framing, body: body)
     } else {
-      Self.writeNotification(into: &writer, method: method, framing: framing, params: params)
+      Self.writeMessage(into: &writer, framing: framing, body: body)
     }
   }
 
@@ -94,19 +110,12 @@ public final class OutputChannel {
     _ = poll(&descriptor, 1, 1000)
   }
 
-  private static func writeNotification(
-    into writer: inout JSONWriter, method: StaticString, framing: Framing, params: (inout JSONWriter) -> Void
+  private static func writeMessage(
+    into writer: inout JSONWriter, framing: Framing, body: (inout JSONWriter) -> Void
   ) {
     let start = writer.count
     writer.truncate(to: start)
-    writer.beginObject()
-    writer.key("jsonrpc")
-    writer.string("2.0")
-    writer.key("method")
-    writer.string(method)
-    writer.key("params")
-    params(&writer)
-    writer.endObject()
+    body(&writer)
     frame(&writer, from: start, framing: framing)
   }
 

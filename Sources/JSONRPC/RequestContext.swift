@@ -21,3 +21,7 @@ public typealias RequestHandler = (RequestContext, inout JSONWriter) throws(RPCE
 
 /// Handles a notification (no answer is ever sent).
 public typealias NotificationHandler = (JSONValue?) -> Void
+
+/// Starts answering a request whose result comes later: keeps the reply and settles it with
+/// ``Dispatcher/resolve(_:_:)`` or ``Dispatcher/reject(_:_:)``; throwing answers at once with the error.
+public typealias DeferredHandler = (RequestContext, PendingReply) throws(RPCError) -> Void

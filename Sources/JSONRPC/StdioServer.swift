@@ -117,6 +117,7 @@ public final class StdioServer {
       endBurst()
     }
     onStop?()
+    dispatcher.rejectOutstanding("the session ended before the answer was ready")
     endBurst()
     if output.isClosed { logger.info("the client stopped reading; exiting") }
     return dispatcher.exitCode ?? 0

@@ -221,9 +221,27 @@ final class SidecarProcess {
       if Date() > deadline { throw Failure.timedOut("process exit") }
       usleep(2_000)
     }
-    // Everything the process wrote to stderr is in before the exit is reported.
-    while !stderrBytes.isClosed && Date() < deadline { usleep(2_000) }
+    drainStderr(until: min(deadline, Date().addingTimeInterval(2)))
     return process.terminationStatus
+  }
+
+  /// Reads what is left on stderr after the process ended, up to its end of file (or `deadline`), so that
+  /// ``stderrText`` is complete. The readability handler is stopped first: it does not always hear end of file.
+  private func drainStderr(until deadline: Date) {
+    let handle = stderrPipe.fileHandleForReading
+    handle.readabilityHandler = nil
+    let fd = handle.fileDescriptor
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while !stderrBytes.isClosed && Date() < deadline {
+      var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+      guard poll(&descriptor, 1, 50) > 0 else { continue }
+      let count = read(fd, &chunk, chunk.count)
+      if count <= 0 {
+        stderrBytes.markClosed()
+      } else {
+        stderrBytes.append(Data(chunk[0..<count]))
+      }
+    }
   }
 
   /// Sends a signal to the process.

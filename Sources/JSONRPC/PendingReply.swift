@@ -1,0 +1,25 @@
+/// A request that is answered later: given to a deferred method's handler, settled once (resolved or rejected)
+/// on the server's loop thread through the dispatcher.
+public final class PendingReply {
+  /// The request's id; `nil` for a deferred method sent as a notification (settling it writes nothing).
+  public let id: RPCID?
+  /// Called when the client cancels the request (`$/cancelRequest`), before the cancellation is answered; the
+  /// owner stops the work it was waiting for, if nobody else needs it.
+  public var onCancel: (() -> Void)?
+  /// The batch this request belongs to, whose answer array waits for it.
+  let batch: BatchAnswer?
+  /// `true` once answered (or cancelled); later attempts to settle it are ignored.
+  public internal(set) var isSettled = false
+
+  init(id: RPCID?, batch: BatchAnswer?) {
+    self.id = id
+    self.batch = batch
+  }
+}
+
+/// The answers to one batch, gathered until every request in it, deferred ones included, has been answered; then
+/// sent as one array (or not at all when there is nothing to send).
+final class BatchAnswer {
+  var parts: [[UInt8]] = []
+  var outstanding = 0
+}
