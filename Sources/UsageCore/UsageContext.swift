@@ -171,8 +171,10 @@ public final class UsageContext: Sendable {
   ///   - enforce: refuse, changing nothing, when the increment would pass the limit (checked and applied in one step).
   /// - Throws: ``UsageError/invalidField(field:reason:)`` for a negative amount or field, missing fields, or an
   ///   amount that differs from the fields' sum; ``UsageError/limitExceeded(metric:used:limit:requested:)``.
+  ///   - key: the client's idempotency key, passed on with the change to the metric's authority.
   public func increment(
-    metric index: Int, amount: Int64?, fields: [Int64?] = [], labels: [String: String] = [:], enforce: Bool = false
+    metric index: Int, amount: Int64?, fields: [Int64?] = [], labels: [String: String] = [:], enforce: Bool = false,
+    key: String? = nil
   ) throws(UsageError) -> MutationResult {
     let now = clock.now()
     return try state.withLock { (state: inout State) throws(UsageError) -> MutationResult in
@@ -180,14 +182,14 @@ public final class UsageContext: Sendable {
       let tier = state.tier
       return try Self.increment(
         &state.records[index], amount: amount, fields: fields, labels: labels, enforce: enforce, tier: tier,
-        version: &state.version)
+        key: key, version: &state.version)
     }
   }
 
   /// Measures, checks and applies one increment to `record` (under the lock).
   private static func increment(
     _ record: inout MetricRecord, amount: Int64?, fields: [Int64?], labels: [String: String], enforce: Bool, tier: Tier,
-    version: inout UInt64
+    key: String?, version: inout UInt64
   ) throws(UsageError) -> MutationResult {
     if let amount, amount < 0 { throw .invalidField(field: "amount", reason: "must not be negative") }
     if let position = fields.firstIndex(where: { ($0 ?? 0) < 0 }) {
@@ -209,19 +211,20 @@ public final class UsageContext: Sendable {
       return MutationResult(state: record.state(tier: tier), crossing: nil)
     }
     version += 1
-    record.authority?.report(delta: measurement.amount, key: nil)
+    record.authority?.report(delta: measurement.amount, key: key)
     return apply(measurement, fields: fields, labels: labels, to: &record, version: version, tier: tier)
   }
 
   /// Takes from a metric, at once; the value never goes below zero (the change recorded is what was taken).
-  public func decrement(metric index: Int, amount: Int64) -> MutationResult {
+  /// `key` (the client's idempotency key) goes to the metric's authority with the change.
+  public func decrement(metric index: Int, amount: Int64, key: String? = nil) -> MutationResult {
     let now = clock.now()
     return state.withLock { state in
       Self.rollOver(&state, now: now)
       let taken = min(amount, state.records[index].used)
       if taken > 0 {
         state.version += 1
-        state.records[index].authority?.report(delta: -taken, key: nil)
+        state.records[index].authority?.report(delta: -taken, key: key)
         state.records[index].used -= taken
         state.records[index].version = state.version
       }

@@ -111,9 +111,10 @@ public final class UsageService {
           value: .string(name))
       }
       let amount = try params.amount("amount") ?? 1
-      try once(key: try idempotencyKey(params), method: "usage/decrement", request: request, into: &result) {
+      let key = try idempotencyKey(params)
+      try once(key: key, method: "usage/decrement", request: request, into: &result) {
         (result: inout JSONWriter) throws(RPCError) in
-        let outcome = context.decrement(metric: metric, amount: amount)
+        let outcome = context.decrement(metric: metric, amount: amount, key: key)
         result.metricState(outcome.state)
         announce(outcome.crossing)
       }
@@ -229,11 +230,13 @@ public final class UsageService {
     let amount = try params.amount("amount")
     let labels = try params.labels()
     let enforce = try params.bool("enforce") ?? false
-    try once(key: try idempotencyKey(params), method: "usage/increment", request: request, into: &result) {
+    let key = try idempotencyKey(params)
+    try once(key: key, method: "usage/increment", request: request, into: &result) {
       (result: inout JSONWriter) throws(RPCError) in
       let outcome: MutationResult
       do throws(UsageError) {
-        outcome = try context.increment(metric: metric, amount: amount, fields: fields, labels: labels, enforce: enforce)
+        outcome = try context.increment(
+          metric: metric, amount: amount, fields: fields, labels: labels, enforce: enforce, key: key)
       } catch {
         throw RPCError(error)
       }

@@ -79,7 +79,7 @@ struct ExecPluginTests {
     let tokens = try sidecar.call(
       "usage/increment", ["metric": "tokens", "input": 10, "output": 5, "labels": ["model": "gpt-4o"]])
     #expect(tokens["used"] == 57)
-    #expect(try sidecar.call("usage/increment", ["metric": "seats", "amount": 2])["used"] == 44)
+    #expect(try sidecar.call("usage/increment", ["metric": "seats", "amount": 2, "key": "seat-order-17"])["used"] == 44)
     var written: [JSONData] = []
     let deadline = Date().addingTimeInterval(SidecarProcess.defaultTimeout)
     while written.count < 2 && Date() < deadline {
@@ -88,7 +88,8 @@ struct ExecPluginTests {
       if written.count < 2 { usleep(20_000) }
     }
     #expect(written.contains { $0["metric"] == "tokens" && $0["delta"] == 15 })
-    #expect(written.contains { $0["metric"] == "seats" && $0["delta"] == 2 })
+    // The client's idempotency key travels with the change, so the authority can apply a retry once.
+    #expect(written.contains { $0["metric"] == "seats" && $0["delta"] == 2 && $0["key"] == "seat-order-17" })
 
     // The authority wins on refresh.
     let refreshed = try sidecar.call("usage/refresh", ["metrics": ["tokens", "seats"]])
