@@ -48,6 +48,8 @@ let package = Package(
       dependencies: ["CUsagePlugin", "UsageCore", "JSON", .product(name: "Logging", package: "swift-log")],
       swiftSettings: swiftSettings
     ),
+    // When to refresh each metric: triggers, debounce, throttle, single flight, backoff. Knows no JSON-RPC.
+    .target(name: "RefreshScheduler", swiftSettings: swiftSettings),
     // The usage service: JSON-RPC methods mapped onto the usage context.
     .target(
       name: "UsageServer",
@@ -85,6 +87,7 @@ let package = Package(
     ),
     .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
     .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"], swiftSettings: swiftSettings),
+    .testTarget(name: "RefreshSchedulerTests", dependencies: ["RefreshScheduler"], swiftSettings: swiftSettings),
     .testTarget(
       name: "UsageCoreTests",
       dependencies: ["UsageCore", "PluginHost", .product(name: "Logging", package: "swift-log")],
