@@ -29,7 +29,8 @@ public struct ExecAuthority: Authority {
     }
   }
 
-  public func report(delta: Int64, key: String?) {
-    connection.report(metric: metric, delta: delta, key: key)
+  public func report(_ change: ReportedChange) -> ReportReceipt {
+    connection.report(metric: metric, delta: change.delta, key: change.key)
+    return .pending
   }
 }

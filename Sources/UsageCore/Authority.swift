@@ -6,16 +6,55 @@ public protocol Authority: Sendable {
   var name: String { get }
 
   /// Reads the metric's authoritative value. May block up to the source's own timeout; never call it while
-  /// holding the usage context's lock.
+  /// holding the usage context's lock. The value may be negative only for sources that record signed changes (the
+  /// local ledger after decrements past zero); what is displayed is clamped, never the value.
   func read() throws(AuthorityError) -> Int64
 
   /// Passes a local change on to the authority (write-through). Must not block: sources that talk to another
-  /// process queue the change. Sources that are only read ignore it.
-  func report(delta: Int64, key: String?)
+  /// process queue the change and return ``ReportReceipt/pending``; its fate is told later, once, through the
+  /// acknowledgement observer of whoever created the source (``ReportOutcome``). Sources that hold the change when
+  /// this returns (the local ledger), and sources that are only read and see the change for themselves (a directory
+  /// scan), return ``ReportReceipt/recorded``.
+  func report(_ change: ReportedChange) -> ReportReceipt
 }
 
 extension Authority {
-  public func report(delta: Int64, key: String?) {}
+  /// A source that is only read: the change is already where the source looks (the file was written).
+  public func report(_ change: ReportedChange) -> ReportReceipt { .recorded }
+}
+
+/// One local change passed on to a metric's authority.
+public struct ReportedChange: Sendable, Equatable {
+  /// The metric's sequence number of the change: increasing by one with each change of the metric in a session.
+  public var seq: UInt64
+  /// The change, signed (negative for decrements and resets).
+  public var delta: Int64
+  /// The client's idempotency key, when it gave one.
+  public var key: String?
+
+  public init(seq: UInt64, delta: Int64, key: String? = nil) {
+    self.seq = seq
+    self.delta = delta
+    self.key = key
+  }
+}
+
+/// Whether an authority holds a reported change when ``Authority/report(_:)`` returns.
+public enum ReportReceipt: Sendable, Equatable {
+  /// The authority holds the change: any read that starts from now on includes it.
+  case recorded
+  /// The change is on its way; a ``ReportOutcome`` follows.
+  case pending
+}
+
+/// What became of a change reported with ``ReportReceipt/pending``.
+public enum ReportOutcome: Sendable, Equatable {
+  /// The authority acknowledged the change.
+  case accepted
+  /// The authority answered with an error: it did not take the change.
+  case refused(String)
+  /// The change will never be answered (the source went down with it in flight, or too many were waiting).
+  case lost(String)
 }
 
 /// Why an authority could not be read.

@@ -211,7 +211,7 @@ public final class UsageContext: Sendable {
       return MutationResult(state: record.state(tier: tier), crossing: nil)
     }
     version += 1
-    record.authority?.report(delta: measurement.amount, key: key)
+    _ = record.authority?.report(ReportedChange(seq: 0, delta: measurement.amount, key: key))
     return apply(measurement, fields: fields, labels: labels, to: &record, version: version, tier: tier)
   }
 
@@ -224,7 +224,7 @@ public final class UsageContext: Sendable {
       let taken = min(amount, state.records[index].used)
       if taken > 0 {
         state.version += 1
-        state.records[index].authority?.report(delta: -taken, key: key)
+        _ = state.records[index].authority?.report(ReportedChange(seq: 0, delta: -taken, key: key))
         state.records[index].used -= taken
         state.records[index].version = state.version
       }
@@ -247,7 +247,7 @@ public final class UsageContext: Sendable {
         }
         if let entry = state.records[index].removeBreakdownEntry(breakdownKey) {
           let taken = min(entry.amount, state.records[index].used)
-          state.records[index].authority?.report(delta: -taken, key: nil)
+          _ = state.records[index].authority?.report(ReportedChange(seq: 0, delta: -taken, key: nil))
           state.records[index].used -= taken
           // The sum of what remains, not a subtraction, so no rounding residue is left behind.
           state.records[index].cost = state.records[index].breakdown.reduce(0) { $0 + $1.cost }
@@ -259,7 +259,7 @@ public final class UsageContext: Sendable {
         guard !state.records[index].isClear else {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
         }
-        state.records[index].authority?.report(delta: -state.records[index].used, key: nil)
+        _ = state.records[index].authority?.report(ReportedChange(seq: 0, delta: -state.records[index].used, key: nil))
         state.records[index].clearUsage()
       }
       state.version += 1

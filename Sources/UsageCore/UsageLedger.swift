@@ -52,11 +52,13 @@ public struct LedgerAuthority: Authority {
 
   public var name: String { "local ledger" }
 
+  /// The total over the current period; negative when more was taken than recorded (the display clamps it).
   public func read() throws(AuthorityError) -> Int64 {
-    max(0, ledger.total(metric: metric, since: period.start(containing: clock.now())))
+    ledger.total(metric: metric, since: period.start(containing: clock.now()))
   }
 
-  public func report(delta: Int64, key: String?) {
-    ledger.record(metric: metric, delta: delta, at: clock.now())
+  public func report(_ change: ReportedChange) -> ReportReceipt {
+    ledger.record(metric: metric, delta: change.delta, at: clock.now())
+    return .recorded
   }
 }

@@ -48,8 +48,8 @@ struct ExecAuthorityTests {
 
     // Reports are written through without waiting.
     let started = Date()
-    authority.report(delta: 5, key: "gpt-4o")
-    sources["tokens"]?.report(delta: -2, key: nil)
+    _ = authority.report(ReportedChange(seq: 0, delta: 5, key: "gpt-4o"))
+    _ = sources["tokens"]?.report(ReportedChange(seq: 0, delta: -2, key: nil))
     #expect(Date().timeIntervalSince(started) < 0.05)
     let lines = try ExecFixture.waitForLines(in: reports, count: 2)
     #expect(lines.contains(#"{"metric": "seats", "delta": 5, "key": "gpt-4o"}"#))
@@ -66,7 +66,7 @@ struct ExecAuthorityTests {
     let reports = fixture.directory.appendingPathComponent("reports.jsonl")
     let plugin = try fixture.plugin(arguments: [], environment: ["FIXTURE_REPORTS": reports.path])
     let authority = try #require(try plugin.metrics(options: .null).first?.authority)
-    for delta in 1...200 { authority.report(delta: Int64(delta), key: nil) }
+    for delta in 1...200 { _ = authority.report(ReportedChange(seq: 0, delta: Int64(delta), key: nil)) }
     plugin.shutdown()
     let lines = try ExecFixture.waitForLines(in: reports, count: 200)
     #expect(lines == (1...200).map { #"{"metric": "widgets", "delta": \#($0), "key": null}"# })
@@ -158,7 +158,7 @@ struct ExecAuthorityTests {
     let status = plugin.status()
     #expect(status.state == .restarting)
     #expect(status.lastError == "exited with status 7 before answering metric/fetch")
-    authorities[1].report(delta: 3, key: nil)
+    _ = authorities[1].report(ReportedChange(seq: 0, delta: 3, key: nil))
 
     try ExecFixture.waitUntil { plugin.status().state == .loaded }
     #expect(try authorities[1].read() == 7)
