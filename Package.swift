@@ -54,7 +54,8 @@ let package = Package(
     .target(
       name: "UsageServer",
       dependencies: [
-        "UsageCore", "JSONRPC", "JSON", "PluginHost", .product(name: "Logging", package: "swift-log"),
+        "UsageCore", "JSONRPC", "JSON", "PluginHost", "RefreshScheduler",
+        .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings
     ),

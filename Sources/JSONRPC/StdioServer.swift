@@ -7,9 +7,9 @@ import Synchronization
 ///
 /// One thread runs everything that touches the session (framer, dispatcher, output, the owner's callbacks); other
 /// threads hand it work through ``post(_:)``. Input is read in large chunks and everything available is processed
-/// before the answers are written with one write per burst. The loop ends at end of input, on SIGTERM/SIGINT, on
-/// the `exit` notification, when the watched client process dies, or when the client stops reading; work already
-/// read is finished and the output flushed first.
+/// before the answers are written with one write per burst. The loop ends at end of input (once the requests
+/// answered later have been answered), on SIGTERM/SIGINT, on the `exit` notification, when the watched client
+/// process dies, or when the client stops reading; work already read is finished and the output flushed first.
 public final class StdioServer {
   /// Tunables, with the defaults a sidecar wants.
   public struct Configuration: Sendable {
@@ -94,9 +94,12 @@ public final class StdioServer {
     var inputOpen = true
     var stopping = false
     while true {
-      if dispatcher.exitCode != nil || stopping || !inputOpen || output.isClosed { break }
+      if dispatcher.exitCode != nil || stopping || output.isClosed { break }
+      // At the end of input, requests answered later are still answered before the session ends (a script that
+      // pipes in `usage/refresh` gets its answer); nothing else keeps it open.
+      if !inputOpen && dispatcher.outstandingCount == 0 { break }
       var descriptors = [
-        pollfd(fd: input, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: inputOpen ? input : -1, events: Int16(POLLIN), revents: 0),
         pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
         pollfd(fd: jobs.wakeFD, events: Int16(POLLIN), revents: 0),
       ]

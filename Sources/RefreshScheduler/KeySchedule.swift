@@ -44,9 +44,10 @@ struct KeySchedule {
     initialAt = now
   }
 
-  /// Whether the last fetch succeeded less than the dedupe window ago.
+  /// Whether the last fetch succeeded less than the dedupe window ago and nothing changed locally since (a local
+  /// change waiting for its refresh makes the data worth fetching again at once).
   func isFresh(at now: SchedulerInstant) -> Bool {
-    guard let synced = lastSyncedAt, synced == lastCompletedAt else { return false }
+    guard mutationAt == nil, let synced = lastSyncedAt, synced == lastCompletedAt else { return false }
     return now - synced < policy.dedupeWindow
   }
 

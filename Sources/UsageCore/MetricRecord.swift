@@ -19,6 +19,9 @@ struct MetricRecord {
   var level: UsageLevel = .ok
   var version: UInt64 = 0
   var error: String?
+  /// How `used` converges on the authority's number.
+  var reconciliation = Reconciliation()
+  var sync: SyncStatus?
 
   init(definition: MetricDefinition, now: Timestamp) {
     descriptor = definition.descriptor
@@ -54,12 +57,24 @@ struct MetricRecord {
     used == 0 && cost == 0 && breakdown.isEmpty && fieldTotals.allSatisfy { $0 == 0 }
   }
 
-  /// Starts a new period when the current one has ended. Returns `true` when it did.
-  mutating func rollOverIfDue(now: Timestamp) -> Bool {
+  /// Starts a new period when the current one has ended, counting again from zero; `event` is the context's next
+  /// event number (readings started earlier belong to the old period). Returns `true` when it did.
+  mutating func rollOverIfDue(now: Timestamp, event: UInt64) -> Bool {
     guard let nextReset, now >= nextReset else { return false }
     clearUsage()
+    reconciliation.restart(event: event)
     startPeriod(containing: now)
     return true
+  }
+
+  /// Passes a change of `delta` on to the authority (with the client's idempotency `key`) and counts it; `events` is
+  /// the context's event counter. `used` follows.
+  mutating func count(_ delta: Int64, key: String?, events: inout UInt64) {
+    let seq = reconciliation.nextSeq()
+    let receipt = authority?.report(ReportedChange(seq: seq, delta: delta, key: key)) ?? .recorded
+    if receipt == .recorded { events += 1 }
+    reconciliation.record(seq: seq, delta: delta, receipt: receipt, event: events)
+    used = max(0, reconciliation.value)
   }
 
   /// Removes the breakdown entry for `key` and returns it.
@@ -91,7 +106,7 @@ struct MetricRecord {
       fields: descriptor.fields.isEmpty ? [] : zip(descriptor.fields, fieldTotals).map { ($0, $1) },
       cost: descriptor.currency == nil ? nil : cost, currency: descriptor.currency,
       breakdownName: descriptor.breakdownName,
-      breakdown: breakdown, unpriced: unpriced, error: error)
+      breakdown: breakdown, unpriced: unpriced, error: error, sync: sync, unconfirmed: reconciliation.unsettledSum)
   }
 }
 

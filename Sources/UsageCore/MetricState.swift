@@ -32,6 +32,10 @@ public struct MetricState: Sendable, Equatable {
   public var unpriced: [String]
   /// The last error from the metric's source, until cleared.
   public var error: String?
+  /// How the metric's synchronisation with its authority stands; `nil` until refreshes are scheduled.
+  public var sync: SyncStatus?
+  /// The sum of local changes the authority has not acknowledged yet (already part of `used`).
+  public var unconfirmed: Int64 = 0
 
   public static func == (lhs: MetricState, rhs: MetricState) -> Bool {
     lhs.name == rhs.name && lhs.used == rhs.used && lhs.limit == rhs.limit && lhs.level == rhs.level

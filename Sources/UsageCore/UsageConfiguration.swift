@@ -2,7 +2,10 @@
 ///
 /// Read from a configuration value shaped like
 /// `{"tier": "pro", "metrics": {"requests": {"limits": {"free": 100}, "period": "daily", "warning": 0.8}},
-///   "plugins": {"tokens": {"prices": {...}}}}`; every part is optional.
+///   "plugins": {"tokens": {"prices": {...}}}, "refresh": {"intervalMs": 60000}}`; every part is optional.
+///
+/// The `refresh` settings (for every metric, and per metric under `metrics.<name>.refresh`) are kept as given, merged
+/// member by member; whoever schedules refreshes reads and checks them.
 public struct UsageConfiguration: Sendable, Equatable {
   /// Overrides for one metric; `nil` members keep the plugin's defaults.
   public struct MetricOverride: Sendable, Equatable {
@@ -11,6 +14,8 @@ public struct UsageConfiguration: Sendable, Equatable {
     public var period: Period?
     public var warning: Double?
     public var exceeded: Double?
+    /// This metric's refresh settings, over the global ones.
+    public var refresh: [String: ConfigValue] = [:]
     public init() {}
   }
 
@@ -18,6 +23,8 @@ public struct UsageConfiguration: Sendable, Equatable {
   public var metrics: [String: MetricOverride] = [:]
   /// Each plugin's section, by plugin name.
   public var plugins: [String: ConfigValue] = [:]
+  /// Refresh settings for every metric, by member.
+  public var refresh: [String: ConfigValue] = [:]
 
   public init() {}
 
@@ -54,6 +61,8 @@ public struct UsageConfiguration: Sendable, Equatable {
           throw .invalidField(field: "config.plugins", reason: "must be an object")
         }
         for (name, section) in sections { plugins[name] = section }
+      case "refresh":
+        try Self.merge(refresh: member, into: &refresh, path: "config.refresh")
       default:
         throw .invalidField(field: "config.\(key)", reason: "is not a known setting")
       }
@@ -90,10 +99,19 @@ public struct UsageConfiguration: Sendable, Equatable {
           throw .invalidField(field: "\(path).\(key)", reason: "must be a positive number")
         }
         if key == "warning" { override.warning = ratio } else { override.exceeded = ratio }
+      case "refresh":
+        try merge(refresh: member, into: &override.refresh, path: "\(path).refresh")
       default:
         throw .invalidField(field: "\(path).\(key)", reason: "is not a known setting")
       }
     }
+  }
+
+  private static func merge(
+    refresh value: ConfigValue, into settings: inout [String: ConfigValue], path: String
+  ) throws(UsageError) {
+    guard let members = value.objectMembers else { throw .invalidField(field: path, reason: "must be an object") }
+    settings.merge(members) { _, new in new }
   }
 
   /// `descriptor` with this configuration's overrides applied.

@@ -9,6 +9,8 @@ public final class UsageContext: Sendable {
   private struct State {
     var tier: Tier
     var version: UInt64 = 0
+    /// Numbers the events that decide whether a reading is stale (settlements, restarts of a count).
+    var events: UInt64 = 0
     var records: [MetricRecord]
     var configuration: UsageConfiguration
   }
@@ -182,14 +184,14 @@ public final class UsageContext: Sendable {
       let tier = state.tier
       return try Self.increment(
         &state.records[index], amount: amount, fields: fields, labels: labels, enforce: enforce, tier: tier,
-        key: key, version: &state.version)
+        key: key, version: &state.version, events: &state.events)
     }
   }
 
   /// Measures, checks and applies one increment to `record` (under the lock).
   private static func increment(
     _ record: inout MetricRecord, amount: Int64?, fields: [Int64?], labels: [String: String], enforce: Bool, tier: Tier,
-    key: String?, version: inout UInt64
+    key: String?, version: inout UInt64, events: inout UInt64
   ) throws(UsageError) -> MutationResult {
     if let amount, amount < 0 { throw .invalidField(field: "amount", reason: "must not be negative") }
     if let position = fields.firstIndex(where: { ($0 ?? 0) < 0 }) {
@@ -211,22 +213,25 @@ public final class UsageContext: Sendable {
       return MutationResult(state: record.state(tier: tier), crossing: nil)
     }
     version += 1
-    _ = record.authority?.report(ReportedChange(seq: 0, delta: measurement.amount, key: key))
+    record.count(measurement.amount, key: key, events: &events)
     return apply(measurement, fields: fields, labels: labels, to: &record, version: version, tier: tier)
   }
 
-  /// Takes from a metric, at once; the value never goes below zero (the change recorded is what was taken).
+  /// Takes from a metric, at once. What is shown never goes below zero, but the change is recorded in full: when the
+  /// local number is behind the authority's, the authority still loses exactly `amount`.
   /// `key` (the client's idempotency key) goes to the metric's authority with the change.
   public func decrement(metric index: Int, amount: Int64, key: String? = nil) -> MutationResult {
     let now = clock.now()
     return state.withLock { state in
       Self.rollOver(&state, now: now)
-      let taken = min(amount, state.records[index].used)
-      if taken > 0 {
-        state.version += 1
-        _ = state.records[index].authority?.report(ReportedChange(seq: 0, delta: -taken, key: key))
-        state.records[index].used -= taken
-        state.records[index].version = state.version
+      if amount > 0 {
+        let shown = state.records[index].used
+        state.records[index].count(-amount, key: key, events: &state.events)
+        // Below zero nothing visible changes, so there is no new version (the change is recorded all the same).
+        if state.records[index].used != shown {
+          state.version += 1
+          state.records[index].version = state.version
+        }
       }
       let crossing = state.records[index].updateLevel(tier: state.tier)
       return MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing)
@@ -246,9 +251,7 @@ public final class UsageContext: Sendable {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
         }
         if let entry = state.records[index].removeBreakdownEntry(breakdownKey) {
-          let taken = min(entry.amount, state.records[index].used)
-          _ = state.records[index].authority?.report(ReportedChange(seq: 0, delta: -taken, key: nil))
-          state.records[index].used -= taken
+          state.records[index].count(-entry.amount, key: nil, events: &state.events)
           // The sum of what remains, not a subtraction, so no rounding residue is left behind.
           state.records[index].cost = state.records[index].breakdown.reduce(0) { $0 + $1.cost }
           for (position, value) in entry.fields.enumerated() where position < state.records[index].fieldTotals.count {
@@ -256,11 +259,12 @@ public final class UsageContext: Sendable {
           }
         }
       } else {
-        guard !state.records[index].isClear else {
+        let value = state.records[index].reconciliation.value
+        guard !state.records[index].isClear || value != 0 else {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
         }
-        _ = state.records[index].authority?.report(ReportedChange(seq: 0, delta: -state.records[index].used, key: nil))
         state.records[index].clearUsage()
+        if value != 0 { state.records[index].count(-value, key: nil, events: &state.events) }
       }
       state.version += 1
       state.records[index].version = state.version
@@ -312,23 +316,58 @@ public final class UsageContext: Sendable {
     state.withLock { state in state.records.indices.filter { state.records[$0].authority != nil } }
   }
 
-  /// Accepts a reading from the metric's authority: the authority wins, so `used` becomes its value, and a source
-  /// error is cleared. Nothing changes (no new version) when the value and the error state are already so.
-  public func applyReading(metric index: Int, value: Int64) -> MutationResult {
+  /// Starts a read of the metric's authority: the ticket tells ``acceptReading(_:value:)`` what the reading may
+  /// be missing.
+  public func beginRead(metric index: Int) -> ReadTicket {
+    state.withLock { ReadTicket(metric: index, startedAt: $0.events) }
+  }
+
+  /// Judges a reading of `value` from the read started with `ticket`.
+  ///
+  /// A reading that started before a change was settled may miss that change: it is discarded (``ReadingResult/stale``)
+  /// and nothing moves back. Otherwise the authority wins: the metric's value becomes the reading plus the local
+  /// changes it has not acknowledged yet, a source error is cleared, and when the reading differs from what was
+  /// expected (the previous reading plus the changes settled since) the ``Drift`` says by how much.
+  public func acceptReading(_ ticket: ReadTicket, value: Int64) -> ReadingResult {
     let now = clock.now()
     return state.withLock { state in
       Self.rollOver(&state, now: now)
-      let reading = max(0, value)
-      guard state.records[index].used != reading || state.records[index].error != nil else {
-        return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
+      let index = ticket.metric
+      let verdict = state.records[index].reconciliation.accept(value, startedAt: ticket.startedAt)
+      guard case .accepted(let expected, let delta) = verdict else { return .stale }
+      let drift =
+        delta == 0
+        ? nil
+        : Drift(metric: state.records[index].descriptor.name, expected: expected, authoritative: value, delta: delta)
+      let used = max(0, state.records[index].reconciliation.value)
+      guard state.records[index].used != used || state.records[index].error != nil else {
+        return .accepted(MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil), drift: drift)
       }
-      state.records[index].used = reading
+      state.records[index].used = used
       state.records[index].error = nil
       state.version += 1
       state.records[index].version = state.version
       let crossing = state.records[index].updateLevel(tier: state.tier)
-      return MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing)
+      return .accepted(MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing), drift: drift)
     }
+  }
+
+  /// The change numbered `seq` of the metric was settled (its authority acknowledged it, refused it, or it was lost):
+  /// readings that started earlier become stale, and the next one to be accepted includes it. Returns `false` when
+  /// no such change was waiting. The number shown does not change.
+  @discardableResult
+  public func settle(metric index: Int, seq: UInt64) -> Bool {
+    state.withLock { state in
+      state.events += 1
+      let event = state.events
+      return state.records[index].reconciliation.settle(seq: seq, event: event)
+    }
+  }
+
+  /// Sets how the metric's synchronisation stands (shown in its state; not a change of the numbers, so the version
+  /// stays).
+  public func setSync(metric index: Int, _ status: SyncStatus) {
+    state.withLock { $0.records[index].sync = status }
   }
 
   /// Records (or, with `nil`, clears) an error from a metric's source; the numbers stay as they are.
@@ -363,7 +402,8 @@ public final class UsageContext: Sendable {
   @discardableResult
   private static func rollOver(_ state: inout State, now: Timestamp) -> Bool {
     var any = false
-    for index in state.records.indices where state.records[index].rollOverIfDue(now: now) {
+    for index in state.records.indices where state.records[index].rollOverIfDue(now: now, event: state.events + 1) {
+      state.events += 1
       state.version += 1
       state.records[index].version = state.version
       _ = state.records[index].updateLevel(tier: state.tier)
@@ -411,7 +451,6 @@ public final class UsageContext: Sendable {
     _ measurement: Measurement, fields: [Int64?], labels: [String: String], to record: inout MetricRecord,
     version: UInt64, tier: Tier
   ) -> MutationResult {
-    record.used = record.used.saturatingAdd(measurement.amount)
     record.version = version
     if !record.fieldTotals.isEmpty {
       for (position, value) in fields.enumerated() where position < record.fieldTotals.count {

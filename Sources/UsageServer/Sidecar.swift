@@ -1,6 +1,7 @@
 public import JSONRPC
 public import Logging
 public import PluginHost
+import RefreshScheduler
 public import UsageCore
 import Glibc
 
@@ -40,31 +41,45 @@ public enum Sidecar {
     clock: any WallClock = SystemWallClock()
   ) -> Int32 {
     let context: UsageContext
+    let policies: [RefreshPolicy]
     do {
       context = try UsageContext(
         plugins: catalog.plugins, configuration: options.configuration, clock: clock,
         authorities: catalog.sourceAuthorities)
+      policies = try RefreshSettings.policies(options.configuration, metrics: context.metricNames)
     } catch {
       logger.critical("configuration refused: \(error)")
       return 2
     }
     let channel = OutputChannel(fd: output)
     let dispatcher = Dispatcher(output: channel, limits: options.limits, logger: logger)
-    let service = UsageService(
-      context: context, dispatcher: dispatcher, plugins: { catalog.currentStatuses() }, logger: logger)
     let server = StdioServer(input: input, dispatcher: dispatcher, configuration: options.server, logger: logger)
+    let jobs = server.jobs
+    let schedulerClock = SystemSchedulerClock()
+    let synchronizer = Synchronizer(
+      context: context, policies: policies, clock: schedulerClock, post: { jobs.post($0) })
+    let service = UsageService(
+      context: context, dispatcher: dispatcher, synchronizer: synchronizer, plugins: { catalog.currentStatuses() },
+      logger: logger)
     let monotonic = ContinuousClock()
     service.watchProcess = { [unowned server] pid in server.watch(process: pid) }
-    server.onBurstEnd = { service.sendChanges() }
-    server.nextTimerDeadline = {
-      guard let next = service.nextRollover() else { return nil }
-      let wait = max(0, next.milliseconds - clock.now().milliseconds)
-      return monotonic.now.advanced(by: .milliseconds(wait))
+    server.onBurstEnd = {
+      service.pumpRefreshes()
+      service.sendChanges()
     }
-    server.onTimer = { service.rollOver() }
+    server.nextTimerDeadline = {
+      let refresh = synchronizer.nextDeadline().map { schedulerClock.continuousInstant($0) }
+      guard let next = service.nextRollover() else { return refresh }
+      let wait = max(0, next.milliseconds - clock.now().milliseconds)
+      let rollover = monotonic.now.advanced(by: .milliseconds(wait))
+      return refresh.map { min($0, rollover) } ?? rollover
+    }
+    server.onTimer = {
+      service.rollOver()
+      service.pumpRefreshes()
+    }
     // A plugin program that goes down marks its metrics in error at once; serving again clears it. The loop is
     // woken so subscribers hear in the same burst.
-    let jobs = server.jobs
     catalog.observeExecHealth { metrics, error in
       jobs.post {
         for metric in metrics {
@@ -72,8 +87,8 @@ public enum Sidecar {
         }
       }
     }
-    // Start from what the authorities say (a directory's files, a backend's count).
-    service.refresh()
+    // Start from what the authorities say (a directory's files, a backend's count), read in parallel.
+    synchronizer.readAllNow()
     logger.debug("usagectx \(ServerInfo.version) serving \(context.metricNames.joined(separator: ", "))")
     let code = server.run()
     // Plugin programs get their stdin closed and time to finish, then are stopped and reaped.

@@ -17,6 +17,11 @@ struct Subscriptions {
 
   var isEmpty: Bool { entries.isEmpty }
 
+  /// Whether some subscription watches `metric`.
+  func covers(_ metric: Int) -> Bool {
+    entries.contains { $0.metrics?.contains(metric) ?? true }
+  }
+
   mutating func add(metrics: [Int]?, seenVersion: UInt64) -> String {
     let id = "s\(nextNumber)"
     nextNumber += 1

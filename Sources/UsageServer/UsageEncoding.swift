@@ -50,7 +50,44 @@ extension JSONWriter {
     if let error = state.error {
       key("error"); string(text: error)
     }
+    if let sync = state.sync {
+      key("sync")
+      beginObject()
+      key("state"); string(text: sync.state.rawValue)
+      key("lastSyncedAt"); optionalString(sync.lastSyncedAtText)
+      key("nextRefreshAt"); optionalString(sync.nextRefreshAtText)
+      key("attempt"); int(Int64(sync.attempt))
+      key("error"); optionalString(sync.error)
+      key("unconfirmed"); int(state.unconfirmed)
+      endObject()
+    }
     endObject()
+  }
+
+  /// `{metric, state, lastSyncedAt, nextRefreshAt, attempt, error}` (`usage/syncState`).
+  mutating func syncState(metric: String, _ sync: SyncStatus) {
+    beginObject()
+    key("metric"); string(text: metric)
+    key("state"); string(text: sync.state.rawValue)
+    key("lastSyncedAt"); optionalString(sync.lastSyncedAtText)
+    key("nextRefreshAt"); optionalString(sync.nextRefreshAtText)
+    key("attempt"); int(Int64(sync.attempt))
+    key("error"); optionalString(sync.error)
+    endObject()
+  }
+
+  /// `{metric, expected, authoritative, delta}` (`usage/drift`).
+  mutating func drift(_ drift: Drift) {
+    beginObject()
+    key("metric"); string(text: drift.metric)
+    key("expected"); int(drift.expected)
+    key("authoritative"); int(drift.authoritative)
+    key("delta"); int(drift.delta)
+    endObject()
+  }
+
+  private mutating func optionalString(_ text: String?) {
+    if let text { string(text: text) } else { null() }
   }
 
   private mutating func breakdownEntry(_ entry: BreakdownEntry, fieldNames: [String], priced: Bool) {

@@ -1,6 +1,7 @@
 public import JSONRPC
 public import Logging
 public import PluginHost
+import RefreshScheduler
 public import UsageCore
 import JSON
 
@@ -17,19 +18,29 @@ public final class UsageService {
   private var fieldNames: [[[UInt8]]] = []
   /// Asked to watch the client's process when `initialize` names one.
   public var watchProcess: ((Int32) -> Void)?
+  /// Keeps the metrics in step with their authorities; `nil` in a session without refreshes.
+  public let synchronizer: Synchronizer?
+  /// Manual refreshes waiting for their reads, with the metrics they asked for.
+  private var refreshes: [WaiterID: (reply: PendingReply, metrics: [Int]?)] = [:]
 
   /// What the plugin host found, as of now (exec plugins' state changes), for `plugins/list`.
   private let plugins: () -> [PluginStatus]
 
   public init(
-    context: UsageContext, dispatcher: Dispatcher, plugins: @escaping () -> [PluginStatus] = { [] }, logger: Logger
+    context: UsageContext, dispatcher: Dispatcher, synchronizer: Synchronizer? = nil,
+    plugins: @escaping () -> [PluginStatus] = { [] }, logger: Logger
   ) {
     self.context = context
     self.dispatcher = dispatcher
+    self.synchronizer = synchronizer
     self.plugins = plugins
     self.logger = logger
     refreshFieldNames()
     registerMethods()
+    synchronizer?.events = { [unowned self] event in handle(event) }
+    synchronizer?.onReadFailure = { [logger] metric, source, message in
+      logger.warning("reading \(metric) from \(source) failed: \(message)")
+    }
   }
 
   /// Notifications (threshold crossings) go to clients that said who they are or subscribed; a script that only
@@ -42,21 +53,34 @@ public final class UsageService {
     }
   }
 
-  // MARK: - Authorities
+  // MARK: - Synchronisation
 
-  /// Reads the authority of each metric (among `indices`, or all) that has one, and applies what it says: the
-  /// authority wins. A failed read keeps the last good numbers and marks the metric in error.
-  public func refresh(_ indices: [Int]? = nil) {
-    let withAuthority = context.metricsWithAuthority
-    for index in indices ?? withAuthority where withAuthority.contains(index) {
-      guard let authority = context.authority(ofMetric: index) else { continue }
-      do {
-        announce(context.applyReading(metric: index, value: try authority.read()).crossing)
-      } catch {
-        logger.warning("reading \(context.metricNames[index]) from \(authority.name) failed: \(error)")
-        context.setError(metric: index, "\(authority.name): \(error.message)")
-      }
+  /// What the synchronizer has to tell: drift and crossings go to clients that want notifications, sync states to
+  /// clients subscribed to the metric; finished manual refreshes are answered with the snapshot of their metrics.
+  private func handle(_ event: Synchronizer.Event) {
+    switch event {
+    case .drift(let drift):
+      logger.notice(
+        "\(drift.metric): the authority says \(drift.authoritative), \(drift.expected) was expected (\(drift.delta))")
+      guard wantsNotifications else { return }
+      dispatcher.output.notify("usage/drift") { $0.drift(drift) }
+    case .crossing(let crossing):
+      announce(crossing)
+    case .syncState(let metric, let status):
+      // Sync states move with every refresh: only clients watching the metric hear them.
+      guard subscriptions.covers(metric) else { return }
+      let name = context.metricNames[metric]
+      dispatcher.output.notify("usage/syncState") { $0.syncState(metric: name, status) }
+    case .refreshed(let waiter):
+      guard let refresh = refreshes.removeValue(forKey: waiter) else { return }
+      let snapshot = context.snapshot(refresh.metrics)
+      dispatcher.resolve(refresh.reply) { $0.snapshot(snapshot) }
     }
+  }
+
+  /// A change of `metric` was made here: its authority is read again after the debounce.
+  private func mutated(_ metric: Int) {
+    synchronizer?.mutated(metric)
   }
 
   // MARK: - Burst and timer hooks
@@ -77,6 +101,9 @@ public final class UsageService {
       }
     }
   }
+
+  /// Starts the reads that are due and tells what changed (end of a burst, timer, posted results).
+  public func pumpRefreshes() { synchronizer?.pump() }
 
   /// When the next periodic metric rolls over (wall clock), if any.
   public func nextRollover() -> Timestamp? { context.nextRollover() }
@@ -117,6 +144,7 @@ public final class UsageService {
         let outcome = context.decrement(metric: metric, amount: amount, key: key)
         result.metricState(outcome.state)
         announce(outcome.crossing)
+        mutated(metric)
       }
     }
     dispatcher.register("usage/check") { [unowned self] request, result throws(RPCError) in
@@ -176,12 +204,40 @@ public final class UsageService {
       } catch {
         throw RPCError(error)
       }
+      mutated(metric)
     }
-    dispatcher.register("usage/refresh") { [unowned self] request, result throws(RPCError) in
-      let params = try Params(request, allowed: ["metrics"])
+    dispatcher.registerDeferred("usage/refresh") { [unowned self] request, reply throws(RPCError) in
+      let params = try Params(request, allowed: ["metrics", "force"])
       let metrics = try metricList(params)
-      refresh(metrics)
-      result.snapshot(context.snapshot(metrics))
+      let force = try params.bool("force") ?? false
+      guard let synchronizer, let waiter = synchronizer.requestRefresh(metrics, force: force) else {
+        let snapshot = context.snapshot(metrics)
+        dispatcher.resolve(reply) { $0.snapshot(snapshot) }
+        return
+      }
+      refreshes[waiter] = (reply, metrics)
+      reply.onCancel = { [unowned self] in
+        synchronizer.cancel(waiter)
+        refreshes[waiter] = nil
+      }
+    }
+    dispatcher.register("client/focus") { [unowned self] request, result throws(RPCError) in
+      let params = try Params(request, allowed: ["focused"])
+      guard let focused = try params.bool("focused") else {
+        throw RPCError.invalidParams(field: "focused", "is required")
+      }
+      synchronizer?.clientFocused(focused)
+      result.beginObject()
+      result.endObject()
+    }
+    dispatcher.register("client/online") { [unowned self] request, result throws(RPCError) in
+      let params = try Params(request, allowed: ["online"])
+      guard let online = try params.bool("online") else {
+        throw RPCError.invalidParams(field: "online", "is required")
+      }
+      synchronizer?.clientOnline(online)
+      result.beginObject()
+      result.endObject()
     }
     dispatcher.register("plugins/list") { [unowned self] request, result throws(RPCError) in
       _ = try Params(request, allowed: [])
@@ -196,6 +252,8 @@ public final class UsageService {
       let params = try Params(request, allowed: ["metrics"])
       let metrics = try metricList(params)
       context.resetErrors(metrics)
+      synchronizer?.resetErrors(metrics)
+      synchronizer?.publish()
       result.snapshot(context.snapshot(metrics))
     }
   }
@@ -242,6 +300,7 @@ public final class UsageService {
       }
       result.metricState(outcome.state)
       announce(outcome.crossing)
+      mutated(metric)
     }
   }
 
@@ -305,7 +364,9 @@ public final class UsageService {
     var crossings: [ThresholdCrossing] = []
     if configuration != context.configuration {
       do throws(UsageError) {
+        let policies = try RefreshSettings.policies(configuration, metrics: context.metricNames)
         crossings = try context.reconfigure(configuration)
+        synchronizer?.setPolicies(policies)
       } catch {
         throw RPCError(error)
       }

@@ -49,13 +49,14 @@ struct SourceTests {
 
     try workspace.write("notes/d.md", bytes: 100)
     try workspace.remove("c.txt")
-    let grown = try sidecar.call("usage/refresh", ["metrics": ["documents", "storage"]])
+    // Within the dedupe window of the start-up read, only a forced refresh reads the disk again.
+    let grown = try sidecar.call("usage/refresh", ["metrics": ["documents", "storage"], "force": true])
     #expect(Self.usage(grown, "documents") == 3)
     #expect(Self.usage(grown, "storage") == 130)
 
     try workspace.remove("a.md")
     try workspace.remove("notes/b.md")
-    let shrunk = try sidecar.call("usage/refresh")
+    let shrunk = try sidecar.call("usage/refresh", ["force": true])
     #expect(Self.usage(shrunk, "documents") == 1)
     #expect(Self.usage(shrunk, "storage") == 100)
     // Metrics without a source are left as they are.
@@ -68,6 +69,7 @@ struct SourceTests {
     try workspace.write("a.md", bytes: 1)
     let sidecar = try SidecarProcess(arguments: ["--config", workspace.config.path])
     #expect(try sidecar.call("usage/increment", ["metric": "documents", "amount": 5])["used"] == 6)
+    // A local change makes the last read worth repeating: no force needed.
     let refreshed = try sidecar.call("usage/refresh", ["metrics": ["documents"]])
     #expect(Self.usage(refreshed, "documents") == 1)
   }
@@ -81,7 +83,7 @@ struct SourceTests {
     #expect(Self.usage(try sidecar.call("usage/get"), "documents") == 1)
     let moved = workspace.directory.appendingPathComponent("moved")
     try FileManager.default.moveItem(at: workspace.files, to: moved)
-    let failed = try sidecar.call("usage/refresh", ["metrics": ["documents", "storage"]])
+    let failed = try sidecar.call("usage/refresh", ["metrics": ["documents", "storage"], "force": true])
     #expect(Self.usage(failed, "documents") == 1)
     #expect(Self.usage(failed, "storage") == 7)
     #expect(failed["metrics"]?["documents"]?["error"]?.string?.contains(workspace.files.path) == true)
@@ -92,7 +94,7 @@ struct SourceTests {
     // Back on disk: the next refresh clears the error by itself.
     try FileManager.default.moveItem(at: moved, to: workspace.files)
     try workspace.write("b.md", bytes: 3)
-    let recovered = try sidecar.call("usage/refresh", ["metrics": ["storage"]])
+    let recovered = try sidecar.call("usage/refresh", ["metrics": ["storage"], "force": true])
     #expect(recovered["metrics"]?["storage"]?["error"] == nil)
     #expect(Self.usage(recovered, "storage") == 10)
   }

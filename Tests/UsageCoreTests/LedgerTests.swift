@@ -28,13 +28,23 @@ struct LedgerTests {
     #expect(authority.name == "local ledger")
     try fixture.increment("requests", 5)
     fixture.decrement("requests", 2)
-    fixture.decrement("requests", 10)  // clamps: only 3 are taken
+    fixture.decrement("requests", 10)  // shown as 0, recorded in full: 5 - 2 - 10 = -7
+    #expect(fixture.state("requests").used == 0)
     try fixture.increment("requests", 4)
-    #expect(try authority.read() == 4)
-    let applied = fixture.context.applyReading(metric: requests, value: try authority.read())
-    #expect(applied.state.used == 4)
-    // A reading that agrees changes nothing.
+    #expect(try authority.read() == -3)
+    #expect(fixture.state("requests").used == 0)
+    try fixture.increment("requests", 4)
+    #expect(try authority.read() == 1)
+    let ticket = fixture.context.beginRead(metric: requests)
+    guard case .accepted(let applied, let drift) = fixture.context.acceptReading(ticket, value: try authority.read())
+    else {
+      Issue.record("a reading that started after every change is accepted")
+      return
+    }
+    #expect(applied.state.used == 1)
+    // A reading that agrees changes nothing and is no drift.
     #expect(applied.crossing == nil)
+    #expect(drift == nil)
   }
 
   @Test("resets are recorded too, so the ledger still agrees")
@@ -72,6 +82,11 @@ struct LedgerTests {
     let tokens = try #require(context.index(ofMetric: "tokens"))
     let authority = try #require(context.authority(ofMetric: tokens))
     #expect(authority.name == "fixed")
-    #expect(context.applyReading(metric: tokens, value: try authority.read()).state.used == 42)
+    let ticket = context.beginRead(metric: tokens)
+    guard case .accepted(let applied, _) = context.acceptReading(ticket, value: try authority.read()) else {
+      Issue.record("the first reading is accepted")
+      return
+    }
+    #expect(applied.state.used == 42)
   }
 }

@@ -15,15 +15,18 @@ struct UsageContextTests {
     #expect(fixture.state("documents").used == 7)
   }
 
-  @Test("a decrement clamps at zero and records only what was taken")
+  @Test("a decrement shows at least zero but records the whole change, so later changes add up exactly")
   func decrementClamps() throws {
     let fixture = try Fixture()
     try fixture.increment("documents", 3)
     let taken = fixture.decrement("documents", 5)
     #expect(taken.state.used == 0)
     #expect(taken.state.remaining == 100)
+    // 3 - 5 + 2 = 0: the two taken beyond zero were recorded, and are made up first.
     try fixture.increment("documents", 2)
-    #expect(fixture.state("documents").used == 2)
+    #expect(fixture.state("documents").used == 0)
+    try fixture.increment("documents", 4)
+    #expect(fixture.state("documents").used == 4)
   }
 
   @Test("each change moves the version by exactly one; a decrement at zero changes nothing")
