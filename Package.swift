@@ -86,17 +86,26 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // A seeded random source shared by the tests, so random cases are reproducible.
+    .target(name: "SeededRandom", path: "Tests/SeededRandom", swiftSettings: swiftSettings),
     .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
-    .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"], swiftSettings: swiftSettings),
-    .testTarget(name: "RefreshSchedulerTests", dependencies: ["RefreshScheduler"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON", "SeededRandom"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "RefreshSchedulerTests", dependencies: ["RefreshScheduler", "SeededRandom"], swiftSettings: swiftSettings),
     .testTarget(
       name: "UsageCoreTests",
-      dependencies: ["UsageCore", "PluginHost", .product(name: "Logging", package: "swift-log")],
+      dependencies: ["UsageCore", "PluginHost", "SeededRandom", .product(name: "Logging", package: "swift-log")],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "UsageServerTests",
+      dependencies: ["UsageServer", "UsageCore", "RefreshScheduler", "JSONRPC", "SeededRandom"],
       swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "EndToEndTests",
-      dependencies: ["JSON"],
+      dependencies: ["JSON", "SeededRandom"],
       swiftSettings: swiftSettings
     ),
   ]

@@ -1,3 +1,4 @@
+import SeededRandom
 import Foundation
 import JSON
 import Testing
@@ -425,20 +426,8 @@ struct BadInputTests {
 
   // MARK: - Fuzz
 
-  /// A small seeded generator, so a failing case can be replayed.
-  struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
-  }
-
   /// Random bytes, or a valid request with bytes flipped, inserted or cut.
-  static func fuzzCase(_ index: Int, _ generator: inout SplitMix64) -> [UInt8] {
+  static func fuzzCase(_ index: Int, _ generator: inout SeededGenerator) -> [UInt8] {
     let template = Array(#"{"jsonrpc":"2.0","id":"fuzz","method":"usage/get","params":{"metrics":["documents"]}}"#.utf8)
     let structural = Array(#"{}[]":,\"0-eE.tn"#.utf8) + [0x00, 0x0A, 0x0D, 0xC3, 0xFF]
     switch index % 3 {
@@ -467,7 +456,7 @@ struct BadInputTests {
   func fuzz(framing: SidecarProcess.Framing) throws {
     let sidecar = try SidecarProcess(framing: framing)
     try sidecar.expectNothingMore()
-    var generator = SplitMix64(state: framing == .newline ? 0x5EED : 0xC0FFEE)
+    var generator = SeededGenerator(seed: framing == .newline ? 0x5EED : 0xC0FFEE)
     for index in 0..<300 {
       let bytes = Self.fuzzCase(index, &generator)
       let sentinel = JSONData.string("sentinel-\(index)")

@@ -1,20 +1,6 @@
 import RefreshScheduler
+import SeededRandom
 import Testing
-
-/// A seeded random source (SplitMix64): the same seed gives the same jitter, so every test is reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-  private var state: UInt64
-
-  init(seed: UInt64) { state = seed }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
 
 /// The first seed whose first retry delay from `backoff` is longer than `delay` (for tests that need a long wait).
 func seed(drawingMoreThan delay: Milliseconds, from backoff: Backoff) -> UInt64 {
