@@ -91,6 +91,13 @@ public final class ExecPlugin: MetricPlugin {
     connection.healthObserver.withLock { $0 = handler }
   }
 
+  /// Calls `handler` once for every change its authorities reported (``ReportReceipt/pending``) with what became of
+  /// it: the metric, the change's sequence number, and the outcome. Called from the plugin's I/O thread or from the
+  /// thread that reported, never while the plugin holds a lock; replaces any previous handler.
+  public func onReportOutcome(_ handler: @escaping @Sendable (_ metric: String, _ seq: UInt64, ReportOutcome) -> Void) {
+    connection.reportObserver.withLock { $0 = handler }
+  }
+
   public func status() -> PluginStatus {
     connection.status()
   }

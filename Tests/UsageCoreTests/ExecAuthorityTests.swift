@@ -48,12 +48,12 @@ struct ExecAuthorityTests {
 
     // Reports are written through without waiting.
     let started = Date()
-    _ = authority.report(ReportedChange(seq: 0, delta: 5, key: "gpt-4o"))
-    _ = sources["tokens"]?.report(ReportedChange(seq: 0, delta: -2, key: nil))
+    #expect(authority.report(ReportedChange(seq: 1, delta: 5, key: "order-17")) == .pending)
+    _ = sources["tokens"]?.report(ReportedChange(seq: 1, delta: -2, key: nil))
     #expect(Date().timeIntervalSince(started) < 0.05)
     let lines = try ExecFixture.waitForLines(in: reports, count: 2)
-    #expect(lines.contains(#"{"metric": "seats", "delta": 5, "key": "gpt-4o"}"#))
-    #expect(lines.contains(#"{"metric": "tokens", "delta": -2, "key": null}"#))
+    #expect(lines.contains(#"{"metric": "seats", "seq": 1, "delta": 5, "key": "order-17"}"#))
+    #expect(lines.contains(#"{"metric": "tokens", "seq": 1, "delta": -2, "key": null}"#))
 
     plugin.shutdown()
     #expect(plugin.status().state == .stopped)
@@ -66,10 +66,10 @@ struct ExecAuthorityTests {
     let reports = fixture.directory.appendingPathComponent("reports.jsonl")
     let plugin = try fixture.plugin(arguments: [], environment: ["FIXTURE_REPORTS": reports.path])
     let authority = try #require(try plugin.metrics(options: .null).first?.authority)
-    for delta in 1...200 { _ = authority.report(ReportedChange(seq: 0, delta: Int64(delta), key: nil)) }
+    for delta in 1...200 { _ = authority.report(ReportedChange(seq: UInt64(delta), delta: Int64(delta), key: nil)) }
     plugin.shutdown()
     let lines = try ExecFixture.waitForLines(in: reports, count: 200)
-    #expect(lines == (1...200).map { #"{"metric": "widgets", "delta": \#($0), "key": null}"# })
+    #expect(lines == (1...200).map { #"{"metric": "widgets", "seq": \#($0), "delta": \#($0), "key": null}"# })
   }
 
   @Test("new options that would change the metrics are refused; the metrics are fixed for the session")
@@ -158,13 +158,14 @@ struct ExecAuthorityTests {
     let status = plugin.status()
     #expect(status.state == .restarting)
     #expect(status.lastError == "exited with status 7 before answering metric/fetch")
-    _ = authorities[1].report(ReportedChange(seq: 0, delta: 3, key: nil))
+    _ = authorities[1].report(ReportedChange(seq: 1, delta: 3, key: nil))
 
     try ExecFixture.waitUntil { plugin.status().state == .loaded }
     #expect(try authorities[1].read() == 7)
     #expect(plugin.status().lastError == "exited with status 7 before answering metric/fetch")
     // The report held while the program was down arrives once it is back.
-    #expect(try ExecFixture.waitForLines(in: reports, count: 1) == [#"{"metric": "widgets", "delta": 3, "key": null}"#])
+    let held = try ExecFixture.waitForLines(in: reports, count: 1)
+    #expect(held == [#"{"metric": "widgets", "seq": 1, "delta": 3, "key": null}"#])
   }
 
   @Test(
