@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PluginHost
+import Synchronization
 import Testing
 import UsageCore
 
@@ -285,6 +286,115 @@ struct ExecAuthorityTests {
     #expect(!ExecManifest.isManifest("billing.plugin.json", explicit: false))
     #expect(!ExecManifest.isManifest(".plugin.json", explicit: true))
   }
+
+  // MARK: - The fixture as a small authority
+
+  @Test("fixture --state: reports change the next fetch, and rewriting the file is another device writing")
+  func fixtureState() throws {
+    let fixture = try ExecFixture()
+    let state = fixture.directory.appendingPathComponent("state.json")
+    try ExecFixture.replace(state, with: #"{"seats": 10}"#)
+    let plugin = try fixture.plugin(arguments: ["--metric", "seats", "--metric", "widgets", "--state", state.path])
+    defer { plugin.shutdown() }
+    let outcomes = ReportOutcomes()
+    plugin.onReportOutcome(outcomes.observer)
+    let authorities = try plugin.metrics(options: .null).compactMap(\.authority)
+    #expect(try authorities[0].read() == 10)
+    // A metric missing from the file has --value.
+    #expect(try authorities[1].read() == 7)
+
+    _ = authorities[0].report(ReportedChange(seq: 1, delta: 5))
+    _ = authorities[1].report(ReportedChange(seq: 1, delta: -2))
+    #expect(try outcomes.wait(count: 2).allSatisfy { $0.outcome == .accepted })
+    #expect(try authorities[0].read() == 15)
+    #expect(try authorities[1].read() == 5)
+    let written = try JSONSerialization.jsonObject(with: Data(contentsOf: state)) as? [String: Int]
+    #expect(written == ["seats": 15, "widgets": 5])
+
+    try ExecFixture.replace(state, with: #"{"seats": 40, "widgets": 5}"#)
+    #expect(try authorities[0].read() == 40)
+    // Below zero is kept in the file but read as 0.
+    _ = authorities[1].report(ReportedChange(seq: 2, delta: -8))
+    #expect(try outcomes.wait(count: 3).last?.outcome == .accepted)
+    #expect(try authorities[1].read() == 0)
+    _ = authorities[1].report(ReportedChange(seq: 3, delta: 4))
+    _ = try outcomes.wait(count: 4)
+    #expect(try authorities[1].read() == 1)
+  }
+
+  @Test("fixture --lose-reports acknowledges reports without applying them; --refuse-reports applies nothing either")
+  func fixtureLosesReports() throws {
+    let fixture = try ExecFixture()
+    for (flag, outcome) in [
+      ("--lose-reports", ReportOutcome.accepted),
+      ("--refuse-reports", .refused("the billing service refused the change to widgets")),
+    ] {
+      let state = fixture.directory.appendingPathComponent("state\(flag).json")
+      try ExecFixture.replace(state, with: #"{"widgets": 3}"#)
+      let plugin = try fixture.plugin(arguments: ["--state", state.path, flag])
+      defer { plugin.shutdown() }
+      let outcomes = ReportOutcomes()
+      plugin.onReportOutcome(outcomes.observer)
+      let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+      _ = authority.report(ReportedChange(seq: 1, delta: 5))
+      #expect(try outcomes.wait(count: 1).map(\.outcome) == [outcome])
+      #expect(try authority.read() == 3)
+    }
+  }
+
+  @Test("fixture --down-file: reads are refused while the file exists, with retryAfterMs when asked")
+  func fixtureDownFile() throws {
+    let fixture = try ExecFixture()
+    let down = fixture.directory.appendingPathComponent("down")
+    for retryAfter in [250, nil] as [Int64?] {
+      let plugin = try fixture.plugin(
+        arguments: ["--down-file", down.path] + (retryAfter.map { ["--down-retry-after-ms", "\($0)"] } ?? []))
+      defer { plugin.shutdown() }
+      let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+      #expect(try authority.read() == 7)
+      try ExecFixture.replace(down, with: "")
+      do {
+        _ = try authority.read()
+        Issue.record("the read should have been refused")
+      } catch {
+        #expect(error.message == "exec plugin fixture: the source is down")
+        #expect(error.retryAfterMilliseconds == retryAfter)
+      }
+      #expect(plugin.status().state == .loaded)
+      try FileManager.default.removeItem(at: down)
+      #expect(try authority.read() == 7)
+    }
+  }
+
+  @Test("fixture FIXTURE_FETCHES counts fetches, and --fetch-delay-ms delays their answers")
+  func fixtureFetches() throws {
+    let fixture = try ExecFixture()
+    let fetches = fixture.directory.appendingPathComponent("fetches.jsonl")
+    let plugin = try fixture.plugin(
+      arguments: ["--metric", "seats", "--metric", "widgets", "--fetch-delay-ms", "200"],
+      environment: ["FIXTURE_FETCHES": fetches.path])
+    defer { plugin.shutdown() }
+    let authorities = try plugin.metrics(options: .null).compactMap(\.authority)
+    #expect(ExecFixture.lines(of: fetches).isEmpty)
+    let started = Date()
+    #expect(try authorities[0].read() == 7)
+    #expect(Date().timeIntervalSince(started) >= 0.19)
+    #expect(try authorities[1].read() == 7)
+    #expect(try authorities[0].read() == 7)
+    let lines = ExecFixture.lines(of: fetches)
+    let entries = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    #expect(entries.compactMap { $0["metric"] as? String } == ["seats", "widgets", "seats"])
+    let times = entries.compactMap { ($0["time"] as? NSNumber)?.int64Value }
+    #expect(times.count == 3)
+    #expect(times == times.sorted())
+    // Each fetch arrives after the previous one's delayed answer.
+    #expect(zip(times, times.dropFirst()).allSatisfy { $1 - $0 >= 190 })
+    // The same clock as usagectx's deadlines (CLOCK_MONOTONIC).
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    let nowMilliseconds = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    #expect(times.last.map { $0 <= nowMilliseconds && nowMilliseconds - $0 < 5_000 } == true)
+  }
 }
 
 /// A temporary plugin directory and manifests running the fixture program.
@@ -305,6 +415,18 @@ struct ExecFixture {
     arguments: [String], name: String = "fixture", environment: [String: String] = [:], options: String? = nil,
     timeoutMs: Int = 3000, restartBaseMs: Int = 100, restartCapMs: Int = 200
   ) throws -> ExecPlugin {
+    let url = try manifest(
+      arguments: arguments, name: name, environment: environment, options: options, timeoutMs: timeoutMs,
+      restartBaseMs: restartBaseMs, restartCapMs: restartCapMs)
+    return try ExecPlugin.load(manifest: url.path, logger: Logger(label: "exec-tests")).get()
+  }
+
+  /// Writes a manifest running the fixture with `arguments` into the directory; returns its location.
+  @discardableResult
+  func manifest(
+    arguments: [String], name: String = "fixture", environment: [String: String] = [:], options: String? = nil,
+    timeoutMs: Int = 3000, restartBaseMs: Int = 100, restartCapMs: Int = 200
+  ) throws -> URL {
     var manifest: [String: Any] = [
       "name": name, "command": Self.script, "args": arguments, "env": environment, "timeoutMs": timeoutMs,
       "restartBaseMs": restartBaseMs, "restartCapMs": restartCapMs,
@@ -312,15 +434,17 @@ struct ExecFixture {
     if let options { manifest["options"] = try JSONSerialization.jsonObject(with: Data(options.utf8)) }
     let url = directory.appendingPathComponent("\(UUID().uuidString).plugin.json")
     try JSONSerialization.data(withJSONObject: manifest).write(to: url)
-    return try ExecPlugin.load(manifest: url.path, logger: Logger(label: "exec-tests")).get()
+    return url
   }
 
-  /// Waits (up to 5 s) until `condition` holds.
-  static func waitUntil(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let deadline = Date().addingTimeInterval(5)
+  /// Waits (up to `seconds`) until `condition` holds.
+  static func waitUntil(
+    seconds: Double = 5, _ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
+    let deadline = Date().addingTimeInterval(seconds)
     while !condition() {
       guard Date() < deadline else {
-        Issue.record("condition not met within 5 s", sourceLocation: sourceLocation)
+        Issue.record("condition not met within \(seconds) s", sourceLocation: sourceLocation)
         return
       }
       Thread.sleep(forTimeInterval: 0.02)
@@ -328,13 +452,63 @@ struct ExecFixture {
   }
 
   /// The lines of `file` once it has at least `count` (waiting up to 5 s).
-  static func waitForLines(in file: URL, count: Int) throws -> [String] {
+  static func waitForLines(
+    in file: URL, count: Int, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws -> [String] {
     var lines: [String] = []
-    try waitUntil {
-      let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
-      lines = text.split(separator: "\n").map(String.init)
-      return lines.count >= count
-    }
+    try waitUntil(
+      {
+        lines = Self.lines(of: file)
+        return lines.count >= count
+      }, sourceLocation: sourceLocation)
     return lines
+  }
+
+  /// The lines of `file` now (none when it does not exist).
+  static func lines(of file: URL) -> [String] {
+    let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").map(String.init)
+  }
+
+  /// Replaces `file` with `text` at once (written beside it and renamed), as the fixture's `--state` expects.
+  static func replace(_ file: URL, with text: String) throws {
+    try Data(text.utf8).write(to: file, options: .atomic)
+  }
+}
+
+/// The outcomes a report observer was told, in the order they came.
+final class ReportOutcomes: Sendable {
+  struct Entry: Equatable, Sendable, CustomStringConvertible {
+    var metric: String
+    var seq: UInt64
+    var outcome: ReportOutcome
+
+    var description: String { "\(metric)#\(seq): \(outcome)" }
+  }
+
+  private let entries = Mutex<[Entry]>([])
+  /// Called in the observer before the outcome is recorded (for example to take other locks).
+  private let also: (@Sendable () -> Void)?
+
+  init(also: (@Sendable () -> Void)? = nil) {
+    self.also = also
+  }
+
+  /// The observer to install.
+  var observer: @Sendable (String, UInt64, ReportOutcome) -> Void {
+    { [self] metric, seq, outcome in
+      also?()
+      entries.withLock { $0.append(Entry(metric: metric, seq: seq, outcome: outcome)) }
+    }
+  }
+
+  var all: [Entry] { entries.withLock { $0 } }
+
+  /// The outcomes once there are at least `count` (waiting up to `seconds`).
+  func wait(
+    count: Int, seconds: Double = 10, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws -> [Entry] {
+    try ExecFixture.waitUntil(seconds: seconds, { all.count >= count }, sourceLocation: sourceLocation)
+    return all
   }
 }
