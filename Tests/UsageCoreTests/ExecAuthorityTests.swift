@@ -1,9 +1,10 @@
 import Foundation
 import Logging
-import PluginHost
 import Synchronization
 import Testing
 import UsageCore
+
+@testable import PluginHost
 
 /// Exec plugins at the plugin host's level, against the fixture program `Tests/Fixtures/plugins/exec/fixture.py`:
 /// describing, reading through the authority, write-through reports, deadlines, restarts and shutdown.
@@ -285,6 +286,185 @@ struct ExecAuthorityTests {
     #expect(ExecManifest.isManifest("billing.plugin.json", explicit: true))
     #expect(!ExecManifest.isManifest("billing.plugin.json", explicit: false))
     #expect(!ExecManifest.isManifest(".plugin.json", explicit: true))
+  }
+
+  // MARK: - Report outcomes
+
+  @Test("an acknowledged report is accepted, told once with its metric and seq, outside the plugin's lock")
+  func acceptedReports() throws {
+    let fixture = try ExecFixture()
+    try fixture.manifest(arguments: ["--name", "billing", "--metric", "seats", "--source", "tokens"], name: "billing")
+    let catalog = PluginCatalog.load(
+      searchPath: PluginSearchPath(entries: [.init(path: fixture.directory.path, explicit: true)]),
+      configuration: UsageConfiguration(), logger: Logger(label: "exec-tests"))
+    defer { catalog.shutdown() }
+    let plugin = try #require(catalog.loadedExecPlugins.first)
+    // The observer takes the plugin's lock (through its status): it must not be called while the plugin holds it.
+    let outcomes = ReportOutcomes(also: { [weak plugin] in _ = plugin?.status() })
+    catalog.observeReports(outcomes.observer)
+    let seats = try #require(try plugin.metrics(options: .null).first?.authority)
+    // No loaded plugin provides tokens, so the catalog does not list the source; the plugin still offers it.
+    let tokens = try #require(plugin.sourceAuthorities()["tokens"])
+
+    #expect(seats.report(ReportedChange(seq: 1, delta: 2, key: "order-17")) == .pending)
+    #expect(tokens.report(ReportedChange(seq: 1, delta: 1500)) == .pending)
+    #expect(seats.report(ReportedChange(seq: 2, delta: -1)) == .pending)
+    let told = try outcomes.wait(count: 3)
+    #expect(
+      Set(told.map(\.description))
+        == ["seats#1: accepted", "tokens#1: accepted", "seats#2: accepted"])
+    // In order per metric, as sent.
+    #expect(told.filter { $0.metric == "seats" }.map(\.seq) == [1, 2])
+    catalog.shutdown()
+    #expect(outcomes.all.count == 3)
+  }
+
+  @Test("an error answer to a report settles it as refused, with the plugin's message")
+  func refusedReport() throws {
+    let fixture = try ExecFixture()
+    let plugin = try fixture.plugin(arguments: ["--refuse-reports"])
+    defer { plugin.shutdown() }
+    let outcomes = ReportOutcomes()
+    plugin.onReportOutcome(outcomes.observer)
+    let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+    #expect(authority.report(ReportedChange(seq: 1, delta: 4, key: "k1")) == .pending)
+    let told = try outcomes.wait(count: 1)
+    #expect(
+      told == [.init(metric: "widgets", seq: 1, outcome: .refused("the billing service refused the change to widgets"))]
+    )
+    // The plugin keeps serving.
+    #expect(try authority.read() == 7)
+    #expect(plugin.status().state == .loaded)
+  }
+
+  @Test("a report made while the plugin is stopped or failed is lost at once; one held when it stops is lost too")
+  func lostWhenDown() throws {
+    let fixture = try ExecFixture()
+
+    // Stopped: told before report returns.
+    let stopped = try fixture.plugin(arguments: [])
+    let stoppedOutcomes = ReportOutcomes()
+    stopped.onReportOutcome(stoppedOutcomes.observer)
+    let authority = try #require(try stopped.metrics(options: .null).first?.authority)
+    stopped.shutdown()
+    #expect(authority.report(ReportedChange(seq: 1, delta: 1)) == .pending)
+    #expect(stoppedOutcomes.all == [.init(metric: "widgets", seq: 1, outcome: .lost("exec plugin fixture is stopped"))])
+
+    // Failed to start: held reports (made before the start) and later ones are lost.
+    let failed = try fixture.plugin(arguments: ["--mode", "crash-at-start"])
+    let failedOutcomes = ReportOutcomes()
+    failed.onReportOutcome(failedOutcomes.observer)
+    let early = ExecAuthority(metric: "widgets", connection: failed.connection)
+    #expect(early.report(ReportedChange(seq: 1, delta: 1)) == .pending)
+    #expect(failedOutcomes.all.isEmpty)
+    #expect(throws: UsageError.self) { try failed.metrics(options: .null) }
+    #expect(early.report(ReportedChange(seq: 2, delta: 1)) == .pending)
+    let reason = "exec plugin fixture failed to start: exited with status 3 before answering plugin/describe"
+    #expect(
+      try failedOutcomes.wait(count: 2) == [
+        .init(metric: "widgets", seq: 1, outcome: .lost(reason)),
+        .init(metric: "widgets", seq: 2, outcome: .lost(reason)),
+      ])
+    failed.shutdown()
+
+    // Never started: a held report is lost when the plugin is shut down.
+    let idle = try fixture.plugin(arguments: [])
+    let idleOutcomes = ReportOutcomes()
+    idle.onReportOutcome(idleOutcomes.observer)
+    #expect(
+      ExecAuthority(metric: "widgets", connection: idle.connection).report(ReportedChange(seq: 1, delta: 1)) == .pending
+    )
+    idle.shutdown()
+    #expect(
+      idleOutcomes.all == [
+        .init(metric: "widgets", seq: 1, outcome: .lost("exec plugin fixture was stopped before the report was sent"))
+      ])
+    #expect(failedOutcomes.all.count == 2)
+  }
+
+  @Test("a report in flight when the program fails is lost, not sent again")
+  func lostInFlight() throws {
+    let fixture = try ExecFixture()
+    let fetches = fixture.directory.appendingPathComponent("fetches.jsonl")
+    let reports = fixture.directory.appendingPathComponent("reports.jsonl")
+    let plugin = try fixture.plugin(
+      arguments: ["--fetch-delay-ms", "1500"],
+      environment: ["FIXTURE_FETCHES": fetches.path, "FIXTURE_REPORTS": reports.path],
+      timeoutMs: 500, restartBaseMs: 20, restartCapMs: 40)
+    defer { plugin.shutdown() }
+    let outcomes = ReportOutcomes()
+    plugin.onReportOutcome(outcomes.observer)
+    let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+    // A read the program is slow to answer; the report is sent behind it and misses the program's end.
+    let reading = DispatchGroup()
+    DispatchQueue.global().async(group: reading) { _ = try? authority.read() }
+    _ = try ExecFixture.waitForLines(in: fetches, count: 1)
+    #expect(authority.report(ReportedChange(seq: 1, delta: 3)) == .pending)
+    let told = try outcomes.wait(count: 1)
+    #expect(
+      told == [
+        .init(
+          metric: "widgets", seq: 1,
+          outcome: .lost(
+            "exec plugin fixture failed before acknowledging the report: did not answer metric/fetch within 500 ms"))
+      ])
+    #expect(reading.wait(timeout: .now() + 5) == .success)
+    try ExecFixture.waitUntil { plugin.status().state == .loaded }
+    plugin.shutdown()
+    #expect(outcomes.all.count == 1)
+    #expect(ExecFixture.lines(of: reports).isEmpty)
+  }
+
+  @Test("many reports get as many outcomes, each seq once, whether acknowledged or cut short by shutdown")
+  func outcomesAreNotDuplicated() throws {
+    let fixture = try ExecFixture()
+    for waitForAnswers in [true, false] {
+      let plugin = try fixture.plugin(arguments: [])
+      let outcomes = ReportOutcomes()
+      plugin.onReportOutcome(outcomes.observer)
+      let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+      for seq in 1...200 { _ = authority.report(ReportedChange(seq: UInt64(seq), delta: 1)) }
+      if waitForAnswers {
+        let told = try outcomes.wait(count: 200)
+        #expect(told.allSatisfy { $0.outcome == .accepted })
+      }
+      plugin.shutdown()
+      // Once the plugin is stopped, every outcome has been told.
+      let told = outcomes.all
+      #expect(told.count == 200, "\(told.count) outcomes")
+      #expect(told.map(\.seq).sorted() == (1...200).map(UInt64.init))
+      #expect(told.map(\.seq) == (1...200).map(UInt64.init), "told in the order reported")
+      for entry in told where entry.outcome != .accepted {
+        #expect(entry.outcome == .lost("exec plugin fixture was stopped before acknowledging the report"))
+      }
+    }
+  }
+
+  @Test("beyond the queue, the oldest held reports are lost; the rest are sent once the plugin is back")
+  func fullQueue() throws {
+    let fixture = try ExecFixture()
+    let marker = fixture.directory.appendingPathComponent("first-run")
+    let plugin = try fixture.plugin(
+      arguments: [
+        "--metric", "boom", "--metric", "widgets", "--crash-fetch", "boom", "--marker", marker.path,
+        "--restart-delay-ms", "1000",
+      ],
+      restartBaseMs: 20, restartCapMs: 40)
+    defer { plugin.shutdown() }
+    let outcomes = ReportOutcomes()
+    plugin.onReportOutcome(outcomes.observer)
+    let authorities = try plugin.metrics(options: .null).compactMap(\.authority)
+    #expect(throws: AuthorityError.self) { try authorities[0].read() }
+    #expect(plugin.status().state == .restarting)
+    let count = 10_005
+    for seq in 1...count { _ = authorities[1].report(ReportedChange(seq: UInt64(seq), delta: 1)) }
+    let reason = "exec plugin fixture had more than 10000 reports waiting to be sent"
+    #expect(
+      outcomes.all.prefix(5) == ArraySlice((1...5).map { .init(metric: "widgets", seq: $0, outcome: .lost(reason)) }))
+    let told = try outcomes.wait(count: count, seconds: 60)
+    #expect(told.count == count)
+    #expect(told.dropFirst(5).allSatisfy { $0.outcome == .accepted })
+    #expect(told.map(\.seq) == (1...UInt64(count)).map { $0 })
   }
 
   // MARK: - The fixture as a small authority
