@@ -3,7 +3,8 @@ public import UsageCore
 
 /// The authority for one metric held by an exec plugin: reading sends `metric/fetch` and waits for the answer (at
 /// most the manifest's `timeoutMs`; at once with an error while the plugin is down), and a local change is passed on
-/// as `metric/report` without waiting.
+/// as `metric/report` without waiting: its outcome goes, once, to the plugin's report observer
+/// (``ExecPlugin/onReportOutcome(_:)``).
 public struct ExecAuthority: Authority {
   /// The metric this authority answers for.
   public let metric: String
@@ -30,7 +31,7 @@ public struct ExecAuthority: Authority {
   }
 
   public func report(_ change: ReportedChange) -> ReportReceipt {
-    connection.report(metric: metric, delta: change.delta, key: change.key)
+    connection.report(metric: metric, seq: change.seq, delta: change.delta, key: change.key)
     return .pending
   }
 }

@@ -27,6 +27,16 @@ final class ExecConnection: Sendable {
     healthObserver.withLock { $0 }?(error)
   }
 
+  /// Told, once for each report, what became of it: the metric, the change's sequence number, and the outcome.
+  let reportObserver = Mutex<(@Sendable (_ metric: String, _ seq: UInt64, ReportOutcome) -> Void)?>(nil)
+
+  /// Tells the report observer, if any, the outcomes of `reports`, in order. Never call it while holding ``state``:
+  /// the observer may hand the outcome to another thread that takes other locks.
+  func settle(_ reports: [ExecState.Settled]) {
+    guard !reports.isEmpty, let observer = reportObserver.withLock({ $0 }) else { return }
+    for report in reports { observer(report.metric, report.seq, report.outcome) }
+  }
+
   /// Extra time a caller waits beyond the timeout for the I/O thread's own verdict (which comes first).
   static let callerGrace: Int64 = 250
 
@@ -126,12 +136,14 @@ final class ExecConnection: Sendable {
   }
 
   /// Queues `metric/report` without waiting. While the plugin is down (or busy), reports are held and sent once it
-  /// is running again; when too many are held, the oldest are dropped.
-  func report(metric: String, delta: Int64, key: String?) {
+  /// is running again; when too many are held, the oldest are dropped. Each report's outcome goes to the report
+  /// observer exactly once: accepted or refused when the plugin answers, lost when it is dropped, refused at once
+  /// (the plugin failed to start or is stopped), or left unanswered by a child that failed or was stopped.
+  func report(metric: String, seq: UInt64, delta: Int64, key: String?) {
     enum Effect {
       case sent
       case held
-      case dropped(Int)
+      case dropped(ExecState.Report, count: Int)
       case refused(String)
     }
     let deadline = ExecClock.now() + timeout
@@ -140,27 +152,31 @@ final class ExecConnection: Sendable {
       case .failed, .stopping, .stopped:
         return .refused(state.unavailableReason)
       case .running where state.heldReports.isEmpty && state.reportsInFlight < ExecState.maxReportsInFlight:
-        state.enqueue(.report(metric: metric), deadline: deadline, waiter: nil) { id in
-          ExecMessage.report(id: id, metric: metric, delta: delta, key: key)
+        state.enqueue(.report(metric: metric, seq: seq), deadline: deadline, waiter: nil) { id in
+          ExecMessage.report(id: id, metric: metric, seq: seq, delta: delta, key: key)
         }
         return .sent
       case .idle, .starting, .running, .restarting:
-        state.heldReports.append(ExecState.Report(metric: metric, delta: delta, key: key))
+        state.heldReports.append(ExecState.Report(metric: metric, seq: seq, delta: delta, key: key))
         guard state.heldReports.count > ExecState.maxHeldReports else { return .held }
-        state.heldReports.removeFirst()
+        let oldest = state.heldReports.removeFirst()
         state.droppedReports += 1
-        guard state.droppedReports == 1 || state.droppedReports % 1000 == 0 else { return .held }
-        return .dropped(state.droppedReports)
+        return .dropped(oldest, count: state.droppedReports)
       }
     }
     switch effect {
     case .sent: wake()
     case .held: break
-    case .dropped(let count):
-      logger.warning(
-        "plugin \(name): \(count) metric/report dropped: more than \(ExecState.maxHeldReports) waiting to be sent")
+    case .dropped(let oldest, let count):
+      if count == 1 || count % 1000 == 0 {
+        logger.warning(
+          "plugin \(name): \(count) metric/report dropped: more than \(ExecState.maxHeldReports) waiting to be sent")
+      }
+      let reason = "exec plugin \(name) had more than \(ExecState.maxHeldReports) reports waiting to be sent"
+      settle([ExecState.Settled(metric: oldest.metric, seq: oldest.seq, outcome: .lost(reason))])
     case .refused(let reason):
       logger.warning("plugin \(name) \(reason); metric/report for \(metric) (\(delta)) dropped")
+      settle([ExecState.Settled(metric: metric, seq: seq, outcome: .lost("exec plugin \(name) \(reason)"))])
     }
   }
 
@@ -179,13 +195,18 @@ final class ExecConnection: Sendable {
   /// Asks the I/O thread to stop the child (close its stdin, wait 1 s, SIGTERM, wait 1 s, SIGKILL, reap); does not
   /// wait. Requests still waiting fail; later ones are refused. A plugin that failed to start stays failed.
   func beginShutdown() {
-    state.withLock { state in
+    let lost = state.withLock { state -> [ExecState.Settled] in
       switch state.phase {
-      case .idle: state.phase = .stopped
+      case .idle:
+        // No I/O thread runs to settle the reports held before the start.
+        state.phase = .stopped
+        return state.loseHeldReports("exec plugin \(name) was stopped before the report was sent")
       case .starting, .running, .restarting: state.phase = .stopping
       case .failed, .stopping, .stopped: break
       }
+      return []
     }
+    settle(lost)
     wake()
   }
 
@@ -224,14 +245,15 @@ final class ExecConnection: Sendable {
     guard result == 0 else {
       Unmanaged<ExecConnection>.fromOpaque(context).release()
       let reason = "cannot start a thread: \(systemError(result))"
-      let waiters = state.withLock { state -> [ExecWaiter] in
+      let (waiters, lost) = state.withLock { state -> ([ExecWaiter], [ExecState.Settled]) in
         state.phase = .failed
         state.loopRunning = false
         state.lastError = reason
         defer { state.startWaiters = [] }
-        return state.startWaiters
+        return (state.startWaiters, state.loseHeldReports("exec plugin \(name) failed to start: \(reason)"))
       }
       for waiter in waiters { waiter.complete(.failed(reason)) }
+      settle(lost)
       return
     }
     pthread_detach(thread)

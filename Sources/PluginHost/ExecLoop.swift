@@ -314,12 +314,19 @@ final class ExecLoop {
     case (.fetch, .error(let error)):
       backoff.reset()
       pending.waiter?.complete(.refused(error))
-    case (.report(let metric), let outcome):
-      if case .result(let result) = outcome, result.objectMembers == nil {
-        return fail("answered metric/report with \(result.jsonText.prefix(120)), not an object")
-      }
-      if case .error(let error) = outcome {
+    case (.report(let metric, let seq), let outcome):
+      let settled: ReportOutcome
+      switch outcome {
+      case .result(let result) where result.objectMembers == nil:
+        let problem = "answered metric/report with \(result.jsonText.prefix(120)), not an object"
+        let lost = ExecState.Settled(metric: metric, seq: seq, outcome: .lost("exec plugin \(name) \(problem)"))
+        connection.settle([lost])
+        return fail(problem)
+      case .result:
+        settled = .accepted
+      case .error(let error):
         logger.warning("plugin \(name) refused metric/report for \(metric): \(error.message)")
+        settled = .refused(error.message)
       }
       backoff.reset()
       let deadline = ExecClock.now() + timeout
@@ -327,6 +334,7 @@ final class ExecLoop {
         state.reportsInFlight = max(0, state.reportsInFlight - 1)
         state.releaseHeldReports(deadline: deadline)
       }
+      connection.settle([ExecState.Settled(metric: metric, seq: seq, outcome: settled)])
       pending.waiter?.complete(.done)
     }
   }
@@ -383,17 +391,18 @@ final class ExecLoop {
   private func fail(_ reason: String, refusal: ExecMessage.RemoteError? = nil) {
     terminateChild()
     enum Next { case restart, failed, nothing }
-    let (next, waiters, lost) = connection.state.withLock { state -> (Next, [ExecWaiter], Int) in
+    let (next, waiters, lost) = connection.state.withLock { state -> (Next, [ExecWaiter], [ExecState.Settled]) in
       let waiters = state.pending.values.compactMap(\.waiter) + state.startWaiters
-      let lost = state.pending.values.filter { if case .report = $0.kind { true } else { false } }.count
+      var lost = state.loseReportsInFlight("exec plugin \(name) failed before acknowledging the report: \(reason)")
       state.pending.removeAll()
       state.outgoing.removeAll()
       state.startWaiters = []
-      state.reportsInFlight = 0
       switch state.phase {
       case .starting:
         state.lastError = reason
         state.phase = .failed
+        // Nothing will send the reports held since the start.
+        lost += state.loseHeldReports("exec plugin \(name) failed to start: \(reason)")
         return (.failed, waiters, lost)
       case .running, .restarting:
         state.lastError = reason
@@ -414,8 +423,11 @@ final class ExecLoop {
     case .nothing:
       break
     }
-    if lost > 0 { logger.warning("plugin \(name): \(lost) metric/report sent but not acknowledged; may be lost") }
+    if !lost.isEmpty {
+      logger.warning("plugin \(name): \(lost.count) metric/report not acknowledged; may be lost")
+    }
     for waiter in waiters { waiter.complete(refusal.map(ExecOutcome.refused) ?? .failed(reason)) }
+    connection.settle(lost)
   }
 
   /// Kills the child's process group and the child, reaps it, logs its last stderr lines and closes the pipes.
@@ -442,27 +454,33 @@ final class ExecLoop {
   /// the child: stdin closed, 1 s to exit, SIGTERM, 1 s, SIGKILL; reaps it.
   private func stopChild() {
     let running = child != nil
-    let (waiters, unsent) = connection.state.withLock { state in
+    let unanswered = "exec plugin \(name) was stopped before acknowledging the report"
+    let (waiters, unsent, lost) = connection.state.withLock { state in
       let waiters = state.pending.values.compactMap(\.waiter) + state.startWaiters
+      // Answers are not read any more: what is in flight, or written now, is never acknowledged.
+      var lost = state.loseReportsInFlight(unanswered)
       var unsent = state.heldReports.count
       if running && state.description != nil {
         for report in state.heldReports {
           let id = state.nextID
           state.nextID += 1
-          state.outgoing += ExecMessage.report(id: id, metric: report.metric, delta: report.delta, key: report.key)
+          state.outgoing += ExecMessage.report(
+            id: id, metric: report.metric, seq: report.seq, delta: report.delta, key: report.key)
         }
         unsent = 0
+        lost += state.loseHeldReports(unanswered)
+      } else {
+        lost += state.loseHeldReports("exec plugin \(name) was stopped before the report was sent")
       }
       state.pending.removeAll()
       state.startWaiters = []
-      state.heldReports.removeAll()
       if running { writeBuffer += state.outgoing }
       state.outgoing.removeAll()
-      state.reportsInFlight = 0
-      return (waiters, unsent)
+      return (waiters, unsent, lost)
     }
     for waiter in waiters { waiter.complete(.failed("is stopped")) }
     if unsent > 0 { logger.warning("plugin \(name): stopped with \(unsent) metric/report not sent") }
+    connection.settle(lost)
     guard child != nil else { return }
     finishWriting(milliseconds: Self.finalWriteMilliseconds)
     child?.closeInput()

@@ -50,11 +50,14 @@ enum ExecMessage {
     }
   }
 
-  /// `metric/report {metric, delta, key}`; `key` is `null` when the change has none.
-  static func report(id: Int64, metric: String, delta: Int64, key: String?) -> [UInt8] {
+  /// `metric/report {metric, seq, delta, key}`; `key` (the client's idempotency key) is `null` when the change has
+  /// none.
+  static func report(id: Int64, metric: String, seq: UInt64, delta: Int64, key: String?) -> [UInt8] {
     request(id: id, method: "metric/report") { writer in
       writer.key("metric")
       writer.string(text: metric)
+      writer.key("seq")
+      writer.int(Int64(clamping: seq))
       writer.key("delta")
       writer.int(delta)
       writer.key("key")

@@ -27,7 +27,7 @@ struct ExecState {
     enum Kind {
       case describe(Purpose, options: ConfigValue)
       case fetch(metric: String)
-      case report(metric: String)
+      case report(metric: String, seq: UInt64)
     }
 
     /// Why `plugin/describe` was sent.
@@ -57,8 +57,17 @@ struct ExecState {
   /// A `metric/report` not sent yet.
   struct Report {
     var metric: String
+    /// The metric's sequence number of the change.
+    var seq: UInt64
     var delta: Int64
     var key: String?
+  }
+
+  /// What became of one report, to be told to the report observer once the lock is released.
+  struct Settled {
+    var metric: String
+    var seq: UInt64
+    var outcome: ReportOutcome
   }
 
   /// Reports in flight at once; more wait in ``heldReports``, so a slow plugin is not flooded.
@@ -105,11 +114,29 @@ struct ExecState {
     let count = min(heldReports.count, max(0, Self.maxReportsInFlight - reportsInFlight))
     guard count > 0 else { return }
     for report in heldReports.prefix(count) {
-      enqueue(.report(metric: report.metric), deadline: deadline, waiter: nil) { id in
-        ExecMessage.report(id: id, metric: report.metric, delta: report.delta, key: report.key)
+      enqueue(.report(metric: report.metric, seq: report.seq), deadline: deadline, waiter: nil) { id in
+        ExecMessage.report(id: id, metric: report.metric, seq: report.seq, delta: report.delta, key: report.key)
       }
     }
     heldReports.removeFirst(count)
+  }
+
+  /// Removes the reports sent and not answered yet, settling each as lost with `reason`.
+  mutating func loseReportsInFlight(_ reason: String) -> [Settled] {
+    var lost: [(id: Int64, settled: Settled)] = []
+    for (id, request) in pending {
+      guard case .report(let metric, let seq) = request.kind else { continue }
+      lost.append((id, Settled(metric: metric, seq: seq, outcome: .lost(reason))))
+    }
+    for entry in lost { pending.removeValue(forKey: entry.id) }
+    reportsInFlight = 0
+    return lost.sorted { $0.id < $1.id }.map(\.settled)
+  }
+
+  /// Removes the reports held (not sent), settling each as lost with `reason`.
+  mutating func loseHeldReports(_ reason: String) -> [Settled] {
+    defer { heldReports.removeAll() }
+    return heldReports.map { Settled(metric: $0.metric, seq: $0.seq, outcome: .lost(reason)) }
   }
 
   /// Why requests cannot be sent now, as the end of a sentence starting with the plugin's name.

@@ -48,6 +48,15 @@ public struct PluginCatalog: Sendable {
     }
   }
 
+  /// Calls `handler` once for every change reported to an exec plugin's authority with what became of it (see
+  /// ``ExecPlugin/onReportOutcome(_:)``). Called from the plugins' I/O threads, or from within `report` on the thread
+  /// that reported (which may hold its own locks: hand the outcome on rather than taking them).
+  public func observeReports(
+    _ handler: @escaping @Sendable (_ metric: String, _ seq: UInt64, ReportOutcome) -> Void
+  ) {
+    for entry in execPlugins { entry.plugin.onReportOutcome(handler) }
+  }
+
   /// The exec plugins that loaded.
   public var loadedExecPlugins: [ExecPlugin] { execPlugins.map(\.plugin) }
 

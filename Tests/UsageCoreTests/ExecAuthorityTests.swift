@@ -1,8 +1,10 @@
 import Foundation
 import Logging
-import PluginHost
+import Synchronization
 import Testing
 import UsageCore
+
+@testable import PluginHost
 
 /// Exec plugins at the plugin host's level, against the fixture program `Tests/Fixtures/plugins/exec/fixture.py`:
 /// describing, reading through the authority, write-through reports, deadlines, restarts and shutdown.
@@ -48,12 +50,12 @@ struct ExecAuthorityTests {
 
     // Reports are written through without waiting.
     let started = Date()
-    _ = authority.report(ReportedChange(seq: 0, delta: 5, key: "gpt-4o"))
-    _ = sources["tokens"]?.report(ReportedChange(seq: 0, delta: -2, key: nil))
+    #expect(authority.report(ReportedChange(seq: 1, delta: 5, key: "order-17")) == .pending)
+    _ = sources["tokens"]?.report(ReportedChange(seq: 1, delta: -2, key: nil))
     #expect(Date().timeIntervalSince(started) < 0.05)
     let lines = try ExecFixture.waitForLines(in: reports, count: 2)
-    #expect(lines.contains(#"{"metric": "seats", "delta": 5, "key": "gpt-4o"}"#))
-    #expect(lines.contains(#"{"metric": "tokens", "delta": -2, "key": null}"#))
+    #expect(lines.contains(#"{"metric": "seats", "seq": 1, "delta": 5, "key": "order-17"}"#))
+    #expect(lines.contains(#"{"metric": "tokens", "seq": 1, "delta": -2, "key": null}"#))
 
     plugin.shutdown()
     #expect(plugin.status().state == .stopped)
@@ -66,10 +68,10 @@ struct ExecAuthorityTests {
     let reports = fixture.directory.appendingPathComponent("reports.jsonl")
     let plugin = try fixture.plugin(arguments: [], environment: ["FIXTURE_REPORTS": reports.path])
     let authority = try #require(try plugin.metrics(options: .null).first?.authority)
-    for delta in 1...200 { _ = authority.report(ReportedChange(seq: 0, delta: Int64(delta), key: nil)) }
+    for delta in 1...200 { _ = authority.report(ReportedChange(seq: UInt64(delta), delta: Int64(delta), key: nil)) }
     plugin.shutdown()
     let lines = try ExecFixture.waitForLines(in: reports, count: 200)
-    #expect(lines == (1...200).map { #"{"metric": "widgets", "delta": \#($0), "key": null}"# })
+    #expect(lines == (1...200).map { #"{"metric": "widgets", "seq": \#($0), "delta": \#($0), "key": null}"# })
   }
 
   @Test("new options that would change the metrics are refused; the metrics are fixed for the session")
@@ -158,13 +160,14 @@ struct ExecAuthorityTests {
     let status = plugin.status()
     #expect(status.state == .restarting)
     #expect(status.lastError == "exited with status 7 before answering metric/fetch")
-    _ = authorities[1].report(ReportedChange(seq: 0, delta: 3, key: nil))
+    _ = authorities[1].report(ReportedChange(seq: 1, delta: 3, key: nil))
 
     try ExecFixture.waitUntil { plugin.status().state == .loaded }
     #expect(try authorities[1].read() == 7)
     #expect(plugin.status().lastError == "exited with status 7 before answering metric/fetch")
     // The report held while the program was down arrives once it is back.
-    #expect(try ExecFixture.waitForLines(in: reports, count: 1) == [#"{"metric": "widgets", "delta": 3, "key": null}"#])
+    let held = try ExecFixture.waitForLines(in: reports, count: 1)
+    #expect(held == [#"{"metric": "widgets", "seq": 1, "delta": 3, "key": null}"#])
   }
 
   @Test(
@@ -284,6 +287,294 @@ struct ExecAuthorityTests {
     #expect(!ExecManifest.isManifest("billing.plugin.json", explicit: false))
     #expect(!ExecManifest.isManifest(".plugin.json", explicit: true))
   }
+
+  // MARK: - Report outcomes
+
+  @Test("an acknowledged report is accepted, told once with its metric and seq, outside the plugin's lock")
+  func acceptedReports() throws {
+    let fixture = try ExecFixture()
+    try fixture.manifest(arguments: ["--name", "billing", "--metric", "seats", "--source", "tokens"], name: "billing")
+    let catalog = PluginCatalog.load(
+      searchPath: PluginSearchPath(entries: [.init(path: fixture.directory.path, explicit: true)]),
+      configuration: UsageConfiguration(), logger: Logger(label: "exec-tests"))
+    defer { catalog.shutdown() }
+    let plugin = try #require(catalog.loadedExecPlugins.first)
+    // The observer takes the plugin's lock (through its status): it must not be called while the plugin holds it.
+    let outcomes = ReportOutcomes(also: { [weak plugin] in _ = plugin?.status() })
+    catalog.observeReports(outcomes.observer)
+    let seats = try #require(try plugin.metrics(options: .null).first?.authority)
+    // No loaded plugin provides tokens, so the catalog does not list the source; the plugin still offers it.
+    let tokens = try #require(plugin.sourceAuthorities()["tokens"])
+
+    #expect(seats.report(ReportedChange(seq: 1, delta: 2, key: "order-17")) == .pending)
+    #expect(tokens.report(ReportedChange(seq: 1, delta: 1500)) == .pending)
+    #expect(seats.report(ReportedChange(seq: 2, delta: -1)) == .pending)
+    let told = try outcomes.wait(count: 3)
+    #expect(
+      Set(told.map(\.description))
+        == ["seats#1: accepted", "tokens#1: accepted", "seats#2: accepted"])
+    // In order per metric, as sent.
+    #expect(told.filter { $0.metric == "seats" }.map(\.seq) == [1, 2])
+    catalog.shutdown()
+    #expect(outcomes.all.count == 3)
+  }
+
+  @Test("an error answer to a report settles it as refused, with the plugin's message")
+  func refusedReport() throws {
+    let fixture = try ExecFixture()
+    let plugin = try fixture.plugin(arguments: ["--refuse-reports"])
+    defer { plugin.shutdown() }
+    let outcomes = ReportOutcomes()
+    plugin.onReportOutcome(outcomes.observer)
+    let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+    #expect(authority.report(ReportedChange(seq: 1, delta: 4, key: "k1")) == .pending)
+    let told = try outcomes.wait(count: 1)
+    #expect(
+      told == [.init(metric: "widgets", seq: 1, outcome: .refused("the billing service refused the change to widgets"))]
+    )
+    // The plugin keeps serving.
+    #expect(try authority.read() == 7)
+    #expect(plugin.status().state == .loaded)
+  }
+
+  @Test("a report made while the plugin is stopped or failed is lost at once; one held when it stops is lost too")
+  func lostWhenDown() throws {
+    let fixture = try ExecFixture()
+
+    // Stopped: told before report returns.
+    let stopped = try fixture.plugin(arguments: [])
+    let stoppedOutcomes = ReportOutcomes()
+    stopped.onReportOutcome(stoppedOutcomes.observer)
+    let authority = try #require(try stopped.metrics(options: .null).first?.authority)
+    stopped.shutdown()
+    #expect(authority.report(ReportedChange(seq: 1, delta: 1)) == .pending)
+    #expect(stoppedOutcomes.all == [.init(metric: "widgets", seq: 1, outcome: .lost("exec plugin fixture is stopped"))])
+
+    // Failed to start: held reports (made before the start) and later ones are lost.
+    let failed = try fixture.plugin(arguments: ["--mode", "crash-at-start"])
+    let failedOutcomes = ReportOutcomes()
+    failed.onReportOutcome(failedOutcomes.observer)
+    let early = ExecAuthority(metric: "widgets", connection: failed.connection)
+    #expect(early.report(ReportedChange(seq: 1, delta: 1)) == .pending)
+    #expect(failedOutcomes.all.isEmpty)
+    #expect(throws: UsageError.self) { try failed.metrics(options: .null) }
+    #expect(early.report(ReportedChange(seq: 2, delta: 1)) == .pending)
+    let reason = "exec plugin fixture failed to start: exited with status 3 before answering plugin/describe"
+    #expect(
+      try failedOutcomes.wait(count: 2) == [
+        .init(metric: "widgets", seq: 1, outcome: .lost(reason)),
+        .init(metric: "widgets", seq: 2, outcome: .lost(reason)),
+      ])
+    failed.shutdown()
+
+    // Never started: a held report is lost when the plugin is shut down.
+    let idle = try fixture.plugin(arguments: [])
+    let idleOutcomes = ReportOutcomes()
+    idle.onReportOutcome(idleOutcomes.observer)
+    #expect(
+      ExecAuthority(metric: "widgets", connection: idle.connection).report(ReportedChange(seq: 1, delta: 1)) == .pending
+    )
+    idle.shutdown()
+    #expect(
+      idleOutcomes.all == [
+        .init(metric: "widgets", seq: 1, outcome: .lost("exec plugin fixture was stopped before the report was sent"))
+      ])
+    #expect(failedOutcomes.all.count == 2)
+  }
+
+  @Test("a report in flight when the program fails is lost, not sent again")
+  func lostInFlight() throws {
+    let fixture = try ExecFixture()
+    let fetches = fixture.directory.appendingPathComponent("fetches.jsonl")
+    let reports = fixture.directory.appendingPathComponent("reports.jsonl")
+    let plugin = try fixture.plugin(
+      arguments: ["--fetch-delay-ms", "1500"],
+      environment: ["FIXTURE_FETCHES": fetches.path, "FIXTURE_REPORTS": reports.path],
+      timeoutMs: 500, restartBaseMs: 20, restartCapMs: 40)
+    defer { plugin.shutdown() }
+    let outcomes = ReportOutcomes()
+    plugin.onReportOutcome(outcomes.observer)
+    let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+    // A read the program is slow to answer; the report is sent behind it and misses the program's end.
+    let reading = DispatchGroup()
+    DispatchQueue.global().async(group: reading) { _ = try? authority.read() }
+    _ = try ExecFixture.waitForLines(in: fetches, count: 1)
+    #expect(authority.report(ReportedChange(seq: 1, delta: 3)) == .pending)
+    let told = try outcomes.wait(count: 1)
+    #expect(
+      told == [
+        .init(
+          metric: "widgets", seq: 1,
+          outcome: .lost(
+            "exec plugin fixture failed before acknowledging the report: did not answer metric/fetch within 500 ms"))
+      ])
+    #expect(reading.wait(timeout: .now() + 5) == .success)
+    try ExecFixture.waitUntil { plugin.status().state == .loaded }
+    plugin.shutdown()
+    #expect(outcomes.all.count == 1)
+    #expect(ExecFixture.lines(of: reports).isEmpty)
+  }
+
+  @Test("many reports get as many outcomes, each seq once, whether acknowledged or cut short by shutdown")
+  func outcomesAreNotDuplicated() throws {
+    let fixture = try ExecFixture()
+    for waitForAnswers in [true, false] {
+      let plugin = try fixture.plugin(arguments: [])
+      let outcomes = ReportOutcomes()
+      plugin.onReportOutcome(outcomes.observer)
+      let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+      for seq in 1...200 { _ = authority.report(ReportedChange(seq: UInt64(seq), delta: 1)) }
+      if waitForAnswers {
+        let told = try outcomes.wait(count: 200)
+        #expect(told.allSatisfy { $0.outcome == .accepted })
+      }
+      plugin.shutdown()
+      // Once the plugin is stopped, every outcome has been told.
+      let told = outcomes.all
+      #expect(told.count == 200, "\(told.count) outcomes")
+      #expect(told.map(\.seq).sorted() == (1...200).map(UInt64.init))
+      #expect(told.map(\.seq) == (1...200).map(UInt64.init), "told in the order reported")
+      for entry in told where entry.outcome != .accepted {
+        #expect(entry.outcome == .lost("exec plugin fixture was stopped before acknowledging the report"))
+      }
+    }
+  }
+
+  @Test("beyond the queue, the oldest held reports are lost; the rest are sent once the plugin is back")
+  func fullQueue() throws {
+    let fixture = try ExecFixture()
+    let marker = fixture.directory.appendingPathComponent("first-run")
+    let plugin = try fixture.plugin(
+      arguments: [
+        "--metric", "boom", "--metric", "widgets", "--crash-fetch", "boom", "--marker", marker.path,
+        "--restart-delay-ms", "1000",
+      ],
+      restartBaseMs: 20, restartCapMs: 40)
+    defer { plugin.shutdown() }
+    let outcomes = ReportOutcomes()
+    plugin.onReportOutcome(outcomes.observer)
+    let authorities = try plugin.metrics(options: .null).compactMap(\.authority)
+    #expect(throws: AuthorityError.self) { try authorities[0].read() }
+    #expect(plugin.status().state == .restarting)
+    let count = 10_005
+    for seq in 1...count { _ = authorities[1].report(ReportedChange(seq: UInt64(seq), delta: 1)) }
+    let reason = "exec plugin fixture had more than 10000 reports waiting to be sent"
+    #expect(
+      outcomes.all.prefix(5) == ArraySlice((1...5).map { .init(metric: "widgets", seq: $0, outcome: .lost(reason)) }))
+    let told = try outcomes.wait(count: count, seconds: 60)
+    #expect(told.count == count)
+    #expect(told.dropFirst(5).allSatisfy { $0.outcome == .accepted })
+    #expect(told.map(\.seq) == (1...UInt64(count)).map { $0 })
+  }
+
+  // MARK: - The fixture as a small authority
+
+  @Test("fixture --state: reports change the next fetch, and rewriting the file is another device writing")
+  func fixtureState() throws {
+    let fixture = try ExecFixture()
+    let state = fixture.directory.appendingPathComponent("state.json")
+    try ExecFixture.replace(state, with: #"{"seats": 10}"#)
+    let plugin = try fixture.plugin(arguments: ["--metric", "seats", "--metric", "widgets", "--state", state.path])
+    defer { plugin.shutdown() }
+    let outcomes = ReportOutcomes()
+    plugin.onReportOutcome(outcomes.observer)
+    let authorities = try plugin.metrics(options: .null).compactMap(\.authority)
+    #expect(try authorities[0].read() == 10)
+    // A metric missing from the file has --value.
+    #expect(try authorities[1].read() == 7)
+
+    _ = authorities[0].report(ReportedChange(seq: 1, delta: 5))
+    _ = authorities[1].report(ReportedChange(seq: 1, delta: -2))
+    #expect(try outcomes.wait(count: 2).allSatisfy { $0.outcome == .accepted })
+    #expect(try authorities[0].read() == 15)
+    #expect(try authorities[1].read() == 5)
+    let written = try JSONSerialization.jsonObject(with: Data(contentsOf: state)) as? [String: Int]
+    #expect(written == ["seats": 15, "widgets": 5])
+
+    try ExecFixture.replace(state, with: #"{"seats": 40, "widgets": 5}"#)
+    #expect(try authorities[0].read() == 40)
+    // Below zero is kept in the file but read as 0.
+    _ = authorities[1].report(ReportedChange(seq: 2, delta: -8))
+    #expect(try outcomes.wait(count: 3).last?.outcome == .accepted)
+    #expect(try authorities[1].read() == 0)
+    _ = authorities[1].report(ReportedChange(seq: 3, delta: 4))
+    _ = try outcomes.wait(count: 4)
+    #expect(try authorities[1].read() == 1)
+  }
+
+  @Test("fixture --lose-reports acknowledges reports without applying them; --refuse-reports applies nothing either")
+  func fixtureLosesReports() throws {
+    let fixture = try ExecFixture()
+    for (flag, outcome) in [
+      ("--lose-reports", ReportOutcome.accepted),
+      ("--refuse-reports", .refused("the billing service refused the change to widgets")),
+    ] {
+      let state = fixture.directory.appendingPathComponent("state\(flag).json")
+      try ExecFixture.replace(state, with: #"{"widgets": 3}"#)
+      let plugin = try fixture.plugin(arguments: ["--state", state.path, flag])
+      defer { plugin.shutdown() }
+      let outcomes = ReportOutcomes()
+      plugin.onReportOutcome(outcomes.observer)
+      let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+      _ = authority.report(ReportedChange(seq: 1, delta: 5))
+      #expect(try outcomes.wait(count: 1).map(\.outcome) == [outcome])
+      #expect(try authority.read() == 3)
+    }
+  }
+
+  @Test("fixture --down-file: reads are refused while the file exists, with retryAfterMs when asked")
+  func fixtureDownFile() throws {
+    let fixture = try ExecFixture()
+    let down = fixture.directory.appendingPathComponent("down")
+    for retryAfter in [250, nil] as [Int64?] {
+      let plugin = try fixture.plugin(
+        arguments: ["--down-file", down.path] + (retryAfter.map { ["--down-retry-after-ms", "\($0)"] } ?? []))
+      defer { plugin.shutdown() }
+      let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+      #expect(try authority.read() == 7)
+      try ExecFixture.replace(down, with: "")
+      do {
+        _ = try authority.read()
+        Issue.record("the read should have been refused")
+      } catch {
+        #expect(error.message == "exec plugin fixture: the source is down")
+        #expect(error.retryAfterMilliseconds == retryAfter)
+      }
+      #expect(plugin.status().state == .loaded)
+      try FileManager.default.removeItem(at: down)
+      #expect(try authority.read() == 7)
+    }
+  }
+
+  @Test("fixture FIXTURE_FETCHES counts fetches, and --fetch-delay-ms delays their answers")
+  func fixtureFetches() throws {
+    let fixture = try ExecFixture()
+    let fetches = fixture.directory.appendingPathComponent("fetches.jsonl")
+    let plugin = try fixture.plugin(
+      arguments: ["--metric", "seats", "--metric", "widgets", "--fetch-delay-ms", "200"],
+      environment: ["FIXTURE_FETCHES": fetches.path])
+    defer { plugin.shutdown() }
+    let authorities = try plugin.metrics(options: .null).compactMap(\.authority)
+    #expect(ExecFixture.lines(of: fetches).isEmpty)
+    let started = Date()
+    #expect(try authorities[0].read() == 7)
+    #expect(Date().timeIntervalSince(started) >= 0.19)
+    #expect(try authorities[1].read() == 7)
+    #expect(try authorities[0].read() == 7)
+    let lines = ExecFixture.lines(of: fetches)
+    let entries = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    #expect(entries.compactMap { $0["metric"] as? String } == ["seats", "widgets", "seats"])
+    let times = entries.compactMap { ($0["time"] as? NSNumber)?.int64Value }
+    #expect(times.count == 3)
+    #expect(times == times.sorted())
+    // Each fetch arrives after the previous one's delayed answer.
+    #expect(zip(times, times.dropFirst()).allSatisfy { $1 - $0 >= 190 })
+    // The same clock as usagectx's deadlines (CLOCK_MONOTONIC).
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    let nowMilliseconds = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    #expect(times.last.map { $0 <= nowMilliseconds && nowMilliseconds - $0 < 5_000 } == true)
+  }
 }
 
 /// A temporary plugin directory and manifests running the fixture program.
@@ -304,6 +595,18 @@ struct ExecFixture {
     arguments: [String], name: String = "fixture", environment: [String: String] = [:], options: String? = nil,
     timeoutMs: Int = 3000, restartBaseMs: Int = 100, restartCapMs: Int = 200
   ) throws -> ExecPlugin {
+    let url = try manifest(
+      arguments: arguments, name: name, environment: environment, options: options, timeoutMs: timeoutMs,
+      restartBaseMs: restartBaseMs, restartCapMs: restartCapMs)
+    return try ExecPlugin.load(manifest: url.path, logger: Logger(label: "exec-tests")).get()
+  }
+
+  /// Writes a manifest running the fixture with `arguments` into the directory; returns its location.
+  @discardableResult
+  func manifest(
+    arguments: [String], name: String = "fixture", environment: [String: String] = [:], options: String? = nil,
+    timeoutMs: Int = 3000, restartBaseMs: Int = 100, restartCapMs: Int = 200
+  ) throws -> URL {
     var manifest: [String: Any] = [
       "name": name, "command": Self.script, "args": arguments, "env": environment, "timeoutMs": timeoutMs,
       "restartBaseMs": restartBaseMs, "restartCapMs": restartCapMs,
@@ -311,15 +614,17 @@ struct ExecFixture {
     if let options { manifest["options"] = try JSONSerialization.jsonObject(with: Data(options.utf8)) }
     let url = directory.appendingPathComponent("\(UUID().uuidString).plugin.json")
     try JSONSerialization.data(withJSONObject: manifest).write(to: url)
-    return try ExecPlugin.load(manifest: url.path, logger: Logger(label: "exec-tests")).get()
+    return url
   }
 
-  /// Waits (up to 5 s) until `condition` holds.
-  static func waitUntil(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let deadline = Date().addingTimeInterval(5)
+  /// Waits (up to `seconds`) until `condition` holds.
+  static func waitUntil(
+    seconds: Double = 5, _ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
+    let deadline = Date().addingTimeInterval(seconds)
     while !condition() {
       guard Date() < deadline else {
-        Issue.record("condition not met within 5 s", sourceLocation: sourceLocation)
+        Issue.record("condition not met within \(seconds) s", sourceLocation: sourceLocation)
         return
       }
       Thread.sleep(forTimeInterval: 0.02)
@@ -327,13 +632,63 @@ struct ExecFixture {
   }
 
   /// The lines of `file` once it has at least `count` (waiting up to 5 s).
-  static func waitForLines(in file: URL, count: Int) throws -> [String] {
+  static func waitForLines(
+    in file: URL, count: Int, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws -> [String] {
     var lines: [String] = []
-    try waitUntil {
-      let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
-      lines = text.split(separator: "\n").map(String.init)
-      return lines.count >= count
-    }
+    try waitUntil(
+      {
+        lines = Self.lines(of: file)
+        return lines.count >= count
+      }, sourceLocation: sourceLocation)
     return lines
+  }
+
+  /// The lines of `file` now (none when it does not exist).
+  static func lines(of file: URL) -> [String] {
+    let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").map(String.init)
+  }
+
+  /// Replaces `file` with `text` at once (written beside it and renamed), as the fixture's `--state` expects.
+  static func replace(_ file: URL, with text: String) throws {
+    try Data(text.utf8).write(to: file, options: .atomic)
+  }
+}
+
+/// The outcomes a report observer was told, in the order they came.
+final class ReportOutcomes: Sendable {
+  struct Entry: Equatable, Sendable, CustomStringConvertible {
+    var metric: String
+    var seq: UInt64
+    var outcome: ReportOutcome
+
+    var description: String { "\(metric)#\(seq): \(outcome)" }
+  }
+
+  private let entries = Mutex<[Entry]>([])
+  /// Called in the observer before the outcome is recorded (for example to take other locks).
+  private let also: (@Sendable () -> Void)?
+
+  init(also: (@Sendable () -> Void)? = nil) {
+    self.also = also
+  }
+
+  /// The observer to install.
+  var observer: @Sendable (String, UInt64, ReportOutcome) -> Void {
+    { [self] metric, seq, outcome in
+      also?()
+      entries.withLock { $0.append(Entry(metric: metric, seq: seq, outcome: outcome)) }
+    }
+  }
+
+  var all: [Entry] { entries.withLock { $0 } }
+
+  /// The outcomes once there are at least `count` (waiting up to `seconds`).
+  func wait(
+    count: Int, seconds: Double = 10, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws -> [Entry] {
+    try ExecFixture.waitUntil(seconds: seconds, { all.count >= count }, sourceLocation: sourceLocation)
+    return all
   }
 }

@@ -16,8 +16,25 @@ Arguments:
   --hang-fetch NAME     never answer metric/fetch for this metric
   --crash-fetch NAME    exit with status 7 on metric/fetch for this metric
   --refuse-fetch NAME   answer metric/fetch for this metric with an error carrying retryAfterMs 1500
+  --state FILE          a small authority: the metrics' values live in FILE, a JSON object {"<metric>": n, ...}
+                        (a metric missing there, or a missing file, has the value metric/fetch answers without
+                        --state). metric/fetch reads the file each time it answers (a negative value is answered
+                        as 0); metric/report adds its delta to the metric in the file, written to a temporary file
+                        and renamed into place. Tests play "another device wrote" by rewriting the file
+                        (atomically too, by renaming)
+  --lose-reports        answer metric/report with {} but apply nothing (a backend that loses the write)
+  --refuse-reports      answer metric/report with an error (code -32000) and apply nothing
+  --down-file PATH      while PATH exists, answer metric/fetch with the error {"code": -32000, "message": "the
+                        source is down"}, with "data": {"retryAfterMs": N} when --down-retry-after-ms N is given
+  --down-retry-after-ms N  see --down-file
+  --fetch-delay-ms N    sleep this long before answering each metric/fetch (requests are answered in order, so
+                        requests behind it wait too); the answer reflects --state and --down-file as they are
+                        after the sleep
 Environment:
   FIXTURE_REPORTS       a file to which every metric/report's params are appended, one JSON object per line
+                        (refused and lost reports included)
+  FIXTURE_FETCHES       a file to which one line {"metric": NAME, "time": MS} is appended (and flushed) when each
+                        metric/fetch arrives; MS is CLOCK_MONOTONIC in whole milliseconds
 """
 import argparse
 import json
@@ -38,6 +55,12 @@ parser.add_argument("--restart-delay-ms", type=int, default=0)
 parser.add_argument("--hang-fetch")
 parser.add_argument("--crash-fetch")
 parser.add_argument("--refuse-fetch")
+parser.add_argument("--state")
+parser.add_argument("--lose-reports", action="store_true")
+parser.add_argument("--refuse-reports", action="store_true")
+parser.add_argument("--down-file")
+parser.add_argument("--down-retry-after-ms", type=int)
+parser.add_argument("--fetch-delay-ms", type=int, default=0)
 args = parser.parse_args()
 metrics = args.metric or ["widgets"]
 
@@ -60,6 +83,48 @@ def refuse(request, code, message, data=None):
     if data is not None:
         error["data"] = data
     send({"jsonrpc": "2.0", "id": request["id"], "error": error})
+
+
+def read_state():
+    """The --state file's object; {} when there is none. Retries a file caught half written by a careless writer."""
+    for _ in range(50):
+        try:
+            with open(args.state) as file:
+                values = json.load(file)
+            if isinstance(values, dict):
+                return values
+        except FileNotFoundError:
+            return {}
+        except ValueError:
+            pass
+        time.sleep(0.01)
+    raise RuntimeError(f"{args.state} does not hold a JSON object")
+
+
+def write_state(values):
+    """Replaces the --state file at once: a reader sees the old file or the new one, never half of one."""
+    temporary = f"{args.state}.{os.getpid()}.tmp"
+    with open(temporary, "w") as file:
+        json.dump(values, file)
+    os.replace(temporary, args.state)
+
+
+def stored_value(metric, values):
+    """The metric's value in the --state object `values`, or the value it has without --state; may be negative."""
+    return int(values.get(metric, options.get("value", args.value)))
+
+
+def value_of(metric):
+    """What metric/fetch answers: never negative, since the protocol allows no negative value."""
+    return max(0, stored_value(metric, read_state() if args.state else {}))
+
+
+def note_fetch(metric):
+    path = os.environ.get("FIXTURE_FETCHES")
+    if path:
+        with open(path, "a") as fetches:
+            fetches.write(json.dumps({"metric": metric, "time": int(time.monotonic() * 1000)}) + "\n")
+            fetches.flush()
 
 
 restarted = False
@@ -129,6 +194,7 @@ while True:
             timer.start()
     elif method == "metric/fetch":
         metric = params["metric"]
+        note_fetch(metric)
         if metric == args.hang_fetch:
             log(f"not answering metric/fetch for {metric}")
             continue
@@ -138,12 +204,26 @@ while True:
         if metric == args.refuse_fetch:
             refuse(request, -32000, "the billing service is busy", {"retryAfterMs": 1500})
             continue
-        answer(request, {"value": int(options.get("value", args.value))})
+        if args.fetch_delay_ms:
+            time.sleep(args.fetch_delay_ms / 1000)
+        if args.down_file and os.path.exists(args.down_file):
+            data = None if args.down_retry_after_ms is None else {"retryAfterMs": args.down_retry_after_ms}
+            refuse(request, -32000, "the source is down", data)
+            continue
+        answer(request, {"value": value_of(metric)})
     elif method == "metric/report":
         path = os.environ.get("FIXTURE_REPORTS")
         if path:
             with open(path, "a") as reports:
                 reports.write(json.dumps(params) + "\n")
+        if args.refuse_reports:
+            refuse(request, -32000, f"the billing service refused the change to {params['metric']}")
+            continue
+        if args.state and not args.lose_reports:
+            metric = params["metric"]
+            values = read_state()
+            values[metric] = stored_value(metric, values) + int(params["delta"])
+            write_state(values)
         answer(request, {})
     else:
         refuse(request, -32601, f"unknown method {method}")
