@@ -87,6 +87,19 @@ public enum Sidecar {
         }
       }
     }
+    // What became of each change passed on to a plugin program: settled changes are included in the next reading
+    // that starts after them. The observer may run on any thread (even inside the report), so it only posts.
+    catalog.observeReports { metric, seq, outcome in
+      jobs.post {
+        guard let index = context.index(ofMetric: metric) else { return }
+        context.settle(metric: index, seq: seq)
+        switch outcome {
+        case .accepted: break
+        case .refused(let reason), .lost(let reason):
+          logger.warning("change \(seq) of \(metric) was not written by its authority: \(reason)")
+        }
+      }
+    }
     // Start from what the authorities say (a directory's files, a backend's count), read in parallel.
     synchronizer.readAllNow()
     logger.debug("usagectx \(ServerInfo.version) serving \(context.metricNames.joined(separator: ", "))")

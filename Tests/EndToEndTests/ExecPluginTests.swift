@@ -91,7 +91,15 @@ struct ExecPluginTests {
     // The client's idempotency key travels with the change, so the authority can apply a retry once.
     #expect(written.contains { $0["metric"] == "seats" && $0["delta"] == 2 && $0["key"] == "seat-order-17" })
 
-    // The authority wins on refresh.
+    // Once the plugin has acknowledged both changes, a refresh shows that it did not apply them (this fixture's
+    // value is fixed): the authority wins.
+    var confirmed = false
+    while !confirmed && Date() < deadline {
+      let now = try sidecar.call("usage/get", ["metrics": ["tokens", "seats"]])
+      confirmed = ["tokens", "seats"].allSatisfy { now["metrics"]?[$0]?["sync"]?["unconfirmed"] == 0 }
+      if !confirmed { usleep(20_000) }
+    }
+    #expect(confirmed)
     let refreshed = try sidecar.call("usage/refresh", ["metrics": ["tokens", "seats"]])
     #expect(refreshed["metrics"]?["tokens"]?["used"] == 42)
     #expect(refreshed["metrics"]?["seats"]?["used"] == 42)
