@@ -40,6 +40,10 @@ public final class Synchronizer {
   /// Logs a failed read: metric, source, message.
   public var onReadFailure: (String, String, String) -> Void = { _, _, _ in }
   private var nextWaiter: UInt64 = 0
+  /// The waiter of the synchronizer's own re-reads (callers' waiters start at 1).
+  private static let internalWaiter = WaiterID(0)
+  /// Metrics whose last reading was stale and that were read again at once.
+  private var rereadAtOnce: Set<Int> = []
   /// The sync state last told for each metric, in the scheduler's time.
   private var told: [SyncState?]
   /// The sync state last stored in the context for each metric.
@@ -152,6 +156,7 @@ public final class Synchronizer {
   private func finish(_ ticket: ReadTicket, source: String, _ outcome: Result<Int64, AuthorityError>) {
     let metric = ticket.metric
     let done: [WaiterID]
+    var stale = false
     switch outcome {
     case .success(let value):
       switch context.acceptReading(ticket, value: value) {
@@ -159,10 +164,21 @@ public final class Synchronizer {
         if let drift { events(.drift(drift)) }
         if let crossing = result.crossing { events(.crossing(crossing)) }
       case .stale:
-        // A change was settled while the read ran: the reading may miss it. The numbers stay; read again soon.
-        scheduler.mutated(metric)
+        stale = true
       }
       done = scheduler.fetchSucceeded(metric)
+      if stale {
+        // A change was settled while the read ran, so the reading may miss it: the numbers stay. Read again at once,
+        // but only once in a row; after that, after the debounce (a steady stream of changes cannot keep the source
+        // busy).
+        if rereadAtOnce.insert(metric).inserted {
+          _ = scheduler.requestRefresh([metric], force: true, waiter: Self.internalWaiter)
+        } else {
+          scheduler.mutated(metric)
+        }
+      } else {
+        rereadAtOnce.remove(metric)
+      }
     case .failure(let error):
       // Sources that name themselves in their messages are not named twice.
       let message = error.message.hasPrefix(source) ? error.message : "\(source): \(error.message)"
@@ -172,7 +188,7 @@ public final class Synchronizer {
     }
     // The answers show the sync state as it is now.
     publish()
-    for waiter in done { events(.refreshed(waiter)) }
+    for waiter in done where waiter != Self.internalWaiter { events(.refreshed(waiter)) }
     pump()
   }
 

@@ -84,6 +84,12 @@ final class Harness {
     }
   }
 
+  /// Runs the oldest posted result only.
+  func runOneJob() {
+    let job = jobs.items.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+    job?()
+  }
+
   /// Moves time on by `milliseconds`, then does what the loop does on its timer.
   func advance(_ milliseconds: Milliseconds) {
     clock.advance(by: milliseconds)
@@ -237,24 +243,43 @@ struct SynchronizerTests {
     #expect(harness.used == 0)
   }
 
-  @Test("a reading overtaken by an acknowledgement is discarded and read again after the debounce")
+  @Test("a reading overtaken by an acknowledgement is discarded and read again at once, then after the debounce")
   func staleReading() throws {
     let harness = try Harness()
     harness.synchronizer.readAllNow()
     _ = try harness.context.increment(metric: 0, amount: 2)
     let waiter = try #require(harness.synchronizer.requestRefresh(nil, force: true))
+    // The read runs before the backend handled the change...
     harness.synchronizer.pump()
-    // The acknowledgement is handled before the reading comes back.
+    // ...whose acknowledgement is handled before the reading comes back.
     let seq = try #require(harness.source.state.withLock { $0.reports.last?.seq })
-    harness.context.settle(metric: 0, seq: seq)
     harness.source.state.withLock { $0.value = 2 }
+    harness.context.settle(metric: 0, seq: seq)
     harness.runJobs()
+    // The caller has its answer with the numbers as they stand; the metric was read again at once.
     #expect(harness.refreshed == [waiter])
-    #expect(harness.used == 2)
-    #expect(harness.drifts.isEmpty)
-    harness.advance(1_000)
     #expect(harness.source.reads == 3)
     #expect(harness.used == 2)
+    #expect(harness.drifts.isEmpty)
+
+    // Twice in a row: the second re-read waits for the debounce.
+    _ = try harness.context.increment(metric: 0, amount: 1)
+    _ = try harness.context.increment(metric: 0, amount: 1)
+    let (first, second) = try #require(
+      harness.source.state.withLock { state in state.reports.count >= 2 ? (state.reports[state.reports.count - 2].seq, state.reports[state.reports.count - 1].seq) : nil })
+    _ = harness.synchronizer.requestRefresh(nil, force: true)
+    harness.synchronizer.pump()
+    harness.context.settle(metric: 0, seq: first)
+    // The stale reading comes back and the re-read starts; then the second change is settled under it.
+    harness.runOneJob()
+    harness.context.settle(metric: 0, seq: second)
+    let reads = harness.source.reads
+    harness.runJobs()
+    #expect(harness.source.reads == reads)
+    harness.source.state.withLock { $0.value = 4 }
+    harness.advance(1_000)
+    #expect(harness.source.reads == reads + 1)
+    #expect(harness.used == 4)
     #expect(harness.drifts.isEmpty)
   }
 
