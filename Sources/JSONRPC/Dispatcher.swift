@@ -287,6 +287,12 @@ public final class Dispatcher {
       writeErrorResponse(.invalidRequest("shutDown", detail: "the server is shut down; only exit is accepted"), id: id)
       return true
     }
+    if !inFlight.isEmpty, inFlight[id] != nil {
+      // The client could not tell the two answers apart.
+      writeErrorResponse(
+        .invalidRequest("duplicateId", detail: "a request with this id is still being answered"), id: id)
+      return true
+    }
     guard let handler = requests.lookup(name) else {
       if let handler = deferred.lookup(name) { return startDeferred(handler, params: params, id: id) }
       writeErrorResponse(.methodNotFound(String(decoding: name, as: UTF8.self)), id: id)
@@ -306,13 +312,9 @@ public final class Dispatcher {
     return true
   }
 
-  /// Starts a deferred request. Returns `true` when an answer was written at once (an error).
+  /// Starts a deferred request (its id is known not to be in flight). Returns `true` when an answer was written at
+  /// once (an error).
   private func startDeferred(_ handler: DeferredHandler, params: JSONValue?, id: RPCID?) -> Bool {
-    if let id, inFlight[id] != nil {
-      writeErrorResponse(
-        .invalidRequest("duplicateId", detail: "a request with this id is still being answered"), id: id)
-      return true
-    }
     let reply = PendingReply(id: id, batch: currentBatch)
     if let id { inFlight[id] = reply }
     currentBatch?.outstanding += 1

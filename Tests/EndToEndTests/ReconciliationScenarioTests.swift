@@ -204,4 +204,23 @@ struct ReconciliationScenarioTests {
     usleep(300_000)
     #expect(backend.fetchTimes.count - afterFocus == 1)
   }
+
+  @Test("$/cancelRequest answers a waiting refresh with -32800; the read goes on; a waiting id cannot be reused")
+  func cancelRefresh() throws {
+    let backend = try Backend(arguments: ["--fetch-delay-ms", "500"], refresh: ["intervalMs": .null])
+    let before = backend.fetchTimes.count
+    try backend.sidecar.send(#"{"jsonrpc":"2.0","id":7,"method":"usage/refresh","params":{"force":true}}"#)
+    try backend.sidecar.send(#"{"jsonrpc":"2.0","id":7,"method":"usage/get"}"#)
+    let duplicate = try backend.sidecar.nextResponse()
+    #expect(duplicate["id"] == 7)
+    #expect(duplicate["error"]?["code"] == -32600)
+    #expect(duplicate["error"]?["data"]?["reason"] == "duplicateId")
+    try backend.sidecar.notify("$/cancelRequest", ["id": 7])
+    let cancelled = try backend.sidecar.nextResponse()
+    #expect(cancelled["id"] == 7)
+    #expect(cancelled["error"]?["code"] == -32800)
+    // The read was not stopped: it completes, and nothing else answers id 7.
+    #expect(try backend.eventually { backend.fetchTimes.count == before + 1 })
+    #expect(try backend.eventually { try backend.seats()["sync"]?["state"] == "idle" })
+  }
 }
