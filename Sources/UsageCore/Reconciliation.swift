@@ -81,6 +81,11 @@ struct Reconciliation {
     return .accepted(expected: expected, drift: drift)
   }
 
+  /// The source may have changed (a new configuration): the next reading is taken as it is, without a drift.
+  mutating func forgetReading() {
+    hasReading = false
+  }
+
   /// Starts counting again from zero (a new period): changes waiting to be settled belong to the period that ended,
   /// and readings that started before `event` are stale.
   mutating func restart(event: UInt64) {

@@ -297,6 +297,9 @@ public final class UsageContext: Sendable {
         state.records[index].descriptor = definition.descriptor
         state.records[index].hook = definition.hook
         state.records[index].authority = definition.authority
+        // The authority may mean something else now (another directory, other options): its next reading starts
+        // afresh rather than as a drift.
+        state.records[index].reconciliation.forgetReading()
         if periodChanged { state.records[index].startPeriod(containing: now) }
       }
       state.configuration = configuration

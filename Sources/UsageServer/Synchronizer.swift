@@ -114,8 +114,12 @@ public final class Synchronizer {
   }
 
   /// Reads every metric now, waiting for all the reads (in parallel) before returning: the session starts from what
-  /// the authorities say. Ordinary refreshes follow the scheduler from then on.
-  public func readAllNow() {
+  /// the authorities say, and a new configuration from what its sources say. Ordinary refreshes follow the scheduler
+  /// from then on. `force` reads even metrics read moments ago (a read in flight is not repeated).
+  public func readAllNow(force: Bool = false) {
+    if force {
+      _ = scheduler.requestRefresh(Array(context.metricNames.indices), force: true, waiter: Self.internalWaiter)
+    }
     let fetches = scheduler.dueFetches()
     let reads = fetches.map { fetch in (fetch.key, context.beginRead(metric: fetch.key), context.authority(ofMetric: fetch.key)) }
     let results = ReadResults(count: reads.count)

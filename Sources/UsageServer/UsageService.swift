@@ -367,6 +367,8 @@ public final class UsageService {
         let policies = try RefreshSettings.policies(configuration, metrics: context.metricNames)
         crossings = try context.reconfigure(configuration)
         synchronizer?.setPolicies(policies)
+        // The sources may have changed with their options: the answer shows what they say now.
+        synchronizer?.readAllNow(force: true)
       } catch {
         throw RPCError(error)
       }

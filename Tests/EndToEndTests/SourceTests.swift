@@ -63,6 +63,25 @@ struct SourceTests {
     #expect(Self.usage(shrunk, "requests") == 0)
   }
 
+  @Test("initialize pointing the plugins at a directory answers with what is on disk there")
+  func initializeReadsNewSources() throws {
+    let workspace = try Workspace()
+    try workspace.write("a.md", bytes: 10)
+    try workspace.write("b.md", bytes: 20)
+    let sidecar = try SidecarProcess()
+    let config: JSONData = [
+      "plugins": [
+        "documents": ["directory": .string(workspace.files.path), "patterns": ["*.md"]],
+        "storage": ["directory": .string(workspace.files.path)],
+      ]
+    ]
+    let initialized = try sidecar.call("initialize", ["config": config])
+    #expect(Self.usage(initialized["snapshot"] ?? .null, "documents") == 2)
+    #expect(Self.usage(initialized["snapshot"] ?? .null, "storage") == 30)
+    // A new source is not a drift.
+    #expect(UsageSemanticsTests.named("usage/drift", try UsageSemanticsTests.notificationsUntilSentinel(sidecar)).isEmpty)
+  }
+
   @Test("the authority wins over optimistic counts")
   func authorityWins() throws {
     let workspace = try Workspace()
