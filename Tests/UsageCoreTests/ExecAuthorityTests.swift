@@ -182,10 +182,13 @@ struct ExecAuthorityTests {
     ])
   func failedStart(arguments: [String], expected: String) throws {
     let fixture = try ExecFixture()
-    let plugin = try fixture.plugin(arguments: arguments, timeoutMs: 300)
+    // Only the hanging program waits for the timeout; the others get a long one, so a program slow to start on a
+    // loaded machine still fails for its own reason.
+    let hangs = arguments.contains("hang")
+    let plugin = try fixture.plugin(arguments: arguments, timeoutMs: hangs ? 300 : 10_000)
     let started = Date()
     #expect(throws: UsageError.self) { try plugin.metrics(options: .null) }
-    #expect(Date().timeIntervalSince(started) < 0.8)
+    if hangs { #expect(Date().timeIntervalSince(started) < 0.8) }
     let status = plugin.status()
     #expect(status.state == .failed)
     #expect(status.lastError?.contains(expected) == true, "\(status.lastError ?? "no error")")
@@ -359,12 +362,16 @@ struct ExecAuthorityTests {
     #expect(failedOutcomes.all.isEmpty)
     #expect(throws: UsageError.self) { try failed.metrics(options: .null) }
     #expect(early.report(ReportedChange(seq: 2, delta: 1)) == .pending)
-    let reason = "exec plugin fixture failed to start: exited with status 3 before answering plugin/describe"
-    #expect(
-      try failedOutcomes.wait(count: 2) == [
-        .init(metric: "widgets", seq: 1, outcome: .lost(reason)),
-        .init(metric: "widgets", seq: 2, outcome: .lost(reason)),
-      ])
+    // How the start failed is told by the plugin's status; here it is enough that both were lost because of it.
+    let lost = try failedOutcomes.wait(count: 2)
+    #expect(lost.map(\.seq) == [1, 2])
+    for told in lost {
+      guard case .lost(let reason) = told.outcome else {
+        Issue.record("\(told) should be lost")
+        continue
+      }
+      #expect(reason.hasPrefix("exec plugin fixture failed to start"), "\(reason)")
+    }
     failed.shutdown()
 
     // Never started: a held report is lost when the plugin is shut down.
