@@ -8,8 +8,12 @@ Runs the same four measurements against the C floor and against usagectx, side b
 3. time from spawn to the first answer,
 4. idle resident memory after one request,
 
-then prints a Markdown table with the ratio usagectx/floor and PASS/MISS against the targets.
-Progress goes to stderr, the table to stdout. Python 3.11 standard library only.
+then prints a Markdown table with the ratio usagectx/floor and PASS/MISS against the targets. Then, for usagectx
+only: what plugins cost; the refresh overhead (throughput of a baseline build from before the refresh scheduler and
+the reconciliation path, `--baseline`, against this build with the default refresh settings and with settings that
+make reads run often, pipelined and with a bounded window of requests in flight); and a trigger storm (fetches an
+exec plugin gets during 1,000 focus changes and 100 concurrent refreshes).
+Progress goes to stderr, the tables to stdout. Python 3.11 standard library only.
 
 Every child runs under a watchdog that kills it at its deadline, so a stuck or crashed program turns
 into an error cell in the table, never a hang.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import fcntl
 import gc
 import json
 import os
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 METRIC = "documents"
+AGGRESSIVE_REFRESH = {"refresh": {"mutationDebounceMs": 10, "intervalMs": 100}}
 LIMIT = 100
 WRITE_CHUNK = 1 << 20  # bytes per write to the child's stdin in the throughput test
 READ_CHUNK = 1 << 20  # bytes asked of each read from the child's stdout
@@ -86,17 +92,64 @@ def expected_result(used: int) -> dict:
     }
 
 
-def check_answer(raw: bytes, msg_id: int, used: int) -> None:
-    """Raises BenchError unless `raw` is the answer to request `msg_id` after `used` increments."""
+SYNC_MEMBERS = ["state", "lastSyncedAt", "nextRefreshAt", "attempt", "error", "unconfirmed"]
+SYNC_STATES = ("idle", "loading", "error")
+
+
+def check_sync(sync, raw: bytes) -> None:
+    """Raises BenchError unless `sync` has the shape of a MetricState's `sync` member. Its timestamps change from run
+    to run, so only their type is checked."""
+
+    def fail(why: str) -> None:
+        raise BenchError(f"bad sync member ({why}): {raw[:400]!r}")
+
+    if not isinstance(sync, dict) or list(sync) != SYNC_MEMBERS:
+        fail(f"members must be {', '.join(SYNC_MEMBERS)} in that order")
+    if sync["state"] not in SYNC_STATES:
+        fail("state")
+    for name in ("lastSyncedAt", "nextRefreshAt", "error"):
+        if sync[name] is not None and not isinstance(sync[name], str):
+            fail(name)
+    for name in ("attempt", "unconfirmed"):
+        if type(sync[name]) is not int or sync[name] < 0:
+            fail(name)
+
+
+def check_answer(raw: bytes, msg_id: int, used: int) -> dict:
+    """Raises BenchError unless `raw` is the answer to request `msg_id` after `used` increments. A `sync` member
+    after the others (servers with the refresh scheduler) is checked for its shape; servers from before it, and the
+    floor, answer without one. Returns the parsed answer."""
     try:
         answer = json.loads(raw)
     except ValueError as error:
         raise BenchError(f"answer is not JSON ({error}): {raw[:200]!r}") from None
     want = {"jsonrpc": "2.0", "id": msg_id, "result": expected_result(used)}
+    result = answer.get("result") if isinstance(answer, dict) else None
+    has_sync = isinstance(result, dict) and "sync" in result
+    if has_sync:
+        if list(result)[-1] != "sync":
+            raise BenchError(f"sync is not the last member of the result: {raw[:300]!r}")
+        sync = result.pop("sync")
+        check_sync(sync, raw)
     if answer != want:
         raise BenchError(f"unexpected answer {raw[:300]!r} (wanted id {msg_id}, used {used})")
     if list(answer) != list(want) or list(answer["result"]) != list(want["result"]):
         raise BenchError(f"answer fields out of order: {raw[:300]!r}")
+    if has_sync:
+        result["sync"] = sync
+    return answer
+
+
+def sync_age_ms(answer: dict) -> float | None:
+    """How long ago (ms, by the wall clock) the answer's metric was last read from its authority, if it says."""
+    stamp = (answer.get("result") or {}).get("sync", {}).get("lastSyncedAt")
+    if not stamp:
+        return None
+    try:
+        synced = datetime.datetime.fromisoformat(stamp)
+    except ValueError:
+        raise BenchError(f"lastSyncedAt is not an ISO 8601 timestamp: {stamp!r}") from None
+    return (time.time() - synced.timestamp()) * 1000
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -109,7 +162,7 @@ class Child:
     `spawned_at` is the perf_counter value taken just before Popen (the watchdog is armed earlier so that
     its thread start is not timed)."""
 
-    def __init__(self, argv: list[str], timeout: float, log_path: Path):
+    def __init__(self, argv: list[str], timeout: float, log_path: Path, env: dict | None = None):
         self.expired = False
         self.proc: subprocess.Popen | None = None
         self._timer = threading.Timer(timeout, self._expire)
@@ -124,6 +177,7 @@ class Child:
                 stdout=subprocess.PIPE,
                 stderr=self._log,
                 bufsize=0,
+                env=env,
                 start_new_session=True,  # its own process group, so a kill also reaches anything it started
             )
         except OSError as error:
@@ -226,6 +280,9 @@ class Program:
     values: dict = field(default_factory=dict)  # measurement key -> number
     errors: dict = field(default_factory=dict)  # measurement key -> message
     notes: list = field(default_factory=list)
+    env: dict | None = None  # the child's environment (None: the harness's own)
+    sync_ages: list = field(default_factory=list)  # ms between the last authority read and the last answer, per run
+    window_sync_ages: list = field(default_factory=list)  # the same for the windowed runs
 
 
 def check_exit(program: Program, child: Child, what: str) -> None:
@@ -239,7 +296,7 @@ def check_exit(program: Program, child: Child, what: str) -> None:
 def pipelined_run(program: Program, payload: bytes, count: int, framing: str, timeout: float, check=None) -> float:
     """Writes `count` pipelined requests and reads all answers. Returns messages per second. `check` validates the
     last answer (default: the documents increment answer after `count` increments)."""
-    with Child(program.argv, timeout, program.log) as child:
+    with Child(program.argv, timeout, program.log, program.env) as child:
         started = [0.0]
 
         def writer() -> None:
@@ -329,8 +386,13 @@ def measure_throughput(programs: list[Program], args) -> None:
                 key = f"tp_{framing}"
                 if key in program.errors:
                     continue
+                def check(raw: bytes, program=program) -> None:
+                    age = sync_age_ms(check_answer(raw, args.n, args.n))
+                    if age is not None:
+                        program.sync_ages.append(age)
+
                 try:
-                    rate = pipelined_run(program, payload, args.n, framing, args.timeout)
+                    rate = pipelined_run(program, payload, args.n, framing, args.timeout, check)
                 except BenchError as error:
                     program.errors[key] = str(error)
                     log(f"  {program.label}: {framing} throughput run {run + 1}: ERROR {error}")
@@ -343,6 +405,77 @@ def measure_throughput(programs: list[Program], args) -> None:
             if got and f"tp_{framing}" not in program.errors:
                 program.values[f"tp_{framing}_best"] = max(got)
                 program.values[f"tp_{framing}_median"] = statistics.median(got)
+
+
+def windowed_run(program: Program, chunks: list[bytes], count: int, timeout: float, check) -> float:
+    """Newline framing with a bounded number of requests in flight, as a client that waits for answers would send
+    them: the requests go in chunks of `window / 2`, and a chunk is written only once the answers to all but one
+    of the chunks before it arrived. The server's input runs dry whenever the window is full, so its loop gets to
+    run its timers and posted jobs (refresh reads and their settlement) between bursts. Returns messages per
+    second; `check` validates the last answer."""
+    with Child(program.argv, timeout, program.log, program.env) as child:
+        # Room for every answer in flight, so that a blocking write of a chunk never waits on a full stdout.
+        fcntl.fcntl(child.stdout_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        received, tail, written = 0, b"", 0
+        started = time.perf_counter()
+        for chunk_index, chunk in enumerate(chunks):
+            # Before chunk i, the answers to chunks 0 .. i-2 must be in: at most two chunks in flight.
+            while chunk_index >= 2 and received < written - len_of(chunks, chunk_index - 1):
+                data = child.read_some()
+                received += data.count(b"\n")
+                tail = (tail + data)[-TAIL:]
+            child.write_all(chunk)
+            written += len_of(chunks, chunk_index)
+        while received < count:
+            data = child.read_some()
+            received += data.count(b"\n")
+            tail = (tail + data)[-TAIL:]
+        finished = time.perf_counter()
+        if received != count:
+            raise BenchError(f"{received} answers to {count} requests")
+        check(tail.rstrip(b"\r\n").rsplit(b"\n", 1)[-1])
+        check_exit(program, child, "windowed throughput")
+    return count / (finished - started)
+
+
+def window_chunks(count: int, window: int) -> list[bytes]:
+    """The requests 1 .. count, newline framed, in chunks of window / 2 (the last may be shorter)."""
+    size = max(1, window // 2)
+    return [build_payload(first, min(size, count - first + 1), "newline") for first in range(1, count + 1, size)]
+
+
+def len_of(chunks: list[bytes], index: int) -> int:
+    """How many requests chunk `index` holds (newline framing: one newline each)."""
+    return chunks[index].count(b"\n")
+
+
+def measure_windowed(programs: list[Program], args) -> None:
+    """Best and median messages/s of `windowed_run` over `args.runs` runs, runs interleaved between programs."""
+    chunks = window_chunks(args.n, args.window)
+    rates: dict[str, list[float]] = {p.label: [] for p in programs}
+    for run in range(args.runs):
+        for program in programs:
+            if "tp_window" in program.errors:
+                continue
+
+            def check(raw: bytes, program=program) -> None:
+                age = sync_age_ms(check_answer(raw, args.n, args.n))
+                if age is not None:
+                    program.window_sync_ages.append(age)
+
+            try:
+                rate = windowed_run(program, chunks, args.n, args.timeout, check)
+            except (BenchError, OSError) as error:
+                program.errors["tp_window"] = str(error)
+                log(f"  {program.label}: windowed throughput run {run + 1}: ERROR {error}")
+                continue
+            rates[program.label].append(rate)
+            log(f"  {program.label}: windowed throughput run {run + 1}: {rate:,.0f} msg/s")
+    for program in programs:
+        got = rates[program.label]
+        if got and "tp_window" not in program.errors:
+            program.values["tp_window_best"] = max(got)
+            program.values["tp_window_median"] = statistics.median(got)
 
 
 @contextlib.contextmanager
@@ -497,6 +630,123 @@ def measure_idle_rss(program: Program, args) -> None:
     log(f"  {program.label}: idle RSS {program.values['rss']:.1f} MB")
 
 
+PLUGIN_DIR = Path(__file__).resolve().parent / "plugin"  # the benchmark's exec plugin (benchsource)
+STORM_METRICS = {"seats": 7, "projects": 3}  # its metrics and the values it answers
+STORM_FOCUS = 1000  # focus changes per storm
+STORM_REFRESHES = 100  # usage/refresh requests per storm
+STORM_HIDDEN = 2.5  # seconds hidden before the storm: past minimumUnfocusedMs (1 s) and dedupeWindowMs (2 s)
+STORM_SETTLE = 1.5  # seconds after the last answer in which later fetches are counted separately
+
+
+def notification(method: str, params: dict) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "method": method, "params": params}, separators=(",", ":")).encode() + b"\n"
+
+
+def storm_payload() -> bytes:
+    """The storm after the first focus change (hidden): the other 999 focus changes as notifications, true and
+    false alternating (so it ends focused), with the 100 forced usage/refresh requests spread evenly among them."""
+    lines = []
+    every = (STORM_FOCUS - 1) // STORM_REFRESHES
+    refresh_id = 0
+    for index in range(STORM_FOCUS - 1):
+        lines.append(notification("client/focus", {"focused": index % 2 == 0}))
+        if index % every == every - 1 and refresh_id < STORM_REFRESHES:
+            refresh_id += 1
+            lines.append(
+                b'{"jsonrpc":"2.0","id":%d,"method":"usage/refresh","params":{"force":true}}\n' % refresh_id)
+    assert refresh_id == STORM_REFRESHES
+    return b"".join(lines)
+
+
+def count_fetches(path: Path) -> dict[str, int]:
+    counts = dict.fromkeys(STORM_METRICS, 0)
+    with contextlib.suppress(FileNotFoundError):
+        for line in path.read_text().splitlines():
+            counts[line] = counts.get(line, 0) + 1
+    return counts
+
+
+def check_refresh_answer(answer: dict) -> None:
+    metrics = (answer.get("result") or {}).get("metrics")
+    if not isinstance(metrics, dict) or set(metrics) != set(STORM_METRICS):
+        raise BenchError(f"usage/refresh answer without the plugin's metrics: {json.dumps(answer)[:300]}")
+    for name, value in STORM_METRICS.items():
+        state = metrics[name]
+        if state.get("used") != value or state.get("error") is not None:
+            raise BenchError(f"usage/refresh answer: {name} is not the plugin's value: {json.dumps(state)[:300]}")
+        check_sync(state.get("sync"), json.dumps(state).encode())
+
+
+def one_storm(usagectx: str, args, log_path: Path, fetches: Path) -> tuple[dict, dict, float]:
+    """One session with the benchmark's exec plugin as the only plugin. Returns the fetches per metric made during
+    the storm (counted once all 100 refreshes are answered), those made in the STORM_SETTLE seconds after it, and
+    the storm's duration (first byte written to last answer read, ms)."""
+    fetches.write_bytes(b"")
+    env = {k: v for k, v in os.environ.items() if k != "USAGECTX_PLUGIN_PATH"}
+    env["USAGECTX_BENCH_FETCHES"] = str(fetches.resolve())
+    argv = [usagectx, "--no-default-plugins", "--plugins", str(PLUGIN_DIR)]
+    storm = storm_payload()
+    with Child(argv, args.timeout, log_path, env) as child:
+        # Room for every answer in the pipe, so that the whole storm can be written before any answer is read.
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(child.stdout_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        child.write_all(b'{"jsonrpc":"2.0","id":"ready","method":"plugins/list"}\n')
+        ready = json.loads(child.read_line())
+        plugins = (ready.get("result") or {}).get("plugins") or []
+        if [(p.get("name"), p.get("state")) for p in plugins] != [("benchsource", "loaded")]:
+            raise BenchError(f"the benchmark plugin did not load: {json.dumps(ready)[:400]}")
+        initial = count_fetches(fetches)
+        if any(initial[name] < 1 for name in STORM_METRICS):
+            raise BenchError(f"no start-up fetch before the session served: {initial}")
+        child.write_all(notification("client/focus", {"focused": False}))  # the first focus change
+        time.sleep(STORM_HIDDEN)
+        before = count_fetches(fetches)
+        began = time.perf_counter()
+        child.write_all(storm)
+        answered = set()
+        while len(answered) < STORM_REFRESHES:
+            answer = json.loads(child.read_line())
+            if "id" not in answer:
+                continue  # a notification
+            if answer["id"] in answered or not 1 <= answer["id"] <= STORM_REFRESHES:
+                raise BenchError(f"unexpected answer during the storm: {json.dumps(answer)[:300]}")
+            check_refresh_answer(answer)
+            answered.add(answer["id"])
+        elapsed = (time.perf_counter() - began) * 1000
+        during = count_fetches(fetches)
+        time.sleep(STORM_SETTLE)
+        after = count_fetches(fetches)
+        code = child.finish()
+        if code != 0:
+            raise BenchError(f"exit status {code} at EOF after the storm")
+    storm_fetches = {name: during[name] - before[name] for name in STORM_METRICS}
+    later = {name: after[name] - during[name] for name in STORM_METRICS}
+    return storm_fetches, later, elapsed
+
+
+def measure_storm(program: Program, args) -> None:
+    """Fetches per metric that a storm of focus changes and concurrent refreshes causes, over `args.storms`
+    sessions."""
+    fetches = Path(args.logs) / "storm-fetches.log"
+    per_metric, later, durations = [], [], []
+    try:
+        for run in range(args.storms):
+            storm, after, elapsed = one_storm(program.argv[0], args, program.log, fetches)
+            per_metric += storm.values()
+            later += after.values()
+            durations.append(elapsed)
+            log(f"  storm {run + 1}: fetches during the storm {storm}, in the {STORM_SETTLE:g} s after it {after}, "
+                f"{elapsed:.0f} ms to the last answer")
+    except (BenchError, ValueError) as error:
+        program.errors["storm"] = str(error)
+        log(f"  {program.label}: trigger storm: ERROR {error}")
+        return
+    program.values["storm_min"] = min(per_metric)
+    program.values["storm_max"] = max(per_metric)
+    program.values["storm_later"] = max(later)
+    program.values["storm_ms"] = statistics.median(durations)
+
+
 def percentile(sorted_values: list, pct: float):
     """Nearest-rank percentile of an already sorted list."""
     rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil(n * pct / 100)
@@ -647,12 +897,110 @@ def report(programs: list[Program], args) -> str:
             lines.append(
                 f"| Increments: documents (no hook) / tokens (measure hook through the C ABI), best (msg/s) | "
                 f"{v['tp_no_hook']:,.0f} | {v['tp_hook']:,.0f} | {ratio:.2f} | | |")
+    baseline, refresh = by_label.get("baseline"), by_label.get("usagectx-refresh")
+    if usagectx and baseline:
+        lines += refresh_overhead_table(baseline, usagectx, refresh, args)
+    if usagectx and ("storm_max" in usagectx.values or "storm" in usagectx.errors):
+        lines += storm_table(usagectx, args)
     problems = [
         f"- {p.label}, {key}: {message}" for p in programs for key, message in p.errors.items()
     ] + [f"- {p.label}: {note}" for p in programs for note in p.notes]
     if problems:
         lines += ["", "Problems:", ""] + problems
     return "\n".join(lines) + "\n"
+
+
+OVERHEAD_TARGET = 0.90  # throughput with the refresh scheduler and reconciliation / without, at least
+
+
+def overhead_ratio_text(ratio: float) -> str:
+    """Two decimals, or more when two would round the ratio across the target (0.896 is not 0.90)."""
+    digits = 2
+    while digits < 6 and (round(ratio, digits) >= OVERHEAD_TARGET) != (ratio >= OVERHEAD_TARGET):
+        digits += 1
+    return f"{ratio:.{digits}f}"
+
+
+def refresh_overhead_table(baseline: Program, usagectx: Program, refresh: Program | None, args) -> list[str]:
+    """Pipelined increments before the refresh scheduler and the reconciliation path (the baseline revision) and
+    now, with the default refresh settings and with settings that make reads run during the measurement."""
+    variants = [(usagectx, "default refresh settings")]
+    if refresh:
+        variants.append((refresh, "refresh every 100 ms, mutation debounce 10 ms"))
+    lines = [
+        "",
+        f"Refresh overhead (same run; runs interleaved with the floor's and between the builds): `usage/increment` "
+        f"throughput of this build against `{args.baseline_rev}`, the last revision before the refresh scheduler and "
+        f"the reconciliation path; `refresh every 100 ms, mutation debounce 10 ms` is this build with "
+        f"`--config` `{json.dumps(AGGRESSIVE_REFRESH, separators=(',', ':'))}`:",
+        "",
+        f"| Measurement | {args.baseline_rev} | current | current/{args.baseline_rev} | Target | Result |",
+        "|---|--:|--:|--:|---|---|",
+    ]
+    modes = [
+        ("tp_newline", "pipelined, newline framing"),
+        ("tp_content-length", "pipelined, Content-Length framing"),
+        ("tp_window", f"at most {args.window:,} in flight, newline framing"),
+    ]
+    for mode, name in modes:
+        if not any(f"{mode}_best" in p.values or mode in p.errors for p in (baseline, usagectx)):
+            continue
+        for stat in ("best", "median"):
+            key = f"{mode}_{stat}"
+            for program, setting in variants:
+                title = f"Throughput, {name}, {stat}, {setting} (msg/s)"
+                before = None if mode in baseline.errors else baseline.values.get(key)
+                now = None if mode in program.errors else program.values.get(key)
+                ratio = now / before if before and now is not None else None
+                result = "n/a" if ratio is None else "PASS" if ratio >= OVERHEAD_TARGET else "MISS"
+                lines.append(
+                    f"| {title} | {'error' if before is None else format(before, ',.0f')} | "
+                    f"{'error' if now is None else format(now, ',.0f')} | "
+                    f"{'' if ratio is None else overhead_ratio_text(ratio)} | ≥ {OVERHEAD_TARGET:.2f} | {result} |")
+    for attribute, runs in (("sync_ages", "pipelined runs"), ("window_sync_ages", "windowed runs")):
+        ages = [(getattr(p, attribute), setting) for p, setting in variants if getattr(p, attribute)]
+        if ages:
+            described = "; ".join(f"{setting} {min(a):,.0f}–{max(a):,.0f} ms" for a, setting in ages)
+            lines += [
+                "",
+                f"Age of the last authority read (`sync.lastSyncedAt` in the last answer) when the last answer arrived, "
+                f"{runs}: {described}.",
+            ]
+    return lines
+
+
+def storm_table(usagectx: Program, args) -> list[str]:
+    v = usagectx.values
+    failed = "storm" in usagectx.errors
+    storms = f"{args.storms} storm{'s' if args.storms != 1 else ''}"
+    metrics = len(STORM_METRICS)
+
+    def value(key: str, fmt: str) -> str:
+        return "error" if failed or key not in v else format(v[key], fmt)
+
+    if failed:
+        result = "n/a"
+    else:
+        result = "PASS" if 1 <= v["storm_min"] and v["storm_max"] <= 2 else "MISS"
+    fetch_cell = "error" if failed else (
+        f"{v['storm_min']:.0f}" if v["storm_min"] == v["storm_max"] else f"{v['storm_min']:.0f}–{v['storm_max']:.0f}")
+    return [
+        "",
+        f"Trigger storm (usagectx only, {storms}, each in a new session started with `--no-default-plugins --plugins "
+        f"bench/plugin`: an exec plugin is the authority of {metrics} metrics and counts the `metric/fetch` requests "
+        f"it gets; the client is hidden for {STORM_HIDDEN:g} s, then {STORM_FOCUS - 1:,} more `client/focus` "
+        f"notifications alternate true/false with {STORM_REFRESHES} `usage/refresh {{force: true}}` requests spread "
+        "among them, all written before any answer is read; fetches are counted once all refreshes are answered, "
+        "the fetch at start-up is not counted):",
+        "",
+        "| Measurement | usagectx | Target | Result |",
+        "|---|--:|---|---|",
+        f"| Fetches per metric during the storm ({STORM_FOCUS:,} focus changes, {STORM_REFRESHES} concurrent "
+        f"refreshes; min–max over {metrics} metrics × {storms}) | {fetch_cell} | 1–2 | {result} |",
+        f"| Fetches per metric in the {STORM_SETTLE:g} s after the last answer (max) | {value('storm_later', '.0f')} "
+        "| | |",
+        f"| Storm, first byte written to last refresh answer, median (ms) | {value('storm_ms', ',.0f')} | | |",
+    ]
 
 
 def log(message: str) -> None:
@@ -681,13 +1029,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--spawns", type=int, help="spawns for first answer (default 30; 10 with --quick)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds before a child is killed")
     parser.add_argument("--logs", default="bench/out", help="folder for the children's stderr logs")
+    parser.add_argument(
+        "--baseline", help="a usagectx binary from before the refresh scheduler, measured for throughput only")
+    parser.add_argument("--baseline-rev", default="baseline", help="what to call the baseline in the table")
+    parser.add_argument("--no-baseline", action="store_true", help="do not measure the baseline")
+    parser.add_argument(
+        "--window", type=int, default=1000,
+        help="requests in flight in the windowed throughput test (default 1,000; 0: no windowed test)")
+    parser.add_argument(
+        "--storms", type=int, help="trigger storms, each in a new session (default 3; 1 with --quick; 0: none)")
     args = parser.parse_args()
     quick = args.quick
     args.n = args.n if args.n is not None else (100_000 if quick else 1_000_000)
     args.round_trips = args.round_trips if args.round_trips is not None else (2_000 if quick else 20_000)
     args.warmup = args.warmup if args.warmup is not None else (200 if quick else 1_000)
     args.spawns = args.spawns if args.spawns is not None else (10 if quick else 30)
-    if min(args.n, args.runs, args.round_trips, args.spawns) < 1 or args.warmup < 0:
+    args.storms = args.storms if args.storms is not None else (1 if quick else 3)
+    if args.no_baseline:
+        args.baseline = None
+    if min(args.n, args.runs, args.round_trips, args.spawns) < 1 or args.warmup < 0 or args.storms < 0 or args.window < 0:
         parser.error("counts must be positive")
     return args
 
@@ -701,7 +1061,17 @@ def main() -> int:
         for label, path in (("floor", args.floor), ("usagectx", args.usagectx))
         if args.only in (None, label)
     ]
-    for program in programs:
+    # Measured for throughput only, interleaved with the two above: the build from before the refresh scheduler
+    # and the reconciliation path, and this build with refresh settings that make reads run during the run.
+    extra = []
+    if args.only != "floor":
+        if args.baseline:
+            extra.append(Program("baseline", [args.baseline], logs / "baseline.stderr.log"))
+        config = logs / "refresh-aggressive.json"
+        config.write_text(json.dumps(AGGRESSIVE_REFRESH) + "\n")
+        extra.append(Program("usagectx-refresh", [args.usagectx, "--config", str(config)],
+                             logs / "usagectx-refresh.stderr.log"))
+    for program in programs + extra:
         program.log.write_bytes(b"")  # one fresh log per run
 
     # Cheap, startup-sensitive measurements first, while the harness process is still small.
@@ -715,14 +1085,21 @@ def main() -> int:
     for program in programs:
         measure_round_trip(program, args)
     log("pipelined throughput")
-    measure_throughput(programs, args)
+    measure_throughput(programs + extra, args)
+    windowed = [p for p in programs + extra if p.label in ("baseline", "usagectx", "usagectx-refresh")]
+    if args.window and any(p.label == "baseline" for p in windowed):
+        log(f"throughput with at most {args.window:,} requests in flight")
+        measure_windowed(windowed, args)
     for program in programs:
         if program.label == "usagectx":
             log("plugin costs")
             measure_plugin_costs(program, args)
+            if args.storms:
+                log("trigger storm")
+                measure_storm(program, args)
 
-    sys.stdout.write(report(programs, args))
-    return 1 if any(p.errors for p in programs) else 0
+    sys.stdout.write(report(programs + extra, args))
+    return 1 if any(p.errors for p in programs + extra) else 0
 
 
 if __name__ == "__main__":
