@@ -21,6 +21,8 @@ public final class StdioServer {
     public var readChunkBytes = 64 * 1024
     /// Output is written early when this much is waiting within one burst.
     public var flushThresholdBytes = 256 * 1024
+    /// Input read in one burst at most, before posted work and timers get their turn.
+    public var maxBurstBytes = 1 << 20
     /// A client process to watch: when it is gone, the server exits.
     public var watchedProcess: Int32?
     /// How often the watched process is checked.
@@ -128,8 +130,10 @@ public final class StdioServer {
 
   // MARK: - Reading
 
-  /// Reads and processes everything available. Returns `false` at end of input.
+  /// Reads and processes what is available, up to ``Configuration/maxBurstBytes``, so that posted results and timers
+  /// get their turn even while a client writes without pause. Returns `false` at end of input.
   private func readBurst() -> Bool {
+    var taken = 0
     while true {
       let count = read(input, readBuffer.baseAddress, readBuffer.count)
       if count < 0 {
@@ -145,11 +149,14 @@ public final class StdioServer {
       }
       lastInputProgress = clock.now
       feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+      taken += count
       if dispatcher.exitCode != nil { return true }
       if output.pendingByteCount >= configuration.flushThresholdBytes {
         endBurst()
         if output.isClosed { return true }
       }
+      // Enough for one burst: the loop runs jobs and timers, then comes back for the rest.
+      if taken >= configuration.maxBurstBytes { return true }
       var descriptor = pollfd(fd: input, events: Int16(POLLIN), revents: 0)
       if poll(&descriptor, 1, 0) <= 0 || descriptor.revents & Int16(POLLIN) == 0 {
         // Nothing more right now (or only a hang-up, which the next read reports as end of input).

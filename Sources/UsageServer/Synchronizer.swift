@@ -48,6 +48,9 @@ public final class Synchronizer {
   private var told: [SyncState?]
   /// The sync state last stored in the context for each metric.
   private var stored: [SyncState?]
+  /// Metrics changed since the scheduler was last told.
+  private var changed: [Bool]
+  private var anyChanged = false
 
   /// A synchronizer for every metric of `context`, refreshed by `policies` (one per metric; the default policy for
   /// those missing), reading the time from `clock`, running reads with `run` (by default on Dispatch's global queue)
@@ -64,6 +67,7 @@ public final class Synchronizer {
     scheduler = RefreshScheduler(clock: clock, random: random)
     told = Array(repeating: nil, count: context.metricNames.count)
     stored = told
+    changed = Array(repeating: false, count: context.metricNames.count)
     for index in context.metricNames.indices {
       scheduler.add(index, policy: index < policies.count ? policies[index] : RefreshPolicy())
     }
@@ -78,18 +82,41 @@ public final class Synchronizer {
 
   // MARK: - What happened
 
-  /// The metric changed locally: a refresh follows after the debounce.
-  public func mutated(_ metric: Int) { scheduler.mutated(metric) }
+  /// The metric changed locally: a refresh follows after the debounce. Changes are handed to the scheduler once per
+  /// burst (the debounce counts from the burst's end), so the hot path only sets a flag.
+  public func mutated(_ metric: Int) {
+    if !changed[metric] {
+      changed[metric] = true
+      anyChanged = true
+    }
+  }
+
+  /// Tells the scheduler of the changes since the last call.
+  private func flushChanges() {
+    guard anyChanged else { return }
+    anyChanged = false
+    for metric in changed.indices where changed[metric] {
+      changed[metric] = false
+      scheduler.mutated(metric)
+    }
+  }
 
   /// The client gained or lost focus.
-  public func clientFocused(_ focused: Bool) { scheduler.clientFocused(focused) }
+  public func clientFocused(_ focused: Bool) {
+    flushChanges()
+    scheduler.clientFocused(focused)
+  }
 
   /// The client went offline or came back.
-  public func clientOnline(_ online: Bool) { scheduler.clientOnline(online) }
+  public func clientOnline(_ online: Bool) {
+    flushChanges()
+    scheduler.clientOnline(online)
+  }
 
   /// A manual refresh of `metrics` (all when `nil`). Returns the waiter to answer when ``Event/refreshed(_:)`` names
   /// it, or `nil` when it can be answered now (every metric was fresh enough, or waits for a retry-after).
   public func requestRefresh(_ metrics: [Int]?, force: Bool) -> WaiterID? {
+    flushChanges()
     nextWaiter += 1
     let waiter = WaiterID(nextWaiter)
     let answers = scheduler.requestRefresh(metrics ?? Array(context.metricNames.indices), force: force, waiter: waiter)
@@ -109,6 +136,7 @@ public final class Synchronizer {
   /// Starts the reads that are due, then tells what changed. Call after anything happened (a burst, the timer, a
   /// result).
   public func pump() {
+    flushChanges()
     for fetch in scheduler.dueFetches() { start(fetch.key) }
     publish()
   }
@@ -117,6 +145,7 @@ public final class Synchronizer {
   /// the authorities say, and a new configuration from what its sources say. Ordinary refreshes follow the scheduler
   /// from then on. `force` reads even metrics read moments ago (a read in flight is not repeated).
   public func readAllNow(force: Bool = false) {
+    flushChanges()
     if force {
       _ = scheduler.requestRefresh(Array(context.metricNames.indices), force: true, waiter: Self.internalWaiter)
     }
@@ -134,7 +163,10 @@ public final class Synchronizer {
   }
 
   /// When the next read is due (scheduler time), if any is scheduled.
-  public func nextDeadline() -> SchedulerInstant? { scheduler.nextDeadline() }
+  public func nextDeadline() -> SchedulerInstant? {
+    flushChanges()
+    return scheduler.nextDeadline()
+  }
 
   private func start(_ metric: Int) {
     let ticket = context.beginRead(metric: metric)
@@ -201,6 +233,7 @@ public final class Synchronizer {
   /// Stores every metric's sync state in the context and tells those that changed in a way worth telling: anything
   /// but the next refresh moving later (a burst of mutations pushes the debounce on at every message).
   public func publish() {
+    flushChanges()
     let now = clock.now()
     let wallNow = context.now()
     for metric in context.metricNames.indices {

@@ -4,7 +4,9 @@ import UsageCore
 
 /// The wire form of the usage context's values, written straight into the answer.
 extension JSONWriter {
-  mutating func metricState(_ state: MetricState) {
+  /// Writes a metric's state; `withSync: false` leaves out how it stands with its authority (the answers to changes,
+  /// which are on the hot path: the sync state is told by `usage/get`, subscriptions and `usage/refresh`).
+  mutating func metricState(_ state: MetricState, withSync: Bool = true) {
     beginObject()
     key("name"); string(text: state.name)
     key("kind"); string(text: state.kind.rawValue)
@@ -50,7 +52,7 @@ extension JSONWriter {
     if let error = state.error {
       key("error"); string(text: error)
     }
-    if let sync = state.sync {
+    if withSync, let sync = state.sync {
       key("sync")
       beginObject()
       key("state"); string(text: sync.state.rawValue)

@@ -142,7 +142,7 @@ public final class UsageService {
       try once(key: key, method: "usage/decrement", request: request, into: &result) {
         (result: inout JSONWriter) throws(RPCError) in
         let outcome = context.decrement(metric: metric, amount: amount, key: key)
-        result.metricState(outcome.state)
+        result.metricState(outcome.state, withSync: false)
         announce(outcome.crossing)
         mutated(metric)
       }
@@ -200,7 +200,7 @@ public final class UsageService {
         key = value
       }
       do throws(UsageError) {
-        result.metricState(try context.reset(metric: metric, breakdownKey: key).state)
+        result.metricState(try context.reset(metric: metric, breakdownKey: key).state, withSync: false)
       } catch {
         throw RPCError(error)
       }
@@ -298,7 +298,7 @@ public final class UsageService {
       } catch {
         throw RPCError(error)
       }
-      result.metricState(outcome.state)
+      result.metricState(outcome.state, withSync: false)
       announce(outcome.crossing)
       mutated(metric)
     }

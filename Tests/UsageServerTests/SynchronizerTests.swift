@@ -140,6 +140,8 @@ struct SynchronizerTests {
     for _ in 0..<5 {
       _ = try harness.context.increment(metric: 0, amount: 1)
       harness.synchronizer.mutated(0)
+      // The end of the burst that carried the change.
+      harness.synchronizer.pump()
       harness.advance(500)
     }
     #expect(harness.source.reads == 1)
@@ -235,6 +237,7 @@ struct SynchronizerTests {
     harness.synchronizer.readAllNow()
     _ = try harness.context.increment(metric: 0, amount: 2)
     harness.synchronizer.mutated(0)
+    harness.synchronizer.pump()
     // The backend acknowledges the write but loses it.
     let seq = try #require(harness.source.state.withLock { $0.reports.last?.seq })
     harness.context.settle(metric: 0, seq: seq)
