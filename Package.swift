@@ -30,6 +30,11 @@ let package = Package(
     ),
     // The metric plugin C interface (protocol/usagectx_plugin.h), for the host and for plugins written in Swift.
     .systemLibrary(name: "CUsagePlugin", path: "Sources/CUsagePlugin"),
+    // The system SQLite library, for the durable ledger.
+    .systemLibrary(
+      name: "CSQLite", pkgConfig: "sqlite3",
+      providers: [.apt(["libsqlite3-dev"]), .yum(["sqlite-devel"]), .brew(["sqlite"])]
+    ),
     // Linux system interfaces Glibc does not export (eventfd, signalfd).
     .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
     // JSON values over Jansson (parse, read) and a direct JSON writer.
@@ -48,6 +53,8 @@ let package = Package(
       dependencies: ["CUsagePlugin", "UsageCore", "JSON", .product(name: "Logging", package: "swift-log")],
       swiftSettings: swiftSettings
     ),
+    // The durable ledger: an SQLite database in the state directory (schema, migrations, group commits).
+    .target(name: "Ledger", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
     // When to refresh each metric: triggers, debounce, throttle, single flight, backoff. Knows no JSON-RPC.
     .target(name: "RefreshScheduler", swiftSettings: swiftSettings),
     // The usage service: JSON-RPC methods mapped onto the usage context.
@@ -98,6 +105,7 @@ let package = Package(
       dependencies: ["UsageCore", "PluginHost", "SeededRandom", .product(name: "Logging", package: "swift-log")],
       swiftSettings: swiftSettings
     ),
+    .testTarget(name: "LedgerTests", dependencies: ["Ledger"], swiftSettings: swiftSettings),
     .testTarget(
       name: "UsageServerTests",
       dependencies: ["UsageServer", "UsageCore", "RefreshScheduler", "JSONRPC", "SeededRandom"],

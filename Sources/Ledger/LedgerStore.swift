@@ -1,0 +1,174 @@
+import CSQLite
+import Glibc
+
+/// One change as the ledger records it.
+public struct LedgerChange: Sendable, Equatable {
+  public var metric: String
+  public var delta: Int64
+  /// When it was applied, in milliseconds since the Unix epoch (UTC).
+  public var at: Int64
+  /// The client's idempotency key, if it gave one.
+  public var key: String?
+  /// The breakdown entry it counted towards (a model), if any.
+  public var label: String?
+
+  public init(metric: String, delta: Int64, at: Int64, key: String? = nil, label: String? = nil) {
+    self.metric = metric
+    self.delta = delta
+    self.at = at
+    self.key = key
+    self.label = label
+  }
+}
+
+/// The durable ledger's database: `usage.sqlite3` in the state directory, in WAL mode with `synchronous=FULL`, its
+/// schema versioned by `PRAGMA user_version` and marked as usagectx's by `PRAGMA application_id`.
+///
+/// Opening never recreates a file it does not recognise: a file that is not SQLite, is corrupt, belongs to another
+/// program, or has a newer schema is an error naming the path. Changes are appended in groups, one transaction per
+/// group (the group commit of a burst).
+///
+/// - Important: Not thread-safe; one owner.
+public final class LedgerStore {
+  /// The database's file name in the state directory.
+  public static let fileName = "usage.sqlite3"
+  /// `PRAGMA application_id` of a usagectx ledger ("USCX").
+  public static let applicationID: Int64 = 0x5553_4358
+  /// The schema, one step per version: version `n` is reached by running `migrations[n - 1]`.
+  static let migrations: [String] = [
+    """
+    CREATE TABLE changes (
+      id INTEGER PRIMARY KEY,
+      metric TEXT NOT NULL,
+      delta INTEGER NOT NULL,
+      at_ms INTEGER NOT NULL,
+      day INTEGER NOT NULL,
+      key TEXT,
+      label TEXT
+    );
+    CREATE INDEX changes_by_metric_day ON changes (metric, day);
+    """
+  ]
+
+  /// The database file.
+  public let path: String
+  private let connection: SQLiteConnection
+  private let insert: SQLiteStatement
+  private let sum: SQLiteStatement
+
+  /// The state directory: `$XDG_STATE_HOME/usagectx`, else `$HOME/.local/state/usagectx`.
+  public static func defaultDirectory(environment: [String: String]) -> String? {
+    if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return state + "/usagectx" }
+    guard let home = environment["HOME"], !home.isEmpty else { return nil }
+    return home + "/.local/state/usagectx"
+  }
+
+  /// Opens (creating when missing) the ledger in `directory`, which is created too (mode 0700).
+  /// - Parameter busyTimeout: how long a write waits for another process's lock, in milliseconds.
+  public init(directory: String, busyTimeout: Int32 = 5_000) throws(LedgerError) {
+    path = directory + "/" + Self.fileName
+    try Self.makeDirectory(directory, for: path)
+    connection = try SQLiteConnection(path: path, create: true)
+    sqlite3_busy_timeout(connection.rawHandle, busyTimeout)
+    try Self.recognise(connection)
+    guard try connection.text("PRAGMA journal_mode = WAL")?.lowercased() == "wal" else {
+      throw .failed(path: path, reason: "cannot use write-ahead logging")
+    }
+    try connection.execute("PRAGMA synchronous = FULL")
+    try Self.migrate(connection)
+    insert = try connection.prepare(
+      "INSERT INTO changes (metric, delta, at_ms, day, key, label) VALUES (?, ?, ?, ?, ?, ?)")
+    sum = try connection.prepare("SELECT COALESCE(SUM(delta), 0) FROM changes WHERE metric = ? AND day >= ?")
+  }
+
+  /// The schema version of the file.
+  public var schemaVersion: Int64 { (try? connection.integer("PRAGMA user_version")) ?? 0 }
+  /// `wal` once opened.
+  public var journalMode: String { (try? connection.text("PRAGMA journal_mode")) ?? "" }
+  /// 2 (`FULL`) once opened.
+  public var synchronous: Int64 { (try? connection.integer("PRAGMA synchronous")) ?? -1 }
+
+  /// Appends `changes` in one transaction: all of them are durable when this returns, or none is.
+  public func append(_ changes: [LedgerChange]) throws(LedgerError) {
+    guard !changes.isEmpty else { return }
+    try connection.execute("BEGIN IMMEDIATE")
+    do throws(LedgerError) {
+      for change in changes {
+        try insert.run([
+          .text(change.metric), .integer(change.delta), .integer(change.at),
+          .integer(change.at.floorDivided(by: 86_400_000)), .optional(change.key), .optional(change.label),
+        ])
+      }
+      try connection.execute("COMMIT")
+    } catch {
+      try? connection.execute("ROLLBACK")
+      throw error
+    }
+  }
+
+  /// The sum of the changes to `metric` applied from `since` (milliseconds, counted by whole UTC days; `nil` for
+  /// all).
+  public func total(metric: String, since: Int64?) throws(LedgerError) -> Int64 {
+    let firstDay = since.map { $0.floorDivided(by: 86_400_000) } ?? .min
+    try sum.bind([.text(metric), .integer(firstDay)])
+    defer { _ = try? sum.step() }
+    guard try sum.step() else { return 0 }
+    return sum.int64(0)
+  }
+
+  // MARK: - Opening
+
+  private static func makeDirectory(_ directory: String, for path: String) throws(LedgerError) {
+    var prefix = directory.hasPrefix("/") ? "" : "."
+    for component in directory.split(separator: "/") {
+      prefix += "/" + component
+      if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+        throw .cannotOpen(path: path, reason: "cannot create \(prefix): \(String(cString: strerror(errno)))")
+      }
+    }
+  }
+
+  /// Accepts a usagectx ledger or an empty database; refuses anything else.
+  private static func recognise(_ connection: SQLiteConnection) throws(LedgerError) {
+    // The first read of a file that is not SQLite fails here (SQLITE_NOTADB).
+    let application = try connection.integer("PRAGMA application_id") ?? 0
+    let tables = try connection.integer("SELECT count(*) FROM sqlite_master") ?? 0
+    if application == applicationID {
+      let version = try connection.integer("PRAGMA user_version") ?? 0
+      if version > Int64(migrations.count) {
+        throw .newerSchema(path: connection.path, version: version, known: Int64(migrations.count))
+      }
+      return
+    }
+    guard application == 0 && tables == 0 else {
+      throw .notALedger(
+        path: connection.path,
+        reason: application == 0
+          ? "an SQLite database with \(tables) other objects" : "an SQLite database of application \(application)")
+    }
+  }
+
+  private static func migrate(_ connection: SQLiteConnection) throws(LedgerError) {
+    try connection.execute("BEGIN IMMEDIATE")
+    do throws(LedgerError) {
+      let version = try connection.integer("PRAGMA user_version") ?? 0
+      for step in Int(version)..<migrations.count {
+        try connection.execute(migrations[step])
+        try connection.execute("PRAGMA user_version = \(step + 1)")
+      }
+      try connection.execute("PRAGMA application_id = \(applicationID)")
+      try connection.execute("COMMIT")
+    } catch {
+      try? connection.execute("ROLLBACK")
+      throw error
+    }
+  }
+}
+
+extension Int64 {
+  /// Division rounding towards negative infinity.
+  func floorDivided(by divisor: Int64) -> Int64 {
+    let (quotient, remainder) = quotientAndRemainder(dividingBy: divisor)
+    return remainder < 0 ? quotient - 1 : quotient
+  }
+}
