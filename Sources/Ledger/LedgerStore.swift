@@ -52,7 +52,7 @@ public final class LedgerStore {
 
   /// The database file.
   public let path: String
-  private let connection: SQLiteConnection
+  let connection: SQLiteConnection
   private let insert: SQLiteStatement
   private let sum: SQLiteStatement
 
