@@ -54,7 +54,7 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     // The durable ledger: an SQLite database in the state directory (schema, migrations, group commits).
-    .target(name: "Ledger", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
+    .target(name: "Ledger", dependencies: ["CSQLite", "UsageCore"], swiftSettings: swiftSettings),
     // When to refresh each metric: triggers, debounce, throttle, single flight, backoff. Knows no JSON-RPC.
     .target(name: "RefreshScheduler", swiftSettings: swiftSettings),
     // The usage service: JSON-RPC methods mapped onto the usage context.
@@ -105,7 +105,7 @@ let package = Package(
       dependencies: ["UsageCore", "PluginHost", "SeededRandom", .product(name: "Logging", package: "swift-log")],
       swiftSettings: swiftSettings
     ),
-    .testTarget(name: "LedgerTests", dependencies: ["Ledger"], swiftSettings: swiftSettings),
+    .testTarget(name: "LedgerTests", dependencies: ["Ledger", "UsageCore"], swiftSettings: swiftSettings),
     .testTarget(
       name: "UsageServerTests",
       dependencies: ["UsageServer", "UsageCore", "RefreshScheduler", "JSONRPC", "SeededRandom"],

@@ -116,6 +116,17 @@ public final class LedgerStore {
     return sum.int64(0)
   }
 
+  /// The total of every metric per UTC day.
+  public func dayTotals() throws(LedgerError) -> [String: [Int64: Int64]] {
+    let statement = try connection.prepare("SELECT metric, day, SUM(delta) FROM changes GROUP BY metric, day")
+    var totals: [String: [Int64: Int64]] = [:]
+    while try statement.step() {
+      guard let metric = statement.text(0) else { continue }
+      totals[metric, default: [:]][statement.int64(1)] = statement.int64(2)
+    }
+    return totals
+  }
+
   // MARK: - Opening
 
   private static func makeDirectory(_ directory: String, for path: String) throws(LedgerError) {

@@ -31,11 +31,14 @@ public struct ReportedChange: Sendable, Equatable {
   public var delta: Int64
   /// The client's idempotency key, when it gave one.
   public var key: String?
+  /// The breakdown entry the change counted towards (a model), when the metric has a breakdown.
+  public var label: String?
 
-  public init(seq: UInt64, delta: Int64, key: String? = nil) {
+  public init(seq: UInt64, delta: Int64, key: String? = nil, label: String? = nil) {
     self.seq = seq
     self.delta = delta
     self.key = key
+    self.label = label
   }
 }
 

@@ -69,9 +69,9 @@ struct MetricRecord {
 
   /// Passes a change of `delta` on to the authority (with the client's idempotency `key`) and counts it; `events` is
   /// the context's event counter. `used` follows.
-  mutating func count(_ delta: Int64, key: String?, events: inout UInt64) {
+  mutating func count(_ delta: Int64, key: String?, label: String? = nil, events: inout UInt64) {
     let seq = reconciliation.nextSeq()
-    let receipt = authority?.report(ReportedChange(seq: seq, delta: delta, key: key)) ?? .recorded
+    let receipt = authority?.report(ReportedChange(seq: seq, delta: delta, key: key, label: label)) ?? .recorded
     if receipt == .recorded { events += 1 }
     reconciliation.record(seq: seq, delta: delta, receipt: receipt, event: events)
     used = max(0, reconciliation.value)

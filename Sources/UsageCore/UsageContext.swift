@@ -213,7 +213,8 @@ public final class UsageContext: Sendable {
       return MutationResult(state: record.state(tier: tier), crossing: nil)
     }
     version += 1
-    record.count(measurement.amount, key: key, events: &events)
+    let label = record.descriptor.breakdownLabel.map { labels[$0] ?? "unknown" }
+    record.count(measurement.amount, key: key, label: label, events: &events)
     return apply(measurement, fields: fields, labels: labels, to: &record, version: version, tier: tier)
   }
 
@@ -251,7 +252,7 @@ public final class UsageContext: Sendable {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
         }
         if let entry = state.records[index].removeBreakdownEntry(breakdownKey) {
-          state.records[index].count(-entry.amount, key: nil, events: &state.events)
+          state.records[index].count(-entry.amount, key: nil, label: breakdownKey, events: &state.events)
           // The sum of what remains, not a subtraction, so no rounding residue is left behind.
           state.records[index].cost = state.records[index].breakdown.reduce(0) { $0 + $1.cost }
           for (position, value) in entry.fields.enumerated() where position < state.records[index].fieldTotals.count {

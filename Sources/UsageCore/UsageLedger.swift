@@ -4,10 +4,18 @@ import Synchronization
 /// default). Changes are recorded as they are applied; a metric's authoritative value is its total over the
 /// current period. This one lives in memory; the durable ledger takes its place behind the same interface.
 public protocol UsageLedger: Sendable {
-  /// Records a change of `delta` to `metric` at `time`.
-  func record(metric: String, delta: Int64, at time: Timestamp)
+  /// Records a change of `delta` to `metric` at `time`, with the client's idempotency `key` and the breakdown entry
+  /// (`label`, e.g. a model) it counted towards, when known.
+  func record(metric: String, delta: Int64, at time: Timestamp, key: String?, label: String?)
   /// The sum of the changes to `metric` recorded from `start` (inclusive; `nil` for all) until now.
   func total(metric: String, since start: Timestamp?) -> Int64
+}
+
+extension UsageLedger {
+  /// Records a change without a key or a label.
+  public func record(metric: String, delta: Int64, at time: Timestamp) {
+    record(metric: metric, delta: delta, at: time, key: nil, label: nil)
+  }
 }
 
 /// A ledger in memory that keeps one total per metric per UTC day, so its size does not grow with the number of
@@ -17,7 +25,7 @@ public final class MemoryLedger: UsageLedger {
 
   public init() {}
 
-  public func record(metric: String, delta: Int64, at time: Timestamp) {
+  public func record(metric: String, delta: Int64, at time: Timestamp, key: String?, label: String?) {
     guard delta != 0 else { return }
     let day = time.milliseconds.floorDivided(by: 86_400_000)
     days.withLock { days in
@@ -58,7 +66,7 @@ public struct LedgerAuthority: Authority {
   }
 
   public func report(_ change: ReportedChange) -> ReportReceipt {
-    ledger.record(metric: metric, delta: change.delta, at: clock.now())
+    ledger.record(metric: metric, delta: change.delta, at: clock.now(), key: change.key, label: change.label)
     return .recorded
   }
 }

@@ -1,0 +1,81 @@
+import Synchronization
+public import UsageCore
+
+/// The local ledger on disk: every change is recorded in memory at once (totals include it) and written to the
+/// ``LedgerStore`` by ``commit()``, all the changes since the last commit in one transaction (the group commit of a
+/// burst). A failed commit takes its changes back out of the totals, so what the ledger says is what is durable plus
+/// what is waiting for the next commit.
+///
+/// Totals are kept per metric per UTC day in memory, loaded from the database when the ledger opens, so a daily or
+/// monthly period's total is right across restarts.
+public final class DurableLedger: UsageLedger {
+  private struct State: ~Copyable {
+    let store: LedgerStore
+    var days: [String: [Int64: Int64]]
+    var pending: [LedgerChange] = []
+  }
+
+  private let state: Mutex<State>
+  /// The database file.
+  public let path: String
+
+  /// Opens the ledger of `store`, loading its totals.
+  public init(store: sending LedgerStore) throws(LedgerError) {
+    path = store.path
+    let days = try store.dayTotals()
+    state = Mutex(State(store: store, days: days))
+  }
+
+  public func record(metric: String, delta: Int64, at time: Timestamp, key: String?, label: String?) {
+    guard delta != 0 else { return }
+    let change = LedgerChange(metric: metric, delta: delta, at: time.milliseconds, key: key, label: label)
+    state.withLock { state in
+      state.pending.append(change)
+      Self.add(change, to: &state.days, sign: 1)
+    }
+  }
+
+  public func total(metric: String, since start: Timestamp?) -> Int64 {
+    let first = start.map { $0.milliseconds.floorDivided(by: 86_400_000) } ?? .min
+    return state.withLock { state in
+      (state.days[metric] ?? [:]).reduce(into: Int64(0)) { sum, entry in
+        if entry.key >= first { sum = sum.saturatingAdded(entry.value) }
+      }
+    }
+  }
+
+  /// Whether changes wait for a commit.
+  public var hasPending: Bool { state.withLock { !$0.pending.isEmpty } }
+
+  /// Writes the changes recorded since the last commit in one transaction. Returns how many were written; on
+  /// failure they are taken back out of the totals (they were never durable) and the error says why.
+  @discardableResult
+  public func commit() throws(LedgerError) -> Int {
+    try state.withLock { (state: inout State) throws(LedgerError) -> Int in
+      guard !state.pending.isEmpty else { return 0 }
+      let batch = state.pending
+      state.pending = []
+      do throws(LedgerError) {
+        try state.store.append(batch)
+      } catch {
+        for change in batch { Self.add(change, to: &state.days, sign: -1) }
+        throw error
+      }
+      return batch.count
+    }
+  }
+
+  private static func add(_ change: LedgerChange, to days: inout [String: [Int64: Int64]], sign: Int64) {
+    let day = change.at.floorDivided(by: 86_400_000)
+    days[change.metric, default: [:]][day, default: 0] = days[change.metric, default: [:]][day, default: 0]
+      .saturatingAdded(sign * change.delta)
+  }
+}
+
+extension Int64 {
+  /// `self + other`, staying at the bound instead of overflowing.
+  func saturatingAdded(_ other: Int64) -> Int64 {
+    let (sum, overflow) = addingReportingOverflow(other)
+    return overflow ? (other > 0 ? .max : .min) : sum
+  }
+}
