@@ -61,7 +61,7 @@ let package = Package(
     .target(
       name: "UsageServer",
       dependencies: [
-        "UsageCore", "JSONRPC", "JSON", "PluginHost", "RefreshScheduler",
+        "UsageCore", "JSONRPC", "JSON", "PluginHost", "RefreshScheduler", "Ledger",
         .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings
@@ -87,7 +87,7 @@ let package = Package(
     .executableTarget(
       name: "usagectx",
       dependencies: [
-        "UsageServer", "UsageCore", "JSONRPC", "PluginHost",
+        "UsageServer", "UsageCore", "JSONRPC", "PluginHost", "Ledger",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],

@@ -1,4 +1,5 @@
 public import JSONRPC
+import Ledger
 public import Logging
 public import PluginHost
 import RefreshScheduler
@@ -17,6 +18,11 @@ public enum Sidecar {
     public var pluginDirectories: [String] = []
     /// Whether the default locations (beside the executable) are searched too.
     public var defaultPluginLocations = true
+    /// Where the durable ledger lives (`usage.sqlite3`); `nil` keeps the ledger in memory only.
+    public var stateDirectory: String?
+    /// Whether answers to changes wait for the change to be committed (the default), or go out before the commit
+    /// (`--ack memory`: faster, but a crash can lose changes already answered).
+    public var acknowledgeAfterCommit = true
     public init() {}
 
     /// Where plugins are looked for.
@@ -42,10 +48,20 @@ public enum Sidecar {
   ) -> Int32 {
     let context: UsageContext
     let policies: [RefreshPolicy]
+    var durable: DurableLedger?
+    if let directory = options.stateDirectory {
+      do {
+        durable = try DurableLedger(store: try LedgerStore(directory: directory))
+      } catch {
+        logger.critical("\(error)")
+        catalog.shutdown()
+        return 2
+      }
+    }
     do {
       context = try UsageContext(
         plugins: catalog.plugins, configuration: options.configuration, clock: clock,
-        authorities: catalog.sourceAuthorities)
+        ledger: durable ?? MemoryLedger(), authorities: catalog.sourceAuthorities)
       policies = try RefreshSettings.policies(options.configuration, metrics: context.metricNames)
     } catch {
       logger.critical("configuration refused: \(error)")
@@ -63,7 +79,13 @@ public enum Sidecar {
       logger: logger)
     let monotonic = ContinuousClock()
     service.watchProcess = { [unowned server] pid in server.watch(process: pid) }
+    let committer = durable.map { LedgerCommitter(ledger: $0, synchronizer: synchronizer, logger: logger) }
+    let afterCommit = options.acknowledgeAfterCommit
     server.onBurstEnd = {
+      // The burst's changes are committed before its answers are written (or, with --ack memory, right after).
+      if let committer {
+        if afterCommit { committer.commit() } else { committer.commitSoon(jobs) }
+      }
       service.pumpRefreshes()
       service.sendChanges()
     }
@@ -104,6 +126,7 @@ public enum Sidecar {
     synchronizer.readAllNow()
     logger.debug("usagectx \(ServerInfo.version) serving \(context.metricNames.joined(separator: ", "))")
     let code = server.run()
+    committer?.commit()
     // Plugin programs get their stdin closed and time to finish, then are stopped and reaped.
     catalog.shutdown()
     return code

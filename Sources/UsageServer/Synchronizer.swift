@@ -171,7 +171,7 @@ public final class Synchronizer {
   private func start(_ metric: Int) {
     let ticket = context.beginRead(metric: metric)
     let authority = context.authority(ofMetric: metric)
-    let result = Mailbox(self)
+    let result = LoopBound(self)
     let post = self.post
     run {
       let outcome = Self.read(authority)
@@ -277,13 +277,6 @@ public final class Synchronizer {
       state: phase, lastSyncedAt: wall(state.lastSyncedAt), nextRefreshAt: wall(state.nextRefreshAt),
       attempt: state.attempt, error: state.error)
   }
-}
-
-/// A weak way back to the synchronizer for a read running on another thread; only dereferenced on the loop thread,
-/// where the synchronizer lives (the job queue runs its jobs there).
-private final class Mailbox: @unchecked Sendable {
-  weak var value: Synchronizer?
-  init(_ value: Synchronizer) { self.value = value }
 }
 
 /// The results of the reads run in parallel at start-up, one slot per read.

@@ -31,7 +31,10 @@ struct Demo: ParsableCommand {
     var toServer: [Int32] = [0, 0]
     var fromServer: [Int32] = [0, 0]
     guard pipe(&toServer) == 0, pipe(&fromServer) == 0 else { throw ExitCode.failure }
-    let sidecarOptions = try options.sidecarOptions()
+    var demoOptions = try options.sidecarOptions()
+    // The demo is a show: it leaves the person's ledger alone unless a --state is named.
+    if options.state == nil { demoOptions.stateDirectory = nil }
+    let sidecarOptions = demoOptions
     let logger = options.makeLogger()
     let serverInput = toServer[0]
     let serverOutput = fromServer[1]

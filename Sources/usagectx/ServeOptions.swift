@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import JSONRPC
+import Ledger
 import Logging
 import UsageCore
 import UsageServer
@@ -38,6 +40,21 @@ struct ServeOptions: ParsableArguments {
   @Option(help: "A JSON configuration file (the same shape as initialize.config).")
   var config: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "Directory of the durable ledger (usage.sqlite3).",
+      discussion: "Default: $XDG_STATE_HOME/usagectx, else ~/.local/state/usagectx."))
+  var state: String?
+
+  @Flag(help: "Keep the ledger in memory only: nothing is written to disk and nothing outlives the session.")
+  var noState = false
+
+  @Option(
+    help: ArgumentHelp(
+      "When answers to changes are written: commit or memory.",
+      discussion: "commit (default): after the change is on disk. memory: before the commit, faster, but a crash may lose changes already answered."))
+  var ack: String = "commit"
+
   func validate() throws {
     guard Tier(rawValue: tier) != nil else { throw ValidationError("--tier must be free, pro or ultra") }
     guard maxMessageBytes >= 64 else { throw ValidationError("--max-message-bytes must be at least 64") }
@@ -45,6 +62,8 @@ struct ServeOptions: ParsableArguments {
     guard maxDepth >= 2 else { throw ValidationError("--max-depth must be at least 2") }
     guard partialFrameTimeout >= 1 else { throw ValidationError("--partial-frame-timeout must be at least 1") }
     guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+    guard ack == "commit" || ack == "memory" else { throw ValidationError("--ack must be commit or memory") }
+    guard !(noState && state != nil) else { throw ValidationError("--state and --no-state exclude each other") }
   }
 
   /// The session's options; reads the configuration file, if one was named.
@@ -57,6 +76,13 @@ struct ServeOptions: ParsableArguments {
     options.server.partialFrameTimeout = .seconds(partialFrameTimeout)
     options.server.watchedProcess = clientProcessId
     options.configuration.tier = Tier(rawValue: tier) ?? .free
+    options.acknowledgeAfterCommit = ack == "commit"
+    if !noState {
+      guard let directory = state ?? LedgerStore.defaultDirectory(environment: ProcessInfo.processInfo.environment) else {
+        throw ValidationError("no state directory: set --state DIR (or HOME), or run with --no-state")
+      }
+      options.stateDirectory = directory
+    }
     if let config {
       do {
         options.configuration = try ConfigurationFile.load(config, over: options.configuration)

@@ -63,11 +63,12 @@ final class SidecarProcess {
     guard FileManager.default.isExecutableFile(atPath: path) else { throw Failure.binaryMissing(path) }
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
-    if !environment.isEmpty {
-      var merged = ProcessInfo.processInfo.environment
-      for (key, value) in environment { merged[key] = value }
-      process.environment = merged
-    }
+    // Each process gets a state directory of its own (a fresh ledger) unless the test names one.
+    var merged = ProcessInfo.processInfo.environment
+    merged["XDG_STATE_HOME"] = FileManager.default.temporaryDirectory
+      .appendingPathComponent("usagectx-state-\(UUID().uuidString)").path
+    for (key, value) in environment { merged[key] = value }
+    process.environment = merged
     process.standardInput = stdinPipe
     process.standardOutput = stdoutPipe
     process.standardError = stderrPipe

@@ -1,0 +1,43 @@
+import JSONRPC
+import Ledger
+import Logging
+
+/// Commits the durable ledger's changes for the session: at the end of each burst (before its answers are written),
+/// or on the loop's next turn with `--ack memory`. A commit that fails leaves its changes out of the ledger, so every
+/// metric is read again at once and shows what is durable.
+///
+/// - Important: Used on the session's loop thread only.
+final class LedgerCommitter {
+  let ledger: DurableLedger
+  private let synchronizer: Synchronizer
+  private let logger: Logger
+  private var scheduled = false
+
+  init(ledger: DurableLedger, synchronizer: Synchronizer, logger: Logger) {
+    self.ledger = ledger
+    self.synchronizer = synchronizer
+    self.logger = logger
+  }
+
+  /// Commits now; on failure logs why and reads the metrics again so they show what is durable.
+  func commit() {
+    do throws(LedgerError) {
+      try ledger.commit()
+    } catch {
+      logger.error("changes not written: \(error)")
+      synchronizer.readAllNow(force: true)
+    }
+  }
+
+  /// Commits on the loop's next turn, after this burst's answers were written.
+  func commitSoon(_ jobs: JobQueue) {
+    guard !scheduled, ledger.hasPending else { return }
+    scheduled = true
+    let reference = LoopBound(self)
+    jobs.post {
+      guard let committer = reference.value else { return }
+      committer.scheduled = false
+      committer.commit()
+    }
+  }
+}
