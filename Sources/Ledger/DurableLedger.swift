@@ -13,6 +13,7 @@ public final class DurableLedger: UsageLedger {
     let store: LedgerStore
     var days: [String: [Int64: Int64]]
     var pending: [LedgerChange] = []
+    var answers: [KeptAnswer] = []
   }
 
   private let state: Mutex<State>
@@ -45,18 +46,38 @@ public final class DurableLedger: UsageLedger {
   }
 
   /// Whether changes wait for a commit.
-  public var hasPending: Bool { state.withLock { !$0.pending.isEmpty } }
+  public var hasPending: Bool { state.withLock { !$0.pending.isEmpty || !$0.answers.isEmpty } }
+
+  /// Keeps the answer given under an idempotency key; written with the next commit, together with its change.
+  public func keep(_ answer: KeptAnswer) {
+    state.withLock { $0.answers.append(answer) }
+  }
+
+  /// The answer kept under `key` (committed, or waiting for the commit), if any.
+  public func keptAnswer(_ key: String) -> KeptAnswer? {
+    state.withLock { state in
+      if let waiting = state.answers.last(where: { $0.key == key }) { return waiting }
+      return try? state.store.keptAnswer(key)
+    }
+  }
+
+  /// Forgets answers kept before `cutoff` (milliseconds since the epoch).
+  public func forgetAnswers(before cutoff: Int64) {
+    state.withLock { state in _ = try? state.store.forgetAnswers(before: cutoff) }
+  }
 
   /// Writes the changes recorded since the last commit in one transaction. Returns how many were written; on
   /// failure they are taken back out of the totals (they were never durable) and the error says why.
   @discardableResult
   public func commit() throws(LedgerError) -> Int {
     try state.withLock { (state: inout State) throws(LedgerError) -> Int in
-      guard !state.pending.isEmpty else { return 0 }
+      guard !state.pending.isEmpty || !state.answers.isEmpty else { return 0 }
       let batch = state.pending
+      let answers = state.answers
       state.pending = []
+      state.answers = []
       do throws(LedgerError) {
-        try state.store.append(batch)
+        try state.store.append(batch, answers: answers)
       } catch {
         for change in batch { Self.add(change, to: &state.days, sign: -1) }
         throw error

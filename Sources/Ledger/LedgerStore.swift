@@ -1,6 +1,24 @@
 import CSQLite
 import Glibc
 
+/// An answer given to a change that carried an idempotency key, kept so that a retry gets it again.
+public struct KeptAnswer: Sendable, Equatable {
+  public var key: String
+  /// What identifies the request's parameters (a retry with other parameters is refused).
+  public var fingerprint: String
+  /// The answer's `result`, as written.
+  public var answer: [UInt8]
+  /// When it was given, in milliseconds since the epoch.
+  public var at: Int64
+
+  public init(key: String, fingerprint: String, answer: [UInt8], at: Int64) {
+    self.key = key
+    self.fingerprint = fingerprint
+    self.answer = answer
+    self.at = at
+  }
+}
+
 /// One change as the ledger records it.
 public struct LedgerChange: Sendable, Equatable {
   public var metric: String
@@ -47,7 +65,16 @@ public final class LedgerStore {
       label TEXT
     );
     CREATE INDEX changes_by_metric_day ON changes (metric, day);
+    """,
     """
+    CREATE TABLE idempotency (
+      key TEXT PRIMARY KEY,
+      fingerprint TEXT NOT NULL,
+      answer BLOB NOT NULL,
+      at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_by_age ON idempotency (at_ms);
+    """,
   ]
 
   /// The database file.
@@ -55,6 +82,8 @@ public final class LedgerStore {
   let connection: SQLiteConnection
   private let insert: SQLiteStatement
   private let sum: SQLiteStatement
+  private let keep: SQLiteStatement
+  private let find: SQLiteStatement
 
   /// The state directory: `$XDG_STATE_HOME/usagectx`, else `$HOME/.local/state/usagectx`.
   public static func defaultDirectory(environment: [String: String]) -> String? {
@@ -79,6 +108,9 @@ public final class LedgerStore {
     insert = try connection.prepare(
       "INSERT INTO changes (metric, delta, at_ms, day, key, label) VALUES (?, ?, ?, ?, ?, ?)")
     sum = try connection.prepare("SELECT COALESCE(SUM(delta), 0) FROM changes WHERE metric = ? AND day >= ?")
+    keep = try connection.prepare(
+      "INSERT OR REPLACE INTO idempotency (key, fingerprint, answer, at_ms) VALUES (?, ?, ?, ?)")
+    find = try connection.prepare("SELECT fingerprint, answer, at_ms FROM idempotency WHERE key = ?")
   }
 
   /// The schema version of the file.
@@ -88,9 +120,10 @@ public final class LedgerStore {
   /// 2 (`FULL`) once opened.
   public var synchronous: Int64 { (try? connection.integer("PRAGMA synchronous")) ?? -1 }
 
-  /// Appends `changes` in one transaction: all of them are durable when this returns, or none is.
-  public func append(_ changes: [LedgerChange]) throws(LedgerError) {
-    guard !changes.isEmpty else { return }
+  /// Appends `changes`, and the answers given under idempotency keys, in one transaction: all of them are durable
+  /// when this returns, or none is.
+  public func append(_ changes: [LedgerChange], answers: [KeptAnswer] = []) throws(LedgerError) {
+    guard !changes.isEmpty || !answers.isEmpty else { return }
     try connection.execute("BEGIN IMMEDIATE")
     do throws(LedgerError) {
       for change in changes {
@@ -98,6 +131,9 @@ public final class LedgerStore {
           .text(change.metric), .integer(change.delta), .integer(change.at),
           .integer(change.at.floorDivided(by: 86_400_000)), .optional(change.key), .optional(change.label),
         ])
+      }
+      for answer in answers {
+        try keep.run([.text(answer.key), .text(answer.fingerprint), .blob(answer.answer), .integer(answer.at)])
       }
       try connection.execute("COMMIT")
     } catch {
@@ -114,6 +150,21 @@ public final class LedgerStore {
     defer { _ = try? sum.step() }
     guard try sum.step() else { return 0 }
     return sum.int64(0)
+  }
+
+  /// The answer kept under `key`, if any.
+  public func keptAnswer(_ key: String) throws(LedgerError) -> KeptAnswer? {
+    try find.bind([.text(key)])
+    guard try find.step() else { return nil }
+    defer { _ = try? find.step() }
+    return KeptAnswer(key: key, fingerprint: find.text(0) ?? "", answer: find.blob(1), at: find.int64(2))
+  }
+
+  /// Forgets the answers kept before `cutoff` (milliseconds since the epoch). Returns how many.
+  @discardableResult
+  public func forgetAnswers(before cutoff: Int64) throws(LedgerError) -> Int {
+    try connection.execute("DELETE FROM idempotency WHERE at_ms < \(cutoff)")
+    return Int(sqlite3_changes(connection.rawHandle))
   }
 
   /// The total of every metric per UTC day.

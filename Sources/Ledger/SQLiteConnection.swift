@@ -97,6 +97,10 @@ final class SQLiteStatement {
       switch value {
       case .integer(let number): status = sqlite3_bind_int64(statement, position, number)
       case .text(let text): status = sqlite3_bind_text(statement, position, text, -1, sqliteTransient)
+      case .blob(let bytes):
+        status = bytes.withUnsafeBytes { raw in
+          sqlite3_bind_blob(statement, position, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), sqliteTransient)
+        }
       case .null: status = sqlite3_bind_null(statement, position)
       }
       guard status == SQLITE_OK else { throw connection.error(status, nil) }
@@ -126,6 +130,12 @@ final class SQLiteStatement {
 
   func isNull(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_NULL }
   func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+  func blob(_ column: Int32) -> [UInt8] {
+    let count = Int(sqlite3_column_bytes(statement, column))
+    guard count > 0, let bytes = sqlite3_column_blob(statement, column) else { return [] }
+    return Array(UnsafeRawBufferPointer(start: bytes, count: count))
+  }
+
   func text(_ column: Int32) -> String? {
     guard let bytes = sqlite3_column_text(statement, column) else { return nil }
     return String(cString: bytes)
@@ -136,6 +146,7 @@ final class SQLiteStatement {
 enum SQLiteValue: Equatable {
   case integer(Int64)
   case text(String)
+  case blob([UInt8])
   case null
 
   static func optional(_ text: String?) -> SQLiteValue { text.map { .text($0) } ?? .null }

@@ -77,6 +77,9 @@ public enum Sidecar {
     let service = UsageService(
       context: context, dispatcher: dispatcher, synchronizer: synchronizer, plugins: { catalog.currentStatuses() },
       logger: logger)
+    service.keptAnswers = durable
+    // Keys are kept 24 hours; older ones are forgotten at start.
+    durable?.forgetAnswers(before: clock.now().milliseconds - 24 * 3600 * 1000)
     let monotonic = ContinuousClock()
     service.watchProcess = { [unowned server] pid in server.watch(process: pid) }
     let committer = durable.map { LedgerCommitter(ledger: $0, synchronizer: synchronizer, logger: logger) }

@@ -2,6 +2,7 @@ public import JSONRPC
 public import Logging
 public import PluginHost
 import RefreshScheduler
+public import Ledger
 public import UsageCore
 import JSON
 
@@ -20,6 +21,8 @@ public final class UsageService {
   public var watchProcess: ((Int32) -> Void)?
   /// Keeps the metrics in step with their authorities; `nil` in a session without refreshes.
   public let synchronizer: Synchronizer?
+  /// Where answers given under idempotency keys are kept across restarts (the durable ledger), if anywhere.
+  public var keptAnswers: DurableLedger?
   /// Manual refreshes waiting for their reads, with the metrics they asked for.
   private var refreshes: [WaiterID: (reply: PendingReply, metrics: [Int]?)] = [:]
 
@@ -314,7 +317,7 @@ public final class UsageService {
     guard let key else { return try mutation(&result) }
     let fingerprint = IdempotencyCache.fingerprint(method: method, params: request.params)
     let now = context.now()
-    if let previous = idempotency.entry(for: key, now: now) {
+    if let previous = idempotency.entry(for: key, now: now) ?? kept(key, now: now) {
       guard previous.fingerprint == fingerprint else {
         throw RPCError.invalidParams(field: "key", "was already used with different parameters", value: .string(key))
       }
@@ -325,6 +328,17 @@ public final class UsageService {
     try mutation(&result)
     let answer = result.withBytes { Array($0[start...]) }
     idempotency.store(key, fingerprint: fingerprint, answer: answer, now: now)
+    keptAnswers?.keep(KeptAnswer(key: key, fingerprint: fingerprint, answer: answer, at: now.milliseconds))
+  }
+
+  /// The answer the durable ledger kept under `key` from an earlier session, if still within the retention.
+  private func kept(_ key: String, now: Timestamp) -> IdempotencyCache.Entry? {
+    guard let kept = keptAnswers?.keptAnswer(key),
+      now.milliseconds - kept.at <= IdempotencyCache.retention
+    else { return nil }
+    let stored = Timestamp(milliseconds: kept.at)
+    idempotency.store(key, fingerprint: kept.fingerprint, answer: kept.answer, now: stored)
+    return IdempotencyCache.Entry(fingerprint: kept.fingerprint, answer: kept.answer, storedAt: stored)
   }
 
   private func idempotencyKey(_ params: Params) throws(RPCError) -> String? {

@@ -1,0 +1,94 @@
+import Foundation
+import JSON
+import SeededRandom
+import Testing
+
+/// The durable ledger end to end: what was acknowledged survives kill -9, idempotency keys survive restarts, and a
+/// file that is not a ledger stops usagectx with a message naming it.
+@Suite("Durability")
+struct DurabilityTests {
+  /// A state directory of its own.
+  static func stateDirectory() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("usagectx-durable-\(UUID().uuidString)").path
+  }
+
+  static func documents(_ sidecar: SidecarProcess) throws -> Int64 {
+    try #require(try sidecar.call("usage/get", ["metrics": ["documents"]])["metrics"]?["documents"]?["used"]?.int)
+  }
+
+  @Test("kill -9 at random moments under pipelined load: acknowledged <= stored <= attempted, 100 times")
+  func killNine() throws {
+    let state = Self.stateDirectory()
+    var generator = SeededGenerator(seed: 2026)
+    var acknowledged: Int64 = 0
+    var attempted: Int64 = 0
+    for cycle in 0..<100 {
+      let sidecar = try SidecarProcess(arguments: ["--state", state])
+      // What a restarted session starts from is what was stored.
+      let stored = try Self.documents(sidecar)
+      #expect(acknowledged <= stored && stored <= attempted, "cycle \(cycle): \(acknowledged) <= \(stored) <= \(attempted)")
+      acknowledged = stored
+      attempted = stored
+      let count = Int.random(in: 50...600, using: &generator)
+      var burst = ""
+      for id in 0..<count {
+        burst += #"{"jsonrpc":"2.0","id":\#(id),"method":"usage/increment","params":{"metric":"documents"}}"# + "\n"
+      }
+      try sidecar.sendRaw(burst)
+      attempted += Int64(count)
+      // Read some of the answers, then kill it while it works on the rest.
+      let waitFor = Int.random(in: 0...count, using: &generator)
+      for _ in 0..<waitFor {
+        let answer = try sidecar.nextMessage()
+        #expect(answer["result"]?["used"] != nil)
+        acknowledged += 1
+      }
+      sidecar.signal(SIGKILL)
+      _ = try sidecar.waitForExit()
+    }
+    let last = try SidecarProcess(arguments: ["--state", state])
+    let stored = try Self.documents(last)
+    #expect(acknowledged <= stored && stored <= attempted, "\(acknowledged) <= \(stored) <= \(attempted)")
+  }
+
+  @Test("an increment retried with the same key after a restart is counted once and gets its first answer")
+  func keyAcrossRestart() throws {
+    let state = Self.stateDirectory()
+    let params: JSONData = ["metric": "documents", "amount": 3, "key": "upload-1"]
+    let first = try SidecarProcess(arguments: ["--state", state])
+    let answer = try first.call("usage/increment", params)
+    #expect(answer["used"] == 3)
+    first.signal(SIGKILL)
+    _ = try first.waitForExit()
+
+    let second = try SidecarProcess(arguments: ["--state", state])
+    #expect(try second.call("usage/increment", params) == answer)
+    #expect(try Self.documents(second) == 3)
+    let other = try second.request("usage/increment", ["metric": "documents", "amount": 4, "key": "upload-1"])
+    #expect(other["error"]?["data"]?["field"] == "key")
+  }
+
+  @Test("a file at the ledger's path that is not a ledger stops usagectx with a message naming it, untouched")
+  func foreignFile() throws {
+    let state = Self.stateDirectory()
+    try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+    let path = state + "/usage.sqlite3"
+    try Data("these are my notes, not a database\n".utf8).write(to: URL(fileURLWithPath: path))
+    let sidecar = try SidecarProcess(arguments: ["--state", state])
+    #expect(try sidecar.waitForExit() == 2)
+    #expect(sidecar.stderrText.contains(path))
+    #expect(sidecar.stderrText.contains("not a usagectx ledger"))
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == "these are my notes, not a database\n")
+  }
+
+  @Test("--ack memory answers before the commit; what it answered is still there after a clean exit")
+  func ackMemory() throws {
+    let state = Self.stateDirectory()
+    let fast = try SidecarProcess(arguments: ["--state", state, "--ack", "memory"])
+    for _ in 0..<5 { _ = try fast.call("usage/increment", ["metric": "documents"]) }
+    fast.closeInput()
+    #expect(try fast.waitForExit() == 0)
+    let again = try SidecarProcess(arguments: ["--state", state])
+    #expect(try Self.documents(again) == 5)
+  }
+}
