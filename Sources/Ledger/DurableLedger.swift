@@ -14,6 +14,9 @@ public final class DurableLedger: UsageLedger {
     var days: [String: [Int64: Int64]]
     var pending: [LedgerChange] = []
     var answers: [KeptAnswer] = []
+    /// The highest change id already in `days`; every id up to it is counted.
+    var seen: Int64
+    var dataVersion: Int64
   }
 
   private let state: Mutex<State>
@@ -23,8 +26,12 @@ public final class DurableLedger: UsageLedger {
   /// Opens the ledger of `store`, loading its totals.
   public init(store: sending LedgerStore) throws(LedgerError) {
     path = store.path
-    let days = try store.dayTotals()
-    state = Mutex(State(store: store, days: days))
+    let seen = try store.lastChangeID()
+    let days = try store.dayTotals(ids: Int64.min...seen).reduce(into: [String: [Int64: Int64]]()) { days, row in
+      days[row.metric, default: [:]][row.day] = row.total
+    }
+    let version = try store.dataVersion()
+    state = Mutex(State(store: store, days: days, seen: seen, dataVersion: version))
   }
 
   public func record(metric: String, delta: Int64, at time: Timestamp, key: String?, label: String?) {
@@ -76,13 +83,40 @@ public final class DurableLedger: UsageLedger {
       let answers = state.answers
       state.pending = []
       state.answers = []
+      let ids: ClosedRange<Int64>?
       do throws(LedgerError) {
-        try state.store.append(batch, answers: answers)
+        ids = try state.store.append(batch, answers: answers)
       } catch {
         for change in batch { Self.add(change, to: &state.days, sign: -1) }
         throw error
       }
+      if let ids {
+        // Another process may have written between our last look and this commit: its changes come first.
+        if ids.lowerBound > state.seen + 1 {
+          Self.absorb(try? state.store.dayTotals(ids: (state.seen + 1)...(ids.lowerBound - 1)), into: &state.days)
+        }
+        state.seen = ids.upperBound
+      }
       return batch.count
+    }
+  }
+
+  /// Takes in the changes other processes committed since the last look. Returns the metrics they changed.
+  public func absorbOthers() -> Set<String> {
+    state.withLock { state in
+      guard let version = try? state.store.dataVersion(), version != state.dataVersion else { return [] }
+      state.dataVersion = version
+      guard let last = try? state.store.lastChangeID(), last > state.seen else { return [] }
+      let rows = try? state.store.dayTotals(ids: (state.seen + 1)...last)
+      state.seen = last
+      Self.absorb(rows, into: &state.days)
+      return Set(rows?.map(\.metric) ?? [])
+    }
+  }
+
+  private static func absorb(_ rows: [(metric: String, day: Int64, total: Int64)]?, into days: inout [String: [Int64: Int64]]) {
+    for row in rows ?? [] {
+      days[row.metric, default: [:]][row.day] = days[row.metric, default: [:]][row.day, default: 0].saturatingAdded(row.total)
     }
   }
 

@@ -77,6 +77,9 @@ public final class LedgerStore {
     """,
   ]
 
+  /// The schema version this usagectx writes.
+  public static var latestSchemaVersion: Int64 { Int64(migrations.count) }
+
   /// The database file.
   public let path: String
   let connection: SQLiteConnection
@@ -122,8 +125,11 @@ public final class LedgerStore {
 
   /// Appends `changes`, and the answers given under idempotency keys, in one transaction: all of them are durable
   /// when this returns, or none is.
-  public func append(_ changes: [LedgerChange], answers: [KeptAnswer] = []) throws(LedgerError) {
-    guard !changes.isEmpty || !answers.isEmpty else { return }
+  /// Returns the ids the changes got (consecutive: the transaction holds the write lock), or `nil` when there were
+  /// none.
+  @discardableResult
+  public func append(_ changes: [LedgerChange], answers: [KeptAnswer] = []) throws(LedgerError) -> ClosedRange<Int64>? {
+    guard !changes.isEmpty || !answers.isEmpty else { return nil }
     try connection.execute("BEGIN IMMEDIATE")
     do throws(LedgerError) {
       for change in changes {
@@ -132,10 +138,12 @@ public final class LedgerStore {
           .integer(change.at.floorDivided(by: 86_400_000)), .optional(change.key), .optional(change.label),
         ])
       }
+      let ids = changes.isEmpty ? nil : (lastInsertID - Int64(changes.count) + 1)...lastInsertID
       for answer in answers {
         try keep.run([.text(answer.key), .text(answer.fingerprint), .blob(answer.answer), .integer(answer.at)])
       }
       try connection.execute("COMMIT")
+      return ids
     } catch {
       try? connection.execute("ROLLBACK")
       throw error
@@ -167,15 +175,30 @@ public final class LedgerStore {
     return Int(sqlite3_changes(connection.rawHandle))
   }
 
-  /// The total of every metric per UTC day.
-  public func dayTotals() throws(LedgerError) -> [String: [Int64: Int64]] {
-    let statement = try connection.prepare("SELECT metric, day, SUM(delta) FROM changes GROUP BY metric, day")
-    var totals: [String: [Int64: Int64]] = [:]
+  /// A number that changes when another connection commits (`PRAGMA data_version`).
+  public func dataVersion() throws(LedgerError) -> Int64 {
+    try connection.integer("PRAGMA data_version") ?? 0
+  }
+
+  /// The highest change id written so far (0 for none).
+  public func lastChangeID() throws(LedgerError) -> Int64 {
+    try connection.integer("SELECT COALESCE(MAX(id), 0) FROM changes") ?? 0
+  }
+
+  /// The id of the last change this connection inserted.
+  var lastInsertID: Int64 { sqlite3_last_insert_rowid(connection.rawHandle) }
+
+  /// The totals per metric per UTC day of the changes with ids in `range` (another process's, typically).
+  public func dayTotals(ids range: ClosedRange<Int64>) throws(LedgerError) -> [(metric: String, day: Int64, total: Int64)] {
+    let statement = try connection.prepare(
+      "SELECT metric, day, SUM(delta) FROM changes WHERE id BETWEEN ? AND ? GROUP BY metric, day")
+    try statement.bind([.integer(range.lowerBound), .integer(range.upperBound)])
+    var rows: [(metric: String, day: Int64, total: Int64)] = []
     while try statement.step() {
       guard let metric = statement.text(0) else { continue }
-      totals[metric, default: [:]][statement.int64(1)] = statement.int64(2)
+      rows.append((metric, statement.int64(1), statement.int64(2)))
     }
-    return totals
+    return rows
   }
 
   // MARK: - Opening

@@ -92,15 +92,21 @@ public enum Sidecar {
       service.pumpRefreshes()
       service.sendChanges()
     }
+    // Other processes on the same state directory: their commits are looked for a few times a second.
+    let watcher = durable.map { LedgerWatcher(ledger: $0, context: context, synchronizer: synchronizer) }
     server.nextTimerDeadline = {
-      let refresh = synchronizer.nextDeadline().map { schedulerClock.continuousInstant($0) }
-      guard let next = service.nextRollover() else { return refresh }
-      let wait = max(0, next.milliseconds - clock.now().milliseconds)
-      let rollover = monotonic.now.advanced(by: .milliseconds(wait))
-      return refresh.map { min($0, rollover) } ?? rollover
+      var next = synchronizer.nextDeadline().map { schedulerClock.continuousInstant($0) }
+      if let rollover = service.nextRollover() {
+        let wait = max(0, rollover.milliseconds - clock.now().milliseconds)
+        let instant = monotonic.now.advanced(by: .milliseconds(wait))
+        next = next.map { min($0, instant) } ?? instant
+      }
+      if let watch = watcher?.nextLook { next = next.map { min($0, watch) } ?? watch }
+      return next
     }
     server.onTimer = {
       service.rollOver()
+      watcher?.lookIfDue()
       service.pumpRefreshes()
     }
     // A plugin program that goes down marks its metrics in error at once; serving again clears it. The loop is

@@ -145,9 +145,14 @@ public final class Synchronizer {
   /// the authorities say, and a new configuration from what its sources say. Ordinary refreshes follow the scheduler
   /// from then on. `force` reads even metrics read moments ago (a read in flight is not repeated).
   public func readAllNow(force: Bool = false) {
+    readNow(force ? Array(context.metricNames.indices) : [])
+  }
+
+  /// Reads `metrics` now (even ones read moments ago), with whatever else is due, waiting for the reads.
+  public func readNow(_ metrics: [Int]) {
     flushChanges()
-    if force {
-      _ = scheduler.requestRefresh(Array(context.metricNames.indices), force: true, waiter: Self.internalWaiter)
+    if !metrics.isEmpty {
+      _ = scheduler.requestRefresh(metrics, force: true, waiter: Self.internalWaiter)
     }
     let fetches = scheduler.dueFetches()
     let reads = fetches.map { fetch in (fetch.key, context.beginRead(metric: fetch.key), context.authority(ofMetric: fetch.key)) }

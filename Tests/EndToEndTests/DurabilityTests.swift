@@ -91,4 +91,36 @@ struct DurabilityTests {
     let again = try SidecarProcess(arguments: ["--state", state])
     #expect(try Self.documents(again) == 5)
   }
+
+  @Test("two processes on one state directory converge: a change in one reaches the other's subscriber within 1 s")
+  func twoProcesses() throws {
+    let state = Self.stateDirectory()
+    let watcher = try SidecarProcess(arguments: ["--state", state])
+    let subscribed = try watcher.call("usage/subscribe", ["metrics": ["documents"]])
+    #expect(subscribed["snapshot"]?["metrics"]?["documents"]?["used"] == 0)
+    let writer = try SidecarProcess(arguments: ["--state", state])
+    let started = Date()
+    #expect(try writer.call("usage/increment", ["metric": "documents", "amount": 5])["used"] == 5)
+    var seen: JSONData?
+    while seen == nil && Date().timeIntervalSince(started) < 5 {
+      let message = try watcher.nextMessage(timeout: 5)
+      if message["method"] == "usage/changed", message["params"]?["metrics"]?["documents"]?["used"] == 5 {
+        seen = message
+      }
+    }
+    #expect(seen != nil)
+    #expect(Date().timeIntervalSince(started) < 1.0)
+    // And back: the watcher's own change reaches the writer.
+    _ = try watcher.call("usage/increment", ["metric": "documents", "amount": 2])
+    #expect(try Self.eventually { try Self.documents(writer) == 7 })
+  }
+
+  static func eventually(_ timeout: Double = 5, _ condition: () throws -> Bool) throws -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      if try condition() { return true }
+      usleep(50_000)
+    }
+    return try condition()
+  }
 }

@@ -19,7 +19,7 @@ struct LedgerStoreTests {
     #expect(FileManager.default.fileExists(atPath: store.path))
     #expect(store.journalMode == "wal")
     #expect(store.synchronous == 2)
-    #expect(store.schemaVersion == 1)
+    #expect(store.schemaVersion == LedgerStore.latestSchemaVersion)
     let mode = try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int
     #expect(mode == 0o700)
   }
@@ -92,7 +92,7 @@ struct LedgerStoreTests {
     bump.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('pragma user_version = 99'); c.commit()", path]
     try bump.run()
     bump.waitUntilExit()
-    #expect(throws: LedgerError.newerSchema(path: path, version: 99, known: 1)) {
+    #expect(throws: LedgerError.newerSchema(path: path, version: 99, known: LedgerStore.latestSchemaVersion)) {
       _ = try LedgerStore(directory: directory)
     }
   }

@@ -1,0 +1,34 @@
+import Ledger
+import UsageCore
+
+/// Notices changes other usagectx processes commit to the same ledger, a few times a second, and reads the metrics
+/// they touched again, so every process's subscribers see them within a second without a refresh from the client.
+///
+/// - Important: Used on the session's loop thread only.
+final class LedgerWatcher {
+  /// How often the ledger is looked at.
+  static let interval: Duration = .milliseconds(250)
+
+  private let ledger: DurableLedger
+  private let context: UsageContext
+  private let synchronizer: Synchronizer
+  private let clock = ContinuousClock()
+  /// When to look next.
+  private(set) var nextLook: ContinuousClock.Instant?
+
+  init(ledger: DurableLedger, context: UsageContext, synchronizer: Synchronizer) {
+    self.ledger = ledger
+    self.context = context
+    self.synchronizer = synchronizer
+    nextLook = clock.now + Self.interval
+  }
+
+  /// Looks when it is time: reads the metrics another process changed.
+  func lookIfDue() {
+    guard let due = nextLook, clock.now >= due else { return }
+    nextLook = clock.now + Self.interval
+    let changed = ledger.absorbOthers()
+    guard !changed.isEmpty else { return }
+    synchronizer.readNow(changed.compactMap { context.index(ofMetric: $0) })
+  }
+}
