@@ -1,0 +1,157 @@
+// History: the ledger's changes summed per metric and per UTC day, UTC month or model.
+//
+// JSON-RPC `usage/history` (to be added to protocol/usagectx.openrpc.json):
+//
+//   params:  {"metric": string,
+//             "since"?: Timestamp,                 inclusive; a bare date "2026-11-01" is its UTC midnight
+//             "until"?: Timestamp,                 exclusive; "until": "2026-12-01" ends with November 30
+//             "groupBy"?: "day" | "month" | "model"}   default "day"
+//   result:  {"groupBy": "day" | "month" | "model",
+//             "rows": [{"metric": string,
+//                       "group": string | null,   "2026-11-22" (day), "2026-11" (month), the model (model);
+//                                                 null for the changes recorded without a model
+//                       "total": integer,          the sum of the changes' deltas (negative when refunds dominate)
+//                       "changes": integer}]}      how many changes were summed (at least 1)
+//
+//   Rows come in the order of ``LedgerStore/history(metric:since:until:groupBy:)``: by metric, then by group (days
+//   and months in time order, models by their UTF-8 bytes, the changes without a model last). A group without changes
+//   has no row; a ledger without matching changes answers `"rows": []`. An unknown `groupBy` is invalid params
+//   (-32602), as is a `since` that is not a Timestamp; the service converts the Timestamps to milliseconds and calls
+//   ``LedgerStore/history(metric:since:until:groupBy:)``. In the Swift API the metric may be `nil` (every metric;
+//   `usagectx report` without `--metric`). `usagectx report --format json` prints the same object as the result.
+
+/// How ``LedgerStore/history(metric:since:until:groupBy:)`` groups the changes of a metric.
+public enum HistoryGrouping: String, Sendable, CaseIterable {
+  /// By UTC calendar day: groups are `YYYY-MM-DD`.
+  case day
+  /// By UTC calendar month: groups are `YYYY-MM`.
+  case month
+  /// By the change's label (the model, for tokens); `nil` for changes recorded without one.
+  case model
+}
+
+/// One group of one metric's changes.
+public struct HistoryRow: Sendable, Equatable {
+  public var metric: String
+  /// `2026-11-22` (by day), `2026-11` (by month) or the model (by model; `nil` for changes without a label). Years
+  /// outside 0…9999 are written with a sign and at least four digits (`+10000-01-01`, `-0001-12-31`).
+  public var group: String?
+  /// The sum of the changes' deltas.
+  public var total: Int64
+  /// How many changes were summed.
+  public var changes: Int64
+
+  public init(metric: String, group: String?, total: Int64, changes: Int64) {
+    self.metric = metric
+    self.group = group
+    self.total = total
+    self.changes = changes
+  }
+}
+
+extension LedgerStore {
+  /// The changes applied in `since..<until` (milliseconds since the Unix epoch; `nil` leaves that end open), summed
+  /// per metric and per group.
+  ///
+  /// - Parameter metric: only this metric; `nil` for every metric.
+  /// - Returns: rows ordered by metric (by UTF-8 bytes), then by group: days and months in time order, models by their
+  ///   UTF-8 bytes with the changes without a label last. Groups without changes have no row.
+  /// - Throws: ``LedgerError`` naming the file, for example `.failed` when a total does not fit in 64 bits.
+  ///
+  /// Both queries read the `(metric, day)` index: the bounds are also given in whole days, so a metric and a range
+  /// of days are a range of that index, and grouping by day reads it in order without sorting.
+  public func history(
+    metric: String?, since: Int64?, until: Int64?, groupBy grouping: HistoryGrouping
+  ) throws(LedgerError) -> [HistoryRow] {
+    // Inclusive bounds in milliseconds and in days.
+    let first = since ?? .min
+    guard until != .min else { return [] }
+    let last = until.map { $0 - 1 } ?? .max
+    guard first <= last else { return [] }
+    let firstDay = first.floorDivided(by: Self.millisecondsPerDay)
+    let lastDay = last.floorDivided(by: Self.millisecondsPerDay)
+
+    let filter = (metric == nil ? "" : "metric = ? AND ") + "day BETWEEN ? AND ? AND at_ms BETWEEN ? AND ?"
+    var parameters: [SQLiteValue] = metric.map { [.text($0)] } ?? []
+    parameters += [.integer(firstDay), .integer(lastDay), .integer(first), .integer(last)]
+
+    switch grouping {
+    case .model:
+      let statement = try connection.prepare(
+        """
+        SELECT metric, label, SUM(delta), COUNT(*) FROM changes WHERE \(filter)
+        GROUP BY metric, label ORDER BY metric, label IS NULL, label
+        """)
+      try statement.bind(parameters)
+      var rows: [HistoryRow] = []
+      while try statement.step() {
+        rows.append(
+          HistoryRow(
+            metric: statement.text(0) ?? "", group: statement.isNull(1) ? nil : statement.text(1),
+            total: statement.int64(2), changes: statement.int64(3)))
+      }
+      return rows
+    case .day, .month:
+      let statement = try connection.prepare(
+        """
+        SELECT metric, day, SUM(delta), COUNT(*) FROM changes WHERE \(filter)
+        GROUP BY metric, day ORDER BY metric, day
+        """)
+      try statement.bind(parameters)
+      var rows: [HistoryRow] = []
+      while try statement.step() {
+        let date = UTCDate(daysSinceEpoch: statement.int64(1))
+        let row = HistoryRow(
+          metric: statement.text(0) ?? "", group: grouping == .day ? date.dayText : date.monthText,
+          total: statement.int64(2), changes: statement.int64(3))
+        // Days come in order, so the days of one month of one metric are neighbours.
+        if grouping == .month, let previous = rows.last, previous.metric == row.metric, previous.group == row.group {
+          let (total, overflow) = previous.total.addingReportingOverflow(row.total)
+          guard !overflow else { throw .failed(path: path, reason: "integer overflow") }
+          rows[rows.count - 1].total = total
+          rows[rows.count - 1].changes += row.changes
+        } else {
+          rows.append(row)
+        }
+      }
+      return rows
+    }
+  }
+
+  static var millisecondsPerDay: Int64 { 86_400_000 }
+}
+
+/// A UTC calendar date in the proleptic Gregorian calendar, written as ISO 8601 (the civil-from-days algorithm,
+/// exact for every day a 64-bit millisecond count can reach).
+struct UTCDate: Equatable {
+  let year: Int64
+  let month: Int64
+  let dayOfMonth: Int64
+
+  init(daysSinceEpoch days: Int64) {
+    let shifted = days + 719_468
+    let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+    let dayOfEra = shifted - era * 146_097
+    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+    let monthIndex = (5 * dayOfYear + 2) / 153
+    dayOfMonth = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+    month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+    year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+  }
+
+  /// `YYYY-MM`; years outside 0…9999 with a sign (`+10000-01`, `-0001-12`).
+  var monthText: String {
+    let yearText =
+      (0...9999).contains(year) ? Self.pad(year, 4) : (year < 0 ? "-" : "+") + Self.pad(year.magnitude, 4)
+    return yearText + "-" + Self.pad(month, 2)
+  }
+
+  /// `YYYY-MM-DD`.
+  var dayText: String { monthText + "-" + Self.pad(dayOfMonth, 2) }
+
+  private static func pad<Number: BinaryInteger>(_ value: Number, _ width: Int) -> String {
+    let digits = String(value)
+    return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+  }
+}
