@@ -101,6 +101,15 @@ public final class DurableLedger: UsageLedger {
     }
   }
 
+  /// The committed changes summed by day, month or model (see ``LedgerStore/history(metric:since:until:groupBy:)``).
+  public func history(
+    metric: String?, since: Int64?, until: Int64?, groupBy grouping: HistoryGrouping
+  ) throws(LedgerError) -> [HistoryRow] {
+    try state.withLock { (state: inout State) throws(LedgerError) -> [HistoryRow] in
+      try state.store.history(metric: metric, since: since, until: until, groupBy: grouping)
+    }
+  }
+
   /// Takes in the changes other processes committed since the last look. Returns the metrics they changed.
   public func absorbOthers() -> Set<String> {
     state.withLock { state in

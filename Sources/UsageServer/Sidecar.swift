@@ -77,7 +77,7 @@ public enum Sidecar {
     let service = UsageService(
       context: context, dispatcher: dispatcher, synchronizer: synchronizer, plugins: { catalog.currentStatuses() },
       logger: logger)
-    service.keptAnswers = durable
+    service.durableLedger = durable
     // Keys are kept 24 hours; older ones are forgotten at start.
     durable?.forgetAnswers(before: clock.now().milliseconds - 24 * 3600 * 1000)
     let monotonic = ContinuousClock()

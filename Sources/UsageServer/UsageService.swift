@@ -21,8 +21,9 @@ public final class UsageService {
   public var watchProcess: ((Int32) -> Void)?
   /// Keeps the metrics in step with their authorities; `nil` in a session without refreshes.
   public let synchronizer: Synchronizer?
-  /// Where answers given under idempotency keys are kept across restarts (the durable ledger), if anywhere.
-  public var keptAnswers: DurableLedger?
+  /// The durable ledger, if the session has one: where answers given under idempotency keys are kept across
+  /// restarts, and what `usage/history` reads.
+  public var durableLedger: DurableLedger?
   /// Manual refreshes waiting for their reads, with the metrics they asked for.
   private var refreshes: [WaiterID: (reply: PendingReply, metrics: [Int]?)] = [:]
 
@@ -242,6 +243,9 @@ public final class UsageService {
       result.beginObject()
       result.endObject()
     }
+    dispatcher.register("usage/history") { [unowned self] request, result throws(RPCError) in
+      try history(request, &result)
+    }
     dispatcher.register("plugins/list") { [unowned self] request, result throws(RPCError) in
       _ = try Params(request, allowed: [])
       result.beginObject()
@@ -259,6 +263,55 @@ public final class UsageService {
       synchronizer?.publish()
       result.snapshot(context.snapshot(metrics))
     }
+  }
+
+  /// `usage/history {metric, since?, until?, groupBy?}`: the durable ledger's changes of a metric summed per UTC day,
+  /// month or model. The changes of this burst are committed first, so the answer includes them.
+  private func history(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
+    let params = try Params(request, allowed: ["metric", "since", "until", "groupBy"])
+    let metric = try metricIndex(params)
+    func moment(_ field: StaticString) throws(RPCError) -> Int64? {
+      guard let text = try params.string(field) else { return nil }
+      guard let timestamp = Timestamp(iso8601: text) else {
+        throw RPCError.invalidParams(
+          field: "\(field)", "must be an ISO 8601 date or time in UTC (2026-11-01, 2026-11-01T08:00:00Z)",
+          value: .string(text))
+      }
+      return timestamp.milliseconds
+    }
+    let since = try moment("since")
+    let until = try moment("until")
+    let groupName = try params.string("groupBy") ?? "day"
+    guard let grouping = HistoryGrouping(rawValue: groupName) else {
+      throw RPCError.invalidParams(field: "groupBy", "must be one of day, month, model", value: .string(groupName))
+    }
+    guard let ledger = durableLedger else {
+      throw RPCError(
+        .invalidRequest, "Invalid request: no durable ledger in this session (started with --no-state)",
+        data: ["reason": "noLedger"])
+    }
+    let rows: [HistoryRow]
+    do throws(LedgerError) {
+      try ledger.commit()
+      rows = try ledger.history(metric: context.metricNames[metric], since: since, until: until, groupBy: grouping)
+    } catch {
+      throw RPCError.internalError("\(error)")
+    }
+    result.beginObject()
+    result.key("groupBy"); result.string(text: grouping.rawValue)
+    result.key("rows")
+    result.beginArray()
+    for row in rows {
+      result.beginObject()
+      result.key("metric"); result.string(text: row.metric)
+      result.key("group")
+      if let group = row.group { result.string(text: group) } else { result.null() }
+      result.key("total"); result.int(row.total)
+      result.key("changes"); result.int(row.changes)
+      result.endObject()
+    }
+    result.endArray()
+    result.endObject()
   }
 
   /// Reads the metric and then the params it accepts: `allowed` plus the metric's own fields (tokens: input,
@@ -328,12 +381,12 @@ public final class UsageService {
     try mutation(&result)
     let answer = result.withBytes { Array($0[start...]) }
     idempotency.store(key, fingerprint: fingerprint, answer: answer, now: now)
-    keptAnswers?.keep(KeptAnswer(key: key, fingerprint: fingerprint, answer: answer, at: now.milliseconds))
+    durableLedger?.keep(KeptAnswer(key: key, fingerprint: fingerprint, answer: answer, at: now.milliseconds))
   }
 
   /// The answer the durable ledger kept under `key` from an earlier session, if still within the retention.
   private func kept(_ key: String, now: Timestamp) -> IdempotencyCache.Entry? {
-    guard let kept = keptAnswers?.keptAnswer(key),
+    guard let kept = durableLedger?.keptAnswer(key),
       now.milliseconds - kept.at <= IdempotencyCache.retention
     else { return nil }
     let stored = Timestamp(milliseconds: kept.at)

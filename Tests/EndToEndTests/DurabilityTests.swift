@@ -115,6 +115,31 @@ struct DurabilityTests {
     #expect(try Self.eventually { try Self.documents(writer) == 7 })
   }
 
+  @Test("usage/history sums the ledger's changes by model and by day, this burst's included")
+  func history() throws {
+    let sidecar = try SidecarProcess(arguments: ["--state", Self.stateDirectory()])
+    for (model, input) in [("gpt-4o", 100), ("claude-3-haiku", 40), ("gpt-4o", 10)] {
+      _ = try sidecar.call(
+        "usage/increment", ["metric": "tokens", "input": .int(Int64(input)), "output": 0, "labels": ["model": .string(model)]])
+    }
+    let byModel = try sidecar.call("usage/history", ["metric": "tokens", "groupBy": "model"])
+    #expect(byModel["groupBy"] == "model")
+    #expect(
+      byModel["rows"] == [
+        ["metric": "tokens", "group": "claude-3-haiku", "total": 40, "changes": 1],
+        ["metric": "tokens", "group": "gpt-4o", "total": 110, "changes": 2],
+      ])
+    let byDay = try sidecar.call("usage/history", ["metric": "tokens"])
+    #expect(byDay["rows"]?.array?.count == 1)
+    #expect(byDay["rows"]?[0]?["total"] == 150)
+    let future = try sidecar.call("usage/history", ["metric": "tokens", "since": "2999-01-01"])
+    #expect(future["rows"] == [])
+    let bad = try sidecar.request("usage/history", ["metric": "tokens", "groupBy": "week"])
+    #expect(bad["error"]?["data"]?["field"] == "groupBy")
+    let noLedger = try SidecarProcess(arguments: ["--no-state"])
+    #expect(try noLedger.request("usage/history", ["metric": "tokens"])["error"]?["data"]?["reason"] == "noLedger")
+  }
+
   static func eventually(_ timeout: Double = 5, _ condition: () throws -> Bool) throws -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
