@@ -14,6 +14,12 @@ public final class DurableLedger: UsageLedger {
     var days: [String: [Int64: Int64]]
     var pending: [LedgerChange] = []
     var answers: [KeptAnswer] = []
+    var outbox: [OutboxEntry] = []
+    var delivered: [Int64] = []
+    /// Outbox entries written by the last commits, with their ids, not yet taken.
+    var posted: [OutboxEntry] = []
+    /// Outbox entries whose commit failed (never durable, never to be sent), not yet taken.
+    var failed: [OutboxEntry] = []
     /// The highest change id already in `days`; every id up to it is counted.
     var seen: Int64
     var dataVersion: Int64
@@ -53,7 +59,36 @@ public final class DurableLedger: UsageLedger {
   }
 
   /// Whether changes wait for a commit.
-  public var hasPending: Bool { state.withLock { !$0.pending.isEmpty || !$0.answers.isEmpty } }
+  public var hasPending: Bool {
+    state.withLock { !$0.pending.isEmpty || !$0.answers.isEmpty || !$0.outbox.isEmpty || !$0.delivered.isEmpty }
+  }
+
+  /// Puts a change for a remote authority in the outbox; written with the next commit (see ``takePosted()``).
+  public func post(_ entry: OutboxEntry) {
+    state.withLock { $0.outbox.append(entry) }
+  }
+
+  /// The outbox entries written since the last call, with their ids (they may be sent now), and those whose commit
+  /// failed (their changes never happened).
+  public func takePosted() -> (posted: [OutboxEntry], failed: [OutboxEntry]) {
+    state.withLock { state in
+      defer {
+        state.posted = []
+        state.failed = []
+      }
+      return (state.posted, state.failed)
+    }
+  }
+
+  /// The authority acknowledged outbox entry `id`: it leaves the outbox with the next commit.
+  public func delivered(_ id: Int64) {
+    state.withLock { $0.delivered.append(id) }
+  }
+
+  /// Every entry waiting in the outbox (at start-up: the changes to replay).
+  public func waitingInOutbox() throws(LedgerError) -> [OutboxEntry] {
+    try state.withLock { (state: inout State) throws(LedgerError) -> [OutboxEntry] in try state.store.outbox() }
+  }
 
   /// Keeps the answer given under an idempotency key; written with the next commit, together with its change.
   public func keep(_ answer: KeptAnswer) {
@@ -78,16 +113,28 @@ public final class DurableLedger: UsageLedger {
   @discardableResult
   public func commit() throws(LedgerError) -> Int {
     try state.withLock { (state: inout State) throws(LedgerError) -> Int in
-      guard !state.pending.isEmpty || !state.answers.isEmpty else { return 0 }
+      let write = LedgerBatch(
+        changes: state.pending, answers: state.answers, outbox: state.outbox, delivered: state.delivered)
+      guard !write.isEmpty else { return 0 }
       let batch = state.pending
-      let answers = state.answers
       state.pending = []
       state.answers = []
+      state.outbox = []
+      state.delivered = []
       let ids: ClosedRange<Int64>?
       do throws(LedgerError) {
-        ids = try state.store.append(batch, answers: answers)
+        let written = try state.store.write(write)
+        ids = written.changeIDs
+        for (entry, id) in zip(write.outbox, written.outboxIDs) {
+          var posted = entry
+          posted.id = id
+          state.posted.append(posted)
+        }
       } catch {
         for change in batch { Self.add(change, to: &state.days, sign: -1) }
+        // Acknowledgements are facts: they are written with the next commit.
+        state.delivered = write.delivered
+        state.failed += write.outbox
         throw error
       }
       if let ids {

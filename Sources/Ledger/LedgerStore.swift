@@ -19,6 +19,56 @@ public struct KeptAnswer: Sendable, Equatable {
   }
 }
 
+/// A local change to a metric whose authority is in another process, kept until that authority acknowledges it.
+public struct OutboxEntry: Sendable, Equatable {
+  /// The entry's id once written (0 before).
+  public var id: Int64
+  public var metric: String
+  public var delta: Int64
+  /// The idempotency key the authority sees (the client's, or one made for the change), so a replay is applied
+  /// once.
+  public var key: String
+  /// When the change was made, in milliseconds since the epoch.
+  public var at: Int64
+  /// The change's sequence number in this session (not written: a replay numbers it again).
+  public var seq: UInt64
+
+  public init(id: Int64 = 0, metric: String, delta: Int64, key: String, at: Int64, seq: UInt64 = 0) {
+    self.id = id
+    self.metric = metric
+    self.delta = delta
+    self.key = key
+    self.at = at
+    self.seq = seq
+  }
+}
+
+/// What one commit writes: changes, answers kept under idempotency keys, new outbox entries, and the ids of outbox
+/// entries their authority acknowledged.
+public struct LedgerBatch: Sendable {
+  public var changes: [LedgerChange] = []
+  public var answers: [KeptAnswer] = []
+  public var outbox: [OutboxEntry] = []
+  public var delivered: [Int64] = []
+
+  public init(
+    changes: [LedgerChange] = [], answers: [KeptAnswer] = [], outbox: [OutboxEntry] = [], delivered: [Int64] = []
+  ) {
+    self.changes = changes
+    self.answers = answers
+    self.outbox = outbox
+    self.delivered = delivered
+  }
+
+  public var isEmpty: Bool { changes.isEmpty && answers.isEmpty && outbox.isEmpty && delivered.isEmpty }
+}
+
+/// The ids one commit gave: its changes' (consecutive) and its new outbox entries', in order.
+public struct LedgerWrite: Sendable, Equatable {
+  public var changeIDs: ClosedRange<Int64>?
+  public var outboxIDs: [Int64]
+}
+
 /// One change as the ledger records it.
 public struct LedgerChange: Sendable, Equatable {
   public var metric: String
@@ -75,6 +125,15 @@ public final class LedgerStore {
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_by_age ON idempotency (at_ms);
     """,
+    """
+    CREATE TABLE outbox (
+      id INTEGER PRIMARY KEY,
+      metric TEXT NOT NULL,
+      delta INTEGER NOT NULL,
+      key TEXT NOT NULL,
+      at_ms INTEGER NOT NULL
+    );
+    """,
   ]
 
   /// The schema version this usagectx writes.
@@ -87,6 +146,8 @@ public final class LedgerStore {
   private let sum: SQLiteStatement
   private let keep: SQLiteStatement
   private let find: SQLiteStatement
+  private let post: SQLiteStatement
+  private let deliver: SQLiteStatement
 
   /// The state directory: `$XDG_STATE_HOME/usagectx`, else `$HOME/.local/state/usagectx`.
   public static func defaultDirectory(environment: [String: String]) -> String? {
@@ -114,6 +175,8 @@ public final class LedgerStore {
     keep = try connection.prepare(
       "INSERT OR REPLACE INTO idempotency (key, fingerprint, answer, at_ms) VALUES (?, ?, ?, ?)")
     find = try connection.prepare("SELECT fingerprint, answer, at_ms FROM idempotency WHERE key = ?")
+    post = try connection.prepare("INSERT INTO outbox (metric, delta, key, at_ms) VALUES (?, ?, ?, ?)")
+    deliver = try connection.prepare("DELETE FROM outbox WHERE id = ?")
   }
 
   /// The schema version of the file.
@@ -124,12 +187,18 @@ public final class LedgerStore {
   public var synchronous: Int64 { (try? connection.integer("PRAGMA synchronous")) ?? -1 }
 
   /// Appends `changes`, and the answers given under idempotency keys, in one transaction: all of them are durable
-  /// when this returns, or none is.
-  /// Returns the ids the changes got (consecutive: the transaction holds the write lock), or `nil` when there were
-  /// none.
+  /// when this returns, or none is. Returns the ids the changes got (consecutive: the transaction holds the write
+  /// lock), or `nil` when there were none.
   @discardableResult
   public func append(_ changes: [LedgerChange], answers: [KeptAnswer] = []) throws(LedgerError) -> ClosedRange<Int64>? {
-    guard !changes.isEmpty || !answers.isEmpty else { return nil }
+    try write(LedgerBatch(changes: changes, answers: answers)).changeIDs
+  }
+
+  /// Writes `batch` in one transaction: all of it is durable when this returns, or none of it.
+  public func write(_ batch: LedgerBatch) throws(LedgerError) -> LedgerWrite {
+    let changes = batch.changes
+    let answers = batch.answers
+    guard !batch.isEmpty else { return LedgerWrite(changeIDs: nil, outboxIDs: []) }
     try connection.execute("BEGIN IMMEDIATE")
     do throws(LedgerError) {
       for change in changes {
@@ -142,8 +211,14 @@ public final class LedgerStore {
       for answer in answers {
         try keep.run([.text(answer.key), .text(answer.fingerprint), .blob(answer.answer), .integer(answer.at)])
       }
+      var outboxIDs: [Int64] = []
+      for entry in batch.outbox {
+        try post.run([.text(entry.metric), .integer(entry.delta), .text(entry.key), .integer(entry.at)])
+        outboxIDs.append(lastInsertID)
+      }
+      for id in batch.delivered { try deliver.run([.integer(id)]) }
       try connection.execute("COMMIT")
-      return ids
+      return LedgerWrite(changeIDs: ids, outboxIDs: outboxIDs)
     } catch {
       try? connection.execute("ROLLBACK")
       throw error
@@ -173,6 +248,19 @@ public final class LedgerStore {
   public func forgetAnswers(before cutoff: Int64) throws(LedgerError) -> Int {
     try connection.execute("DELETE FROM idempotency WHERE at_ms < \(cutoff)")
     return Int(sqlite3_changes(connection.rawHandle))
+  }
+
+  /// The changes waiting in the outbox for their remote authority, oldest first.
+  public func outbox() throws(LedgerError) -> [OutboxEntry] {
+    let statement = try connection.prepare("SELECT id, metric, delta, key, at_ms FROM outbox ORDER BY id")
+    var entries: [OutboxEntry] = []
+    while try statement.step() {
+      entries.append(
+        OutboxEntry(
+          id: statement.int64(0), metric: statement.text(1) ?? "", delta: statement.int64(2),
+          key: statement.text(3) ?? "", at: statement.int64(4)))
+    }
+    return entries
   }
 
   /// A number that changes when another connection commits (`PRAGMA data_version`).

@@ -17,6 +17,8 @@ public struct ExecAuthority: Authority {
 
   public var name: String { "exec plugin \(connection.name)" }
 
+  public var isRemote: Bool { true }
+
   public func read() throws(AuthorityError) -> Int64 {
     switch connection.fetch(metric: metric) {
     case .value(let value):

@@ -16,9 +16,15 @@ public protocol Authority: Sendable {
   /// this returns (the local ledger), and sources that are only read and see the change for themselves (a directory
   /// scan), return ``ReportReceipt/recorded``.
   func report(_ change: ReportedChange) -> ReportReceipt
+
+  /// Whether the source lives in another process or machine, so that local changes wait in a durable outbox until
+  /// it acknowledges them. Default `false`.
+  var isRemote: Bool { get }
 }
 
 extension Authority {
+  public var isRemote: Bool { false }
+
   /// A source that is only read: the change is already where the source looks (the file was written).
   public func report(_ change: ReportedChange) -> ReportReceipt { .recorded }
 }

@@ -20,6 +20,7 @@ public final class UsageContext: Sendable {
   private let clock: any WallClock
   private let ledger: any UsageLedger
   private let authorityOverrides: [String: any Authority]
+  private let outbox: (@Sendable (String, any Authority) -> any Authority)?
   /// Metric names, in plugin order; fixed for the context's life.
   public let metricNames: [String]
   private let nameBytes: [[UInt8]]
@@ -33,14 +34,16 @@ public final class UsageContext: Sendable {
   public init(
     plugins: [any MetricPlugin], configuration: UsageConfiguration = UsageConfiguration(),
     clock: any WallClock = SystemWallClock(), ledger: any UsageLedger = MemoryLedger(),
-    authorities: [String: any Authority] = [:]
+    authorities: [String: any Authority] = [:], outbox: (@Sendable (String, any Authority) -> any Authority)? = nil
   ) throws(UsageError) {
     self.plugins = plugins
     self.clock = clock
     self.ledger = ledger
     self.authorityOverrides = authorities
+    self.outbox = outbox
     let definitions = try Self.definitions(
-      plugins: plugins, configuration: configuration, ledger: ledger, authorities: authorities, clock: clock)
+      plugins: plugins, configuration: configuration, ledger: ledger, authorities: authorities, clock: clock,
+      outbox: outbox)
     let now = clock.now()
     let records = definitions.map { MetricRecord(definition: $0, now: now) }
     metricNames = records.map(\.descriptor.name)
@@ -52,7 +55,8 @@ public final class UsageContext: Sendable {
 
   private static func definitions(
     plugins: [any MetricPlugin], configuration: UsageConfiguration, ledger: any UsageLedger,
-    authorities: [String: any Authority], clock: any WallClock
+    authorities: [String: any Authority], clock: any WallClock,
+    outbox: (@Sendable (String, any Authority) -> any Authority)?
   ) throws(UsageError) -> [MetricDefinition] {
     var result: [MetricDefinition] = []
     for plugin in plugins {
@@ -70,6 +74,10 @@ public final class UsageContext: Sendable {
         } else if definition.authority == nil {
           definition.authority = LedgerAuthority(
             ledger: ledger, metric: name, period: definition.descriptor.period, clock: clock)
+        }
+        // Changes to a source in another process wait in the outbox until it acknowledges them.
+        if let outbox, let source = definition.authority, source.isRemote {
+          definition.authority = outbox(name, source)
         }
         result.append(definition)
       }
@@ -290,7 +298,8 @@ public final class UsageContext: Sendable {
   /// Numbers already counted are kept.
   public func reconfigure(_ configuration: UsageConfiguration) throws(UsageError) -> [ThresholdCrossing] {
     let definitions = try Self.definitions(
-      plugins: plugins, configuration: configuration, ledger: ledger, authorities: authorityOverrides, clock: clock)
+      plugins: plugins, configuration: configuration, ledger: ledger, authorities: authorityOverrides, clock: clock,
+      outbox: outbox)
     let now = clock.now()
     return state.withLock { state in
       for (index, definition) in definitions.enumerated() where index < state.records.count {
@@ -365,6 +374,23 @@ public final class UsageContext: Sendable {
       state.events += 1
       let event = state.events
       return state.records[index].reconciliation.settle(seq: seq, event: event)
+    }
+  }
+
+  /// Counts a change made in an earlier session that its authority has not acknowledged yet (an entry of the
+  /// outbox): it stays unsettled until its outcome arrives, like any change in flight. Returns its sequence number.
+  public func restoreUnsettled(metric index: Int, delta: Int64) -> UInt64 {
+    state.withLock { state in
+      let seq = state.records[index].reconciliation.nextSeq()
+      state.records[index].reconciliation.record(seq: seq, delta: delta, receipt: .pending, event: state.events)
+      let used = max(0, state.records[index].reconciliation.value)
+      if used != state.records[index].used {
+        state.records[index].used = used
+        state.version += 1
+        state.records[index].version = state.version
+        _ = state.records[index].updateLevel(tier: state.tier)
+      }
+      return seq
     }
   }
 

@@ -12,15 +12,19 @@ final class LedgerCommitter {
   private let synchronizer: Synchronizer
   private let logger: Logger
   private var scheduled = false
+  /// Called after every commit, successful or not (the outbox sends what was written).
+  private let afterCommit: () -> Void
 
-  init(ledger: DurableLedger, synchronizer: Synchronizer, logger: Logger) {
+  init(ledger: DurableLedger, synchronizer: Synchronizer, logger: Logger, afterCommit: @escaping () -> Void = {}) {
     self.ledger = ledger
     self.synchronizer = synchronizer
     self.logger = logger
+    self.afterCommit = afterCommit
   }
 
   /// Commits now; on failure logs why and reads the metrics again so they show what is durable.
   func commit() {
+    defer { afterCommit() }
     do throws(LedgerError) {
       try ledger.commit()
     } catch {

@@ -41,6 +41,11 @@ public enum Sidecar {
     return run(input: input, output: output, catalog: catalog, options: options, logger: logger, clock: clock)
   }
 
+  /// A tag for this session's outbox keys: the process id and the start time.
+  static func sessionTag() -> String {
+    "usagectx-\(getpid())-\(SystemWallClock().now().milliseconds)"
+  }
+
   /// Runs a session with the plugins of `catalog`.
   public static func run(
     input: Int32, output: Int32, catalog: PluginCatalog, options: Options, logger: Logger,
@@ -58,10 +63,19 @@ public enum Sidecar {
         return 2
       }
     }
+    // Changes to metrics held by another process go through the durable outbox.
+    let outbox = durable.map { Outbox(ledger: $0, logger: logger, session: Self.sessionTag()) }
+    let outboxReference = outbox.map { LoopBound($0) }
+    var wrap: (@Sendable (String, any Authority) -> any Authority)?
+    if let outboxReference {
+      wrap = { @Sendable (metric: String, source: any Authority) -> any Authority in
+        outboxReference.value?.wrap(metric, source) ?? source
+      }
+    }
     do {
       context = try UsageContext(
         plugins: catalog.plugins, configuration: options.configuration, clock: clock,
-        ledger: durable ?? MemoryLedger(), authorities: catalog.sourceAuthorities)
+        ledger: durable ?? MemoryLedger(), authorities: catalog.sourceAuthorities, outbox: wrap)
       policies = try RefreshSettings.policies(options.configuration, metrics: context.metricNames)
     } catch {
       logger.critical("configuration refused: \(error)")
@@ -82,7 +96,9 @@ public enum Sidecar {
     durable?.forgetAnswers(before: clock.now().milliseconds - 24 * 3600 * 1000)
     let monotonic = ContinuousClock()
     service.watchProcess = { [unowned server] pid in server.watch(process: pid) }
-    let committer = durable.map { LedgerCommitter(ledger: $0, synchronizer: synchronizer, logger: logger) }
+    let committer = durable.map {
+      LedgerCommitter(ledger: $0, synchronizer: synchronizer, logger: logger) { outbox?.afterCommit(context) }
+    }
     let afterCommit = options.acknowledgeAfterCommit
     server.onBurstEnd = {
       // The burst's changes are committed before its answers are written (or, with --ack memory, right after).
@@ -102,11 +118,13 @@ public enum Sidecar {
         next = next.map { min($0, instant) } ?? instant
       }
       if let watch = watcher?.nextLook { next = next.map { min($0, watch) } ?? watch }
+      if let retry = outbox?.nextRetry { next = next.map { min($0, retry) } ?? retry }
       return next
     }
     server.onTimer = {
       service.rollOver()
       watcher?.lookIfDue()
+      outbox?.retryDue()
       service.pumpRefreshes()
     }
     // A plugin program that goes down marks its metrics in error at once; serving again clears it. The loop is
@@ -123,6 +141,8 @@ public enum Sidecar {
     catalog.observeReports { metric, seq, outcome in
       jobs.post {
         guard let index = context.index(ofMetric: metric) else { return }
+        // A change lost on the way stays in the outbox and in flight: it is sent again.
+        if let outbox = outboxReference?.value, !outbox.outcome(metric: metric, seq: seq, outcome) { return }
         context.settle(metric: index, seq: seq)
         switch outcome {
         case .accepted: break
@@ -131,8 +151,11 @@ public enum Sidecar {
         }
       }
     }
+    // Changes an earlier session left for authorities that were away are counted and sent again.
+    outbox?.replay(into: context)
     // Start from what the authorities say (a directory's files, a backend's count), read in parallel.
     synchronizer.readAllNow()
+    outbox?.sendReplayed()
     logger.debug("usagectx \(ServerInfo.version) serving \(context.metricNames.joined(separator: ", "))")
     let code = server.run()
     committer?.commit()

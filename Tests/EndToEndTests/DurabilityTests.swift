@@ -140,6 +140,51 @@ struct DurabilityTests {
     #expect(try noLedger.request("usage/history", ["metric": "tokens"])["error"]?["data"]?["reason"] == "noLedger")
   }
 
+  @Test("a change made while its remote authority is away waits in the outbox and reaches it, once, when it is back")
+  func outboxReplay() throws {
+    let state = Self.stateDirectory()
+    let plugins = try PluginFixtures.makeDirectory()
+    let backend = plugins.appendingPathComponent("backend.json")
+    try Data(#"{"seats": 5}"#.utf8).write(to: backend)
+    func manifest(_ extra: [String]) throws {
+      try ExecPluginTests.fixtureManifest(
+        "billing", in: plugins, arguments: ["--metric", "seats", "--state", backend.path] + extra,
+        extra: #", "timeoutMs": 60000"#)
+    }
+    func backendSeats() throws -> Int64? {
+      let text = try String(contentsOf: backend, encoding: .utf8)
+      return try JSONData(parsing: text)["seats"]?.int
+    }
+    let arguments = ["--state", state, "--no-default-plugins", "--plugins", plugins.path]
+
+    // The backend takes no changes: the answer comes (the change is committed with its outbox entry), then the
+    // process dies before the backend ever answers.
+    try manifest(["--ignore-reports"])
+    let away = try SidecarProcess(arguments: arguments)
+    #expect(try away.call("usage/increment", ["metric": "seats", "amount": 3, "key": "order-9"])["used"] == 8)
+    away.signal(SIGKILL)
+    _ = try away.waitForExit()
+    #expect(try backendSeats() == 5)
+
+    // Back, and honouring keys: the next session counts the change as in flight and sends it again.
+    try manifest(["--dedupe-keys"])
+    let back = try SidecarProcess(arguments: arguments)
+    #expect(try Self.eventually { try backendSeats() == 8 })
+    #expect(
+      try Self.eventually {
+        let seats = try back.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"]
+        return seats?["used"] == 8 && seats?["sync"]?["unconfirmed"] == 0
+      })
+    // Killed at once: whether or not its removal from the outbox was committed, the backend counts it once.
+    back.signal(SIGKILL)
+    _ = try back.waitForExit()
+    let again = try SidecarProcess(arguments: arguments)
+    #expect(try Self.eventually { try again.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"]?["sync"]?["unconfirmed"] == 0 })
+    usleep(300_000)
+    #expect(try backendSeats() == 8)
+    #expect(try again.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"]?["used"] == 8)
+  }
+
   static func eventually(_ timeout: Double = 5, _ condition: () throws -> Bool) throws -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {

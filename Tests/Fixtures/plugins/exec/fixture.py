@@ -24,6 +24,9 @@ Arguments:
                         (atomically too, by renaming)
   --lose-reports        answer metric/report with {} but apply nothing (a backend that loses the write)
   --refuse-reports      answer metric/report with an error (code -32000) and apply nothing
+  --ignore-reports      never answer metric/report (a backend that is away; give the manifest a long timeoutMs)
+  --dedupe-keys         with --state: apply a report whose key was already applied only once (the keys are kept in
+                        the state file under "_keys"), as an authority that honours idempotency keys does
   --down-file PATH      while PATH exists, answer metric/fetch with the error {"code": -32000, "message": "the
                         source is down"}, with "data": {"retryAfterMs": N} when --down-retry-after-ms N is given
   --down-retry-after-ms N  see --down-file
@@ -58,6 +61,8 @@ parser.add_argument("--refuse-fetch")
 parser.add_argument("--state")
 parser.add_argument("--lose-reports", action="store_true")
 parser.add_argument("--refuse-reports", action="store_true")
+parser.add_argument("--ignore-reports", action="store_true")
+parser.add_argument("--dedupe-keys", action="store_true")
 parser.add_argument("--down-file")
 parser.add_argument("--down-retry-after-ms", type=int)
 parser.add_argument("--fetch-delay-ms", type=int, default=0)
@@ -216,13 +221,20 @@ while True:
         if path:
             with open(path, "a") as reports:
                 reports.write(json.dumps(params) + "\n")
+        if args.ignore_reports:
+            continue
         if args.refuse_reports:
             refuse(request, -32000, f"the billing service refused the change to {params['metric']}")
             continue
         if args.state and not args.lose_reports:
             metric = params["metric"]
             values = read_state()
-            values[metric] = stored_value(metric, values) + int(params["delta"])
+            keys = values.setdefault("_keys", []) if args.dedupe_keys else []
+            key = params.get("key")
+            if not (args.dedupe_keys and key is not None and key in keys):
+                values[metric] = stored_value(metric, values) + int(params["delta"])
+                if args.dedupe_keys and key is not None:
+                    keys.append(key)
             write_state(values)
         answer(request, {})
     else:
