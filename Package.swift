@@ -87,7 +87,7 @@ let package = Package(
     .executableTarget(
       name: "usagectx",
       dependencies: [
-        "UsageServer", "UsageCore", "JSONRPC", "PluginHost", "Ledger",
+        "UsageServer", "UsageCore", "JSONRPC", "JSON", "PluginHost", "Ledger",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],

@@ -185,6 +185,25 @@ struct DurabilityTests {
     #expect(try again.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"]?["used"] == 8)
   }
 
+  @Test("usagectx call runs one request on the state directory: a running session's subscriber sees it")
+  func call() throws {
+    let state = Self.stateDirectory()
+    let sidecar = try SidecarProcess(arguments: ["--state", state])
+    _ = try sidecar.call("usage/subscribe", ["metrics": ["requests"]])
+    let recorded = try OneShotCommand.run(["call", "usage/increment", #"{"metric":"requests","amount":4}"#, "--state", state])
+    #expect(recorded.status == 0)
+    let result = try JSONData(parsing: recorded.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    #expect(result["used"] == 4)
+    #expect(try Self.eventually { try sidecar.call("usage/get", ["metrics": ["requests"]])["metrics"]?["requests"]?["used"] == 4 })
+    #expect(UsageSemanticsTests.named("usage/changed", sidecar.takeNotifications()).contains { $0["metrics"]?["requests"]?["used"] == 4 })
+
+    let refused = try OneShotCommand.run(["call", "usage/increment", #"{"metric":"nope"}"#, "--state", state])
+    #expect(refused.status == 1)
+    #expect(refused.stdout.isEmpty)
+    #expect(try JSONData(parsing: refused.stderr.components(separatedBy: "\n")[0])["code"] == -32602)
+    #expect(try OneShotCommand.run(["call", "usage/get", "not json", "--state", state]).status != 0)
+  }
+
   static func eventually(_ timeout: Double = 5, _ condition: () throws -> Bool) throws -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
