@@ -286,9 +286,7 @@ public final class UsageService {
       throw RPCError.invalidParams(field: "groupBy", "must be one of day, month, model", value: .string(groupName))
     }
     guard let ledger = durableLedger else {
-      throw RPCError(
-        .invalidRequest, "Invalid request: no durable ledger in this session (started with --no-state)",
-        data: ["reason": "noLedger"])
+      throw RPCError.invalidRequest("noLedger", detail: "no durable ledger in this session (started with --no-state)")
     }
     let rows: [HistoryRow]
     do throws(LedgerError) {

@@ -143,6 +143,24 @@ struct ProtocolReferenceTests {
     #expect(reason(of: try stalled.nextMessage(timeout: 5)) == "stalled")
   }
 
+  @Test("a session without a ledger refuses usage/history with the documented noLedger reason")
+  func noLedgerReasonIsDocumented() throws {
+    let document = try ProtocolDocument.load()
+    let invalidRequest = try #require(document.errorsByCode[-32600])
+    #expect(invalidRequest["x-reasons"]?["noLedger"]?.string != nil, "x-reasons does not explain noLedger")
+    #expect(
+      document.errorCodes(of: try #require(document.method(named: "usage/history"))).isSuperset(of: [
+        -32602, -32600, -32603,
+      ]))
+    let sidecar = try SidecarProcess(arguments: ["--no-state"])
+    let answer = try sidecar.request("usage/history", ["metric": "documents"])
+    let error = try #require(answer["error"], "\(answer.jsonText)")
+    #expect(error["code"] == .int(-32600) && error["data"]?["reason"] == .string("noLedger"), "\(answer.jsonText)")
+    let schema = try #require(invalidRequest["x-dataSchema"])
+    let problems = SchemaValidator(document: document).problems(error["data"] ?? .null, schema, at: "error -32600 data")
+    #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+  }
+
   // MARK: - The document against the transcripts
 
   /// Codes no transcript can show, and why. None at present: -32800 answers a `usage/refresh` cancelled while it
@@ -232,7 +250,7 @@ struct ProtocolReferenceTests {
     let description = document.root["info"]?["description"]?.string ?? ""
     let topics = [
       "Content-Length", "newline", "initialize", "shutdown", "exit", "subscription", "coalesced", "authority",
-      "offline",
+      "offline", "usage.sqlite3", "--ack", "--no-state", "converge",
     ]
     for topic in topics {
       #expect(description.contains(topic), "info.description does not mention \(topic)")
@@ -255,7 +273,7 @@ struct ProtocolReferenceTests {
     }
     for schema in [
       "MetricState", "Snapshot", "CheckResult", "ThresholdCrossing", "MetricDescriptor", "BreakdownEntry", "SyncStatus",
-      "RefreshSettings",
+      "RefreshSettings", "HistoryResult", "HistoryRow",
     ] {
       #expect(document.root["components"]?["schemas"]?[schema] != nil, "components.schemas.\(schema) is missing")
     }
