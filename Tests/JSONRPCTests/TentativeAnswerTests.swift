@@ -294,4 +294,85 @@ struct TentativeAnswerTests {
         #"{"jsonrpc":"2.0","method":"before","params":0}"#, #"{"jsonrpc":"2.0","id":1,"result":"read"}"#,
       ])
   }
+
+  /// Collects what the server's hooks saw.
+  final class Observations {
+    var flushes = 0
+    var writtenBeforeEachFlush: [Int] = []
+    var expectedWritten: [Int] = []
+    var midBurst = 0
+    var received: [UInt8] = []
+  }
+
+  @Test("the server calls beforeFlush before every flush, mid-burst too, with nothing of it written yet")
+  func serverHook() throws {
+    var input: [Int32] = [0, 0]
+    var output: [Int32] = [0, 0]
+    try #require(pipe(&input) == 0)
+    try #require(pipe(&output) == 0)
+    defer {
+      close(input[0])
+      close(output[0])
+      close(output[1])
+    }
+    #expect(fcntl(output[0], F_SETFL, O_NONBLOCK) == 0)
+    let channel = OutputChannel(fd: output[1])
+    let dispatcher = Dispatcher(output: channel, logger: Logger(label: "test"))
+    dispatcher.register("change") { [unowned dispatcher] request, result throws(RPCError) in
+      dispatcher.markTentative()
+      result.int(request.params?["value"]?.int64 ?? 0)
+    }
+    dispatcher.register("read") { _, result throws(RPCError) in result.string("read") }
+    var configuration = StdioServer.Configuration()
+    configuration.readChunkBytes = 4096
+    configuration.flushThresholdBytes = 1
+    let server = StdioServer(
+      input: input[0], dispatcher: dispatcher, configuration: configuration, logger: Logger(label: "test"))
+
+    let count = 400
+    var requests = ""
+    for id in 0..<count {
+      requests += id % 2 == 0
+        ? #"{"jsonrpc":"2.0","id":\#(id),"method":"change","params":{"value":\#(id)}}"#
+        : #"{"jsonrpc":"2.0","id":\#(id),"method":"read"}"#
+      requests += "\n"
+    }
+    try #require(requests.utf8.count > 3 * 4096 && requests.utf8.count < 60_000)
+    #expect(requests.withCString { write(input[1], $0, strlen($0)) } == requests.utf8.count)
+    close(input[1])
+
+    let seen = Observations()
+    let inputFD = input[0]
+    let outputFD = output[0]
+    server.beforeFlush = {
+      seen.flushes += 1
+      // Everything flushed before is in the pipe; nothing of what is buffered now.
+      var buffer = [UInt8](repeating: 0, count: 65536)
+      let got = read(outputFD, &buffer, buffer.count)
+      if got > 0 { seen.received += buffer[0..<got] }
+      seen.writtenBeforeEachFlush.append(seen.received.count)
+      var unread = pollfd(fd: inputFD, events: Int16(POLLIN), revents: 0)
+      _ = poll(&unread, 1, 0)
+      if channel.pendingByteCount > 0 && unread.revents & Int16(POLLIN) != 0 { seen.midBurst += 1 }
+      dispatcher.retractTentative { _ in TentativeAnswerTests.notDurable }
+      seen.expectedWritten.append((seen.expectedWritten.last ?? 0) + channel.pendingByteCount)
+    }
+    #expect(server.run() == 0)
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+      let got = read(outputFD, &buffer, buffer.count)
+      if got <= 0 { break }
+      seen.received += buffer[0..<got]
+    }
+
+    #expect(seen.midBurst >= 2)
+    // At each call, exactly what the earlier flushes wrote had arrived.
+    #expect(Array(seen.writtenBeforeEachFlush.dropFirst()) == Array(seen.expectedWritten.dropLast()))
+    #expect(seen.received.count == seen.expectedWritten.last)
+    let answers = Self.bodies(seen.received, framing: .newline)
+    try #require(answers.count == count)
+    for (id, answer) in answers.enumerated() {
+      #expect(answer == (id % 2 == 0 ? Self.errorText("\(id)") : #"{"jsonrpc":"2.0","id":\#(id),"result":"read"}"#))
+    }
+  }
 }
