@@ -39,6 +39,11 @@ struct IdempotencyCache {
     compact()
   }
 
+  /// Forgets `key` (its change was not recorded after all).
+  mutating func forget(_ key: String) {
+    entries.removeValue(forKey: key)
+  }
+
   private mutating func expire(now: Timestamp) {
     while head < order.count, now.milliseconds - order[head].storedAt.milliseconds > Self.retention {
       entries.removeValue(forKey: order[head].key)

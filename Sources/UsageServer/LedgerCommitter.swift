@@ -1,6 +1,7 @@
 import JSONRPC
 import Ledger
 import Logging
+import UsageCore
 
 /// Commits the durable ledger's changes for the session: at the end of each burst (before its answers are written),
 /// or on the loop's next turn with `--ack memory`. A commit that fails leaves its changes out of the ledger, so every
@@ -22,14 +23,27 @@ final class LedgerCommitter {
     self.afterCommit = afterCommit
   }
 
+  /// What a commit came to.
+  enum Outcome {
+    case committed
+    case failed(LedgerError)
+  }
+
   /// Commits now; on failure logs why and reads the metrics again so they show what is durable.
-  func commit() {
+  @discardableResult
+  func commit() -> Outcome {
     defer { afterCommit() }
     do throws(LedgerError) {
       try ledger.commit()
+      return .committed
     } catch {
       logger.error("changes not written: \(error)")
-      synchronizer.readAllNow(force: true)
+      // The metrics the ledger holds are read again at once (the ledger took the changes back); those of remote
+      // authorities settle their changes through the outbox.
+      synchronizer.readNow(synchronizer.context.metricNames.indices.filter {
+        synchronizer.context.authority(ofMetric: $0) is LedgerAuthority
+      })
+      return .failed(error)
     }
   }
 
@@ -41,7 +55,7 @@ final class LedgerCommitter {
     jobs.post {
       guard let committer = reference.value else { return }
       committer.scheduled = false
-      committer.commit()
+      _ = committer.commit()
     }
   }
 }

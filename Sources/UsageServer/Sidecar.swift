@@ -20,6 +20,8 @@ public enum Sidecar {
     public var defaultPluginLocations = true
     /// Where the durable ledger lives (`usage.sqlite3`); `nil` keeps the ledger in memory only.
     public var stateDirectory: String?
+    /// How long a commit waits for another process's lock on the ledger, in milliseconds.
+    public var busyTimeout: Int32 = 5_000
     /// Whether answers to changes wait for the change to be committed (the default), or go out before the commit
     /// (`--ack memory`: faster, but a crash can lose changes already answered).
     public var acknowledgeAfterCommit = true
@@ -56,7 +58,7 @@ public enum Sidecar {
     var durable: DurableLedger?
     if let directory = options.stateDirectory {
       do {
-        durable = try DurableLedger(store: try LedgerStore(directory: directory))
+        durable = try DurableLedger(store: try LedgerStore(directory: directory, busyTimeout: options.busyTimeout))
       } catch {
         logger.critical("\(error)")
         catalog.shutdown()
@@ -100,13 +102,22 @@ public enum Sidecar {
       LedgerCommitter(ledger: $0, synchronizer: synchronizer, logger: logger) { outbox?.afterCommit(context) }
     }
     let afterCommit = options.acknowledgeAfterCommit
+    service.changesAwaitCommit = committer != nil && afterCommit
     server.onBurstEnd = {
-      // The burst's changes are committed before its answers are written (or, with --ack memory, right after).
-      if let committer {
-        if afterCommit { committer.commit() } else { committer.commitSoon(jobs) }
-      }
+      // With --ack memory the burst's changes are committed right after its answers are written.
+      if let committer, !afterCommit { committer.commitSoon(jobs) }
       service.pumpRefreshes()
       service.sendChanges()
+    }
+    // By default they are committed before anything of the burst is written (also before an early flush of a long
+    // burst); a failed commit turns the answers to its changes into errors.
+    if let committer, afterCommit {
+      server.beforeFlush = {
+        switch committer.commit() {
+        case .committed: service.changesCommitted()
+        case .failed(let error): service.changesNotCommitted("\(error)")
+        }
+      }
     }
     // Other processes on the same state directory: their commits are looked for a few times a second.
     let watcher = durable.map { LedgerWatcher(ledger: $0, context: context, synchronizer: synchronizer) }
@@ -158,7 +169,7 @@ public enum Sidecar {
     outbox?.sendReplayed()
     logger.debug("usagectx \(ServerInfo.version) serving \(context.metricNames.joined(separator: ", "))")
     let code = server.run()
-    committer?.commit()
+    _ = committer?.commit()
     // Plugin programs get their stdin closed and time to finish, then are stopped and reaped.
     catalog.shutdown()
     return code

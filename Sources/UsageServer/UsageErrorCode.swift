@@ -6,6 +6,16 @@ extension RPCErrorCode {
   /// An enforced increment would pass the metric's limit; nothing was applied (`data`: metric, used, limit,
   /// requested).
   static let limitExceeded = RPCErrorCode(rawValue: -32050)
+  /// The change could not be written to the durable ledger (disk full, database locked by another process); it was
+  /// not applied (`data`: reason `notRecorded`, detail).
+  static let notRecorded = RPCErrorCode(rawValue: -32051)
+}
+
+extension RPCError {
+  /// The answer that replaces a change's answer when its commit failed.
+  static func notRecorded(_ detail: String) -> RPCError {
+    RPCError(.notRecorded, "Not recorded", data: ["reason": "notRecorded", "detail": .string(detail)])
+  }
 }
 
 extension RPCError {

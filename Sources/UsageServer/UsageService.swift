@@ -24,6 +24,11 @@ public final class UsageService {
   /// The durable ledger, if the session has one: where answers given under idempotency keys are kept across
   /// restarts, and what `usage/history` reads.
   public var durableLedger: DurableLedger?
+  /// Whether answers to changes hold only once the burst's commit succeeded (`--ack commit` with a durable ledger):
+  /// they are marked tentative, and a failed commit turns them into errors.
+  public var changesAwaitCommit = false
+  /// Idempotency keys whose answers were stored during the current burst (forgotten again if its commit fails).
+  private var keysOfBurst: [String] = []
   /// Manual refreshes waiting for their reads, with the metrics they asked for.
   private var refreshes: [WaiterID: (reply: PendingReply, metrics: [Int]?)] = [:]
 
@@ -82,9 +87,11 @@ public final class UsageService {
     }
   }
 
-  /// A change of `metric` was made here: its authority is read again after the debounce.
+  /// A change of `metric` was made here: its authority is read again after the debounce, and its answer holds
+  /// only if the burst's commit succeeds.
   private func mutated(_ metric: Int) {
     synchronizer?.mutated(metric)
+    if changesAwaitCommit { dispatcher.markTentative() }
   }
 
   // MARK: - Burst and timer hooks
@@ -117,7 +124,25 @@ public final class UsageService {
 
   private func announce(_ crossing: ThresholdCrossing?) {
     guard let crossing, wantsNotifications else { return }
-    dispatcher.output.notify("usage/threshold") { $0.thresholdCrossing(crossing) }
+    // A crossing caused by a change that may yet be retracted goes (or not) with its answer.
+    dispatcher.output.notify("usage/threshold", tentative: dispatcher.isAnswerTentative) {
+      $0.thresholdCrossing(crossing)
+    }
+  }
+
+  /// The burst's changes were committed: their answers stand.
+  public func changesCommitted() {
+    keysOfBurst.removeAll(keepingCapacity: true)
+    dispatcher.confirmTentative()
+  }
+
+  /// The burst's commit failed with `detail`: the answers to its changes become errors, and the answers stored
+  /// under their idempotency keys are forgotten (a retry applies the change again).
+  public func changesNotCommitted(_ detail: String) {
+    for key in keysOfBurst { idempotency.forget(key) }
+    keysOfBurst.removeAll(keepingCapacity: true)
+    let refused = dispatcher.retractTentative { _ in RPCError.notRecorded(detail) }
+    logger.error("\(refused.count) changes answered with an error: \(detail)")
   }
 
   // MARK: - Methods
@@ -146,9 +171,9 @@ public final class UsageService {
       try once(key: key, method: "usage/decrement", request: request, into: &result) {
         (result: inout JSONWriter) throws(RPCError) in
         let outcome = context.decrement(metric: metric, amount: amount, key: key)
+        mutated(metric)
         result.metricState(outcome.state, withSync: false)
         announce(outcome.crossing)
-        mutated(metric)
       }
     }
     dispatcher.register("usage/check") { [unowned self] request, result throws(RPCError) in
@@ -352,9 +377,9 @@ public final class UsageService {
       } catch {
         throw RPCError(error)
       }
+      mutated(metric)
       result.metricState(outcome.state, withSync: false)
       announce(outcome.crossing)
-      mutated(metric)
     }
   }
 
@@ -380,6 +405,7 @@ public final class UsageService {
     let answer = result.withBytes { Array($0[start...]) }
     idempotency.store(key, fingerprint: fingerprint, answer: answer, now: now)
     durableLedger?.keep(KeptAnswer(key: key, fingerprint: fingerprint, answer: answer, at: now.milliseconds))
+    if changesAwaitCommit { keysOfBurst.append(key) }
   }
 
   /// The answer the durable ledger kept under `key` from an earlier session, if still within the retention.

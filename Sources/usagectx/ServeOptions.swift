@@ -55,6 +55,9 @@ struct ServeOptions: ParsableArguments {
       discussion: "commit (default): after the change is on disk. memory: before the commit, faster, but a crash may lose changes already answered."))
   var ack: String = "commit"
 
+  @Option(help: "Milliseconds a commit waits for another process's lock on the ledger before the change is refused.")
+  var busyTimeout: Int32 = 5_000
+
   func validate() throws {
     guard Tier(rawValue: tier) != nil else { throw ValidationError("--tier must be free, pro or ultra") }
     guard maxMessageBytes >= 64 else { throw ValidationError("--max-message-bytes must be at least 64") }
@@ -63,6 +66,7 @@ struct ServeOptions: ParsableArguments {
     guard partialFrameTimeout >= 1 else { throw ValidationError("--partial-frame-timeout must be at least 1") }
     guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
     guard ack == "commit" || ack == "memory" else { throw ValidationError("--ack must be commit or memory") }
+    guard busyTimeout >= 0 else { throw ValidationError("--busy-timeout must not be negative") }
     guard !(noState && state != nil) else { throw ValidationError("--state and --no-state exclude each other") }
   }
 
@@ -77,6 +81,7 @@ struct ServeOptions: ParsableArguments {
     options.server.watchedProcess = clientProcessId
     options.configuration.tier = Tier(rawValue: tier) ?? .free
     options.acknowledgeAfterCommit = ack == "commit"
+    options.busyTimeout = busyTimeout
     if !noState {
       guard let directory = state ?? LedgerStore.defaultDirectory(environment: ProcessInfo.processInfo.environment) else {
         throw ValidationError("no state directory: set --state DIR (or HOME), or run with --no-state")

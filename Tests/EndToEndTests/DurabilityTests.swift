@@ -204,6 +204,42 @@ struct DurabilityTests {
     #expect(try OneShotCommand.run(["call", "usage/get", "not json", "--state", state]).status != 0)
   }
 
+  @Test("a commit that fails (the ledger locked past the busy timeout): the change gets an error, reads go on, a retry works")
+  func lockedLedger() throws {
+    let state = Self.stateDirectory()
+    let sidecar = try SidecarProcess(arguments: ["--state", state, "--busy-timeout", "200"])
+    _ = try sidecar.call("initialize", [:])
+    #expect(try sidecar.call("usage/increment", ["metric": "documents", "amount": 2])["used"] == 2)
+    let holder = Process()
+    holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    holder.arguments = [
+      "python3", "-c",
+      "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('begin immediate')\nprint('locked',flush=True)\ntime.sleep(30)",
+      state + "/usage.sqlite3",
+    ]
+    let output = Pipe()
+    holder.standardOutput = output
+    try holder.run()
+    defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL) } }
+    _ = output.fileHandleForReading.availableData
+
+    let refused = try sidecar.request("usage/increment", ["metric": "documents", "amount": 5, "key": "late-1"], id: 7)
+    #expect(refused["id"] == 7)
+    #expect(refused["error"]?["code"] == -32051)
+    #expect(refused["error"]?["data"]?["reason"] == "notRecorded")
+    #expect(refused["error"]?["data"]?["detail"]?.string?.contains(state) == true)
+    // Reads go on, and show what is recorded.
+    #expect(try Self.documents(sidecar) == 2)
+
+    kill(holder.processIdentifier, SIGKILL)
+    holder.waitUntilExit()
+    // The key was not used up: the retry is applied.
+    #expect(try sidecar.call("usage/increment", ["metric": "documents", "amount": 5, "key": "late-1"])["used"] == 7)
+    sidecar.signal(SIGKILL)
+    _ = try sidecar.waitForExit()
+    #expect(try Self.documents(try SidecarProcess(arguments: ["--state", state])) == 7)
+  }
+
   static func eventually(_ timeout: Double = 5, _ condition: () throws -> Bool) throws -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {

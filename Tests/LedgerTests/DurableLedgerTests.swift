@@ -53,7 +53,7 @@ struct DurableLedgerTests {
     #expect(ledger.total(metric: "requests", since: nil) == 5)
     #expect(throws: LedgerError.self) { try ledger.commit() }
     #expect(ledger.total(metric: "requests", since: nil) == 1)
-    holder.terminate()
+    kill(holder.processIdentifier, SIGKILL)
     holder.waitUntilExit()
     ledger.record(metric: "requests", delta: 2, at: Self.start, key: nil, label: nil)
     #expect(try ledger.commit() == 1)

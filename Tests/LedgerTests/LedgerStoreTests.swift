@@ -134,7 +134,7 @@ struct LedgerStoreTests {
     holder.standardOutput = output
     holder.arguments = ["python3", "-c", script, store.path]
     try holder.run()
-    defer { holder.terminate() }
+    defer { kill(holder.processIdentifier, SIGKILL) }
     _ = output.fileHandleForReading.availableData
     #expect {
       try store.append([LedgerChange(metric: "requests", delta: 1, at: 0)])
@@ -142,7 +142,7 @@ struct LedgerStoreTests {
       guard case .busy(let path, _) = error as? LedgerError else { return false }
       return path == store.path
     }
-    holder.terminate()
+    kill(holder.processIdentifier, SIGKILL)
     holder.waitUntilExit()
     #expect(try store.total(metric: "requests", since: nil) == 0)
     try store.append([LedgerChange(metric: "requests", delta: 1, at: 0)])
