@@ -1,5 +1,6 @@
 import Ledger
 import Logging
+import RefreshScheduler
 import UsageCore
 
 /// The durable outbox of changes to metrics whose authority is another process (an exec plugin).
@@ -7,7 +8,7 @@ import UsageCore
 /// A change is written to the outbox in the same commit as the burst's other changes, and sent to its authority only
 /// once that commit succeeded, with an idempotency key (the client's, or one made for it) and its sequence number.
 /// It leaves the outbox when the authority accepts or refuses it; a report lost on the way (the program went down
-/// with it) is sent again after a backoff. At start-up the entries left by an earlier session are counted again as
+/// with it) is sent again after the refresh scheduler's backoff (exponential, full jitter). At start-up the entries left by an earlier session are counted again as
 /// changes in flight and sent again, so a change made while the authority was away reaches it once it is back:
 /// exactly once in effect, since the authority sees the same key.
 ///
@@ -30,11 +31,15 @@ final class Outbox {
   private let clock = ContinuousClock()
   /// A tag making the keys this session gives to keyless changes unique.
   private let session: String
+  /// The delays between sends of a lost change: the refresh scheduler's backoff (full jitter).
+  private let backoff: Backoff
+  private var random = SystemRandomNumberGenerator()
 
-  init(ledger: DurableLedger, logger: Logger, session: String) {
+  init(ledger: DurableLedger, logger: Logger, session: String, backoff: Backoff = Backoff()) {
     self.ledger = ledger
     self.logger = logger
     self.session = session
+    self.backoff = backoff
   }
 
   /// Wraps `source`, the remote authority of `metric`, so that its changes go through the outbox.
@@ -92,7 +97,7 @@ final class Outbox {
       ledger.delivered(waiting.entry.id)
       return true
     case .lost(let reason):
-      let delay = Self.backoff(attempt: waiting.attempt)
+      let delay = Duration.milliseconds(backoff.delay(attempt: waiting.attempt, using: &random))
       logger.notice("change \(waiting.entry.key) to \(metric) was lost (\(reason)); sending again in \(delay)")
       sent[metric]?[seq]?.attempt += 1
       retries.append((clock.now + delay, metric, seq))
@@ -121,12 +126,6 @@ final class Outbox {
 
   private func push(_ entry: OutboxEntry) {
     _ = remote[entry.metric]?.report(ReportedChange(seq: entry.seq, delta: entry.delta, key: entry.key))
-  }
-
-  /// 1 s, doubling, at most a minute; each delay drawn from its upper half.
-  static func backoff(attempt: Int) -> Duration {
-    let ceiling = min(60_000, 1_000 << min(attempt, 6))
-    return .milliseconds(Int.random(in: ceiling / 2...ceiling))
   }
 }
 

@@ -25,11 +25,17 @@ public enum RefreshSettings {
     "backoffCapMs",
   ]
 
+  /// The policy of `config.refresh` alone, without any metric's own settings.
+  public static func globalPolicy(_ configuration: UsageConfiguration) throws(UsageError) -> RefreshPolicy {
+    var policy = RefreshPolicy()
+    try apply(configuration.refresh, to: &policy, path: "config.refresh")
+    return policy
+  }
+
   /// The policy of each of `metrics`, in order.
   /// - Throws: ``UsageError/invalidField(field:reason:)`` naming the offending setting.
   public static func policies(_ configuration: UsageConfiguration, metrics: [String]) throws(UsageError) -> [RefreshPolicy] {
-    var global = RefreshPolicy()
-    try apply(configuration.refresh, to: &global, path: "config.refresh")
+    let global = try globalPolicy(configuration)
     var result: [RefreshPolicy] = []
     for name in metrics {
       var policy = global

@@ -66,7 +66,11 @@ public enum Sidecar {
       }
     }
     // Changes to metrics held by another process go through the durable outbox.
-    let outbox = durable.map { Outbox(ledger: $0, logger: logger, session: Self.sessionTag()) }
+    let outbox = durable.map {
+      Outbox(
+        ledger: $0, logger: logger, session: Self.sessionTag(),
+        backoff: (try? RefreshSettings.globalPolicy(options.configuration))?.backoff ?? Backoff())
+    }
     let outboxReference = outbox.map { LoopBound($0) }
     var wrap: (@Sendable (String, any Authority) -> any Authority)?
     if let outboxReference {

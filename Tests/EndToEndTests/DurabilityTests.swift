@@ -240,6 +240,20 @@ struct DurabilityTests {
     #expect(try Self.documents(try SidecarProcess(arguments: ["--state", state])) == 7)
   }
 
+  @Test("a daily metric's count comes back from the ledger after a restart")
+  func periodAcrossRestart() throws {
+    let state = Self.stateDirectory()
+    let first = try SidecarProcess(arguments: ["--state", state])
+    _ = try first.call("usage/increment", ["metric": "requests", "amount": 6])
+    _ = try first.call("usage/decrement", ["metric": "requests", "amount": 2])
+    first.closeInput()
+    #expect(try first.waitForExit() == 0)
+    let second = try SidecarProcess(arguments: ["--state", state])
+    let requests = try second.call("usage/get", ["metrics": ["requests"]])["metrics"]?["requests"]
+    #expect(requests?["used"] == 4)
+    #expect(requests?["period"] == "daily")
+  }
+
   static func eventually(_ timeout: Double = 5, _ condition: () throws -> Bool) throws -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
