@@ -163,12 +163,10 @@ public final class LedgerStore {
     try Self.makeDirectory(directory, for: path)
     connection = try SQLiteConnection(path: path, create: true)
     sqlite3_busy_timeout(connection.rawHandle, busyTimeout)
-    try Self.recognise(connection)
-    guard try connection.text("PRAGMA journal_mode = WAL")?.lowercased() == "wal" else {
-      throw .failed(path: path, reason: "cannot use write-ahead logging")
-    }
+    // Recognised and migrated under the write lock, so processes opening a new ledger at once take turns.
+    try Self.recogniseAndMigrate(connection)
+    try Self.useWriteAheadLog(connection, within: busyTimeout)
     try connection.execute("PRAGMA synchronous = FULL")
-    try Self.migrate(connection)
     insert = try connection.prepare(
       "INSERT INTO changes (metric, delta, at_ms, day, key, label) VALUES (?, ?, ?, ?, ?, ?)")
     sum = try connection.prepare("SELECT COALESCE(SUM(delta), 0) FROM changes WHERE metric = ? AND day >= ?")
@@ -321,9 +319,10 @@ public final class LedgerStore {
     }
   }
 
-  private static func migrate(_ connection: SQLiteConnection) throws(LedgerError) {
+  private static func recogniseAndMigrate(_ connection: SQLiteConnection) throws(LedgerError) {
     try connection.execute("BEGIN IMMEDIATE")
     do throws(LedgerError) {
+      try recognise(connection)
       let version = try connection.integer("PRAGMA user_version") ?? 0
       for step in Int(version)..<migrations.count {
         try connection.execute(migrations[step])
@@ -334,6 +333,24 @@ public final class LedgerStore {
     } catch {
       try? connection.execute("ROLLBACK")
       throw error
+    }
+  }
+
+  /// Switches to write-ahead logging (a no-op once any process did), retrying while another process holds the
+  /// database, for at most `timeout` milliseconds.
+  private static func useWriteAheadLog(_ connection: SQLiteConnection, within timeout: Int32) throws(LedgerError) {
+    var waited: Int32 = 0
+    while true {
+      do throws(LedgerError) {
+        guard try connection.text("PRAGMA journal_mode = WAL")?.lowercased() == "wal" else {
+          throw .failed(path: connection.path, reason: "cannot use write-ahead logging")
+        }
+        return
+      } catch {
+        guard case .busy = error, waited < timeout else { throw error }
+        usleep(10_000)
+        waited += 10
+      }
     }
   }
 }

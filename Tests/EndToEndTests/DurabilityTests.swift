@@ -254,6 +254,37 @@ struct DurabilityTests {
     #expect(requests?["period"] == "daily")
   }
 
+  @Test("several processes opening a new state directory at the same moment all start and all count")
+  func simultaneousFirstOpen() throws {
+    for _ in 0..<20 {
+      let state = Self.stateDirectory()
+      let count = 8
+      let group = DispatchGroup()
+      let results = ResultList()
+      for _ in 0..<count {
+        DispatchQueue.global().async(group: group) {
+          let run = Result { try OneShotCommand.run(["call", "usage/increment", #"{"metric":"documents"}"#, "--state", state]) }
+          results.append(run)
+        }
+      }
+      group.wait()
+      for run in results.all {
+        let command = try run.get()
+        #expect(command.status == 0, "\(command.stderr)")
+      }
+      let last = try SidecarProcess(arguments: ["--state", state])
+      #expect(try Self.documents(last) == Int64(count))
+    }
+  }
+
+  /// Results gathered from several threads.
+  final class ResultList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<OneShotCommand, any Error>] = []
+    func append(_ result: Result<OneShotCommand, any Error>) { lock.withLock { results.append(result) } }
+    var all: [Result<OneShotCommand, any Error>] { lock.withLock { results } }
+  }
+
   static func eventually(_ timeout: Double = 5, _ condition: () throws -> Bool) throws -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
