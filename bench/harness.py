@@ -11,9 +11,16 @@ Runs the same four measurements against the C floor and against usagectx, side b
 then prints a Markdown table with the ratio usagectx/floor and PASS/MISS against the targets. Then, for usagectx
 only: what plugins cost; the refresh overhead (throughput of a baseline build from before the refresh scheduler and
 the reconciliation path, `--baseline`, against this build with the default refresh settings and with settings that
-make reads run often, pipelined and with a bounded window of requests in flight); and a trigger storm (fetches an
-exec plugin gets during 1,000 focus changes and 100 concurrent refreshes).
+make reads run often, pipelined and with a bounded window of requests in flight); a trigger storm (fetches an
+exec plugin gets during 1,000 focus changes and 100 concurrent refreshes); and durability (pipelined throughput and
+round trips with the durable ledger, answers after the commit or before it, and the delay until a change made by
+one process reaches another process's subscriber).
 Progress goes to stderr, the tables to stdout. Python 3.11 standard library only.
+
+usagectx keeps a durable ledger by default. Every usagectx session the harness starts names its state: `--no-state`
+(the ledger in memory) for every measurement but the durability ones, which get a new, empty state directory per
+session (`--state`, under `--state-root`). The children's XDG_STATE_HOME points into the harness's temporary
+folder, so a session that named neither cannot touch the home directory, and the report says it happened.
 
 Every child runs under a watchdog that kills it at its deadline, so a stuck or crashed program turns
 into an error cell in the table, never a hang.
@@ -29,10 +36,14 @@ import gc
 import json
 import os
 import platform
+import random
+import selectors
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,6 +56,8 @@ WRITE_CHUNK = 1 << 20  # bytes per write to the child's stdin in the throughput 
 READ_CHUNK = 1 << 20  # bytes asked of each read from the child's stdout
 CL_HEADER = b"content-length:"
 TAIL = 4096  # bytes kept from the end of the answer stream in the throughput test
+# In an argv, stands for a new, empty state directory per session (see `session_argv`).
+FRESH_STATE = "<fresh state directory>"
 
 
 class BenchError(Exception):
@@ -293,10 +306,54 @@ def check_exit(program: Program, child: Child, what: str) -> None:
         program.notes.append(note)
 
 
+_state_root: Path | None = None  # where the fresh state directories go; made by `make_state_root`
+
+
+def make_state_root(parent: str | None) -> Path:
+    """A new, empty directory under `parent` (default: the system's temporary directory) for this run's state
+    directories. Also points XDG_STATE_HOME, for every child, at a folder in it that is never created by the
+    harness: a usagectx started without `--state` or `--no-state` would make `usagectx` there, not in the home
+    directory, and `default_state_used` notices it."""
+    global _state_root
+    _state_root = Path(tempfile.mkdtemp(prefix="usagectx-bench-", dir=parent))
+    os.environ["XDG_STATE_HOME"] = str(_state_root / "default-state")
+    return _state_root
+
+
+def default_state_used() -> bool:
+    """Whether some child used the default state directory (it should have had --state or --no-state)."""
+    return _state_root is not None and (_state_root / "default-state").exists()
+
+
+def remove_state_root() -> None:
+    if _state_root is not None:
+        shutil.rmtree(_state_root, ignore_errors=True)
+
+
+def fresh_state_directory() -> Path:
+    if _state_root is None:
+        make_state_root(None)
+    return Path(tempfile.mkdtemp(prefix="state-", dir=_state_root))
+
+
+@contextlib.contextmanager
+def session_argv(program: Program):
+    """The program's argv for one session: FRESH_STATE, if present, becomes a new, empty state directory, removed
+    when the session ends (after the child exited)."""
+    if FRESH_STATE not in program.argv:
+        yield program.argv
+        return
+    directory = fresh_state_directory()
+    try:
+        yield [str(directory) if arg == FRESH_STATE else arg for arg in program.argv]
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def pipelined_run(program: Program, payload: bytes, count: int, framing: str, timeout: float, check=None) -> float:
     """Writes `count` pipelined requests and reads all answers. Returns messages per second. `check` validates the
     last answer (default: the documents increment answer after `count` increments)."""
-    with Child(program.argv, timeout, program.log, program.env) as child:
+    with session_argv(program) as argv, Child(argv, timeout, program.log, program.env) as child:
         started = [0.0]
 
         def writer() -> None:
@@ -413,7 +470,7 @@ def windowed_run(program: Program, chunks: list[bytes], count: int, timeout: flo
     of the chunks before it arrived. The server's input runs dry whenever the window is full, so its loop gets to
     run its timers and posted jobs (refresh reads and their settlement) between bursts. Returns messages per
     second; `check` validates the last answer."""
-    with Child(program.argv, timeout, program.log, program.env) as child:
+    with session_argv(program) as argv, Child(argv, timeout, program.log, program.env) as child:
         # Room for every answer in flight, so that a blocking write of a chunk never waits on a full stdout.
         fcntl.fcntl(child.stdout_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
         received, tail, written = 0, b"", 0
@@ -497,13 +554,17 @@ def one_cpu(enabled: bool):
         os.sched_setaffinity(0, before)
 
 
-def measure_round_trip(program: Program, args) -> None:
-    """p50/p99 of one-request-in-flight round trips, newline framing, after a warm-up."""
-    total = args.warmup + args.round_trips
+def measure_round_trip(program: Program, args, key: str = "rt", warmup: int | None = None,
+                       timed: int | None = None) -> None:
+    """p50/p99 of one-request-in-flight round trips, newline framing, after a warm-up; stored as `<key>_p50` and
+    `<key>_p99` (µs). `warmup` and `timed` default to `args.warmup` and `args.round_trips`."""
+    warmup = args.warmup if warmup is None else warmup
+    timed = args.round_trips if timed is None else timed
+    total = warmup + timed
     requests = [frame(request_body(i), "newline") for i in range(1, total + 1)]
     samples = []
     try:
-        with one_cpu(args.pin), Child(program.argv, args.timeout, program.log) as child:
+        with one_cpu(args.pin), session_argv(program) as argv, Child(argv, args.timeout, program.log) as child:
             clock = time.perf_counter_ns
             gc.disable()
             try:
@@ -512,20 +573,21 @@ def measure_round_trip(program: Program, args) -> None:
                     child.write_all(request)
                     answer = child.read_line()
                     elapsed = clock() - began
-                    if index >= args.warmup:
+                    if index >= warmup:
                         samples.append(elapsed)
             finally:
                 gc.enable()
             check_answer(answer, total, total)
             check_exit(program, child, "round trip")
     except BenchError as error:
-        program.errors["rt"] = str(error)
+        program.errors[key] = str(error)
         log(f"  {program.label}: round trip: ERROR {error}")
         return
     samples.sort()
-    program.values["rt_p50"] = percentile(samples, 50) / 1000
-    program.values["rt_p99"] = percentile(samples, 99) / 1000
-    log(f"  {program.label}: round trip p50 {program.values['rt_p50']:.1f} µs, p99 {program.values['rt_p99']:.1f} µs")
+    program.values[f"{key}_p50"] = percentile(samples, 50) / 1000
+    program.values[f"{key}_p99"] = percentile(samples, 99) / 1000
+    log(f"  {program.label}: round trip p50 {program.values[f'{key}_p50']:.1f} µs, "
+        f"p99 {program.values[f'{key}_p99']:.1f} µs")
 
 
 def measure_first_answer(program: Program, args) -> None:
@@ -534,7 +596,7 @@ def measure_first_answer(program: Program, args) -> None:
     samples = []
     try:
         for _ in range(args.spawns):
-            with Child(program.argv, args.timeout, program.log) as child:
+            with session_argv(program) as argv, Child(argv, args.timeout, program.log) as child:
                 child.write_all(request)
                 answer = child.read_line()
                 samples.append(time.perf_counter() - child.spawned_at)
@@ -615,7 +677,7 @@ def measure_plugin_costs(program: Program, args) -> None:
 def measure_idle_rss(program: Program, args) -> None:
     """VmRSS one second after answering one request, in MB (10^6 bytes)."""
     try:
-        with Child(program.argv, args.timeout, program.log) as child:
+        with session_argv(program) as argv, Child(argv, args.timeout, program.log) as child:
             child.write_all(frame(request_body(1), "newline"))
             check_answer(child.read_line(), 1, 1)
             time.sleep(1.0)
@@ -684,7 +746,7 @@ def one_storm(usagectx: str, args, log_path: Path, fetches: Path) -> tuple[dict,
     fetches.write_bytes(b"")
     env = {k: v for k, v in os.environ.items() if k != "USAGECTX_PLUGIN_PATH"}
     env["USAGECTX_BENCH_FETCHES"] = str(fetches.resolve())
-    argv = [usagectx, "--no-default-plugins", "--plugins", str(PLUGIN_DIR)]
+    argv = [usagectx, "--no-state", "--no-default-plugins", "--plugins", str(PLUGIN_DIR)]
     storm = storm_payload()
     with Child(argv, args.timeout, log_path, env) as child:
         # Room for every answer in the pipe, so that the whole storm can be written before any answer is read.
@@ -745,6 +807,134 @@ def measure_storm(program: Program, args) -> None:
     program.values["storm_max"] = max(per_metric)
     program.values["storm_later"] = max(later)
     program.values["storm_ms"] = statistics.median(durations)
+
+
+WAL_FRAME = 4096 + 24  # one page and its frame header in SQLite's write-ahead log
+COMMIT_FRAMES = 2  # frames one increment's commit appends (its table page and its index page)
+WAL_WRAP = 1000  # frames after which SQLite checkpoints and writes the log from its start again (the default)
+
+
+def measure_flush(program: Program, args) -> None:
+    """Reference for the durable round trip: p50/p99 (µs) of what the disk charges per commit. Writes
+    COMMIT_FRAMES write-ahead-log frames into a file in a fresh state directory and calls fdatasync, as SQLite does
+    once per commit with synchronous=FULL; like its log, the file is written from its start again after WAL_WRAP
+    frames, so most writes overwrite blocks already allocated. Stored on `program` as flush_p50 / flush_p99."""
+    directory = fresh_state_directory()
+    samples = []
+    try:
+        fd = os.open(directory / "flush-probe", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            block = b"\x01" * (WAL_FRAME * COMMIT_FRAMES)
+            clock = time.perf_counter_ns
+            frames = 0
+            for index in range(args.durable_warmup + args.durable_round_trips):
+                if frames + COMMIT_FRAMES > WAL_WRAP:
+                    frames = 0
+                began = clock()
+                os.pwrite(fd, block, frames * WAL_FRAME)
+                os.fdatasync(fd)
+                if index >= args.durable_warmup:
+                    samples.append(clock() - began)
+                frames += COMMIT_FRAMES
+        finally:
+            os.close(fd)
+    except OSError as error:
+        program.errors["flush"] = f"flush probe: {error}"
+        log(f"  flush probe: ERROR {error}")
+        return
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    samples.sort()
+    program.values["flush_p50"] = percentile(samples, 50) / 1000
+    program.values["flush_p99"] = percentile(samples, 99) / 1000
+    log(f"  write {COMMIT_FRAMES * WAL_FRAME:,} bytes + fdatasync: p50 {program.values['flush_p50']:.1f} µs, "
+        f"p99 {program.values['flush_p99']:.1f} µs")
+
+
+CONVERGENCE_METRIC = "requests"
+CONVERGENCE_JITTER = 0.25  # s, at most, added at random to each gap: the phase against the watcher's 250 ms varies
+CONVERGENCE_WAIT = 5.0  # s an increment may take to show at B before the measurement fails
+
+
+def convergence_increment(msg_id: int) -> bytes:
+    return b'{"jsonrpc":"2.0","id":%d,"method":"usage/increment","params":{"metric":"%s"}}\n' % (
+        msg_id, CONVERGENCE_METRIC.encode())
+
+
+def measure_convergence(program: Program, args) -> None:
+    """How long a change made by one process takes to reach another process's subscriber on the same state
+    directory. B (started first, so that it creates the ledger) subscribes to `requests`; then A starts; the harness
+    sends A one `usage/increment` at a time and timestamps, as each arrives, A's answer and every `usage/changed`
+    of B. The delay is from A's answer to B's first `usage/changed` carrying the value A answered. Gaps between
+    increments are `args.convergence_gap` ms plus up to CONVERGENCE_JITTER s at random (fixed seed), so each
+    increment is committed and seen on its own and B's 250 ms watcher is met at varied phases. Stored as conv_p50,
+    conv_p99, conv_max, conv_min (ms)."""
+    rng = random.Random(5)
+    samples = []
+    try:
+        with session_argv(program) as argv, Child(argv, args.timeout, program.log) as watcher:
+            watcher.write_all(
+                b'{"jsonrpc":"2.0","id":"sub","method":"usage/subscribe","params":{"metrics":["%s"]}}\n'
+                % CONVERGENCE_METRIC.encode())
+            while True:
+                answer = json.loads(watcher.read_line())
+                if answer.get("id") == "sub":
+                    break
+            try:
+                used = answer["result"]["snapshot"]["metrics"][CONVERGENCE_METRIC]["used"]
+            except (KeyError, TypeError):
+                raise BenchError(f"unexpected answer to usage/subscribe: {json.dumps(answer)[:300]}") from None
+            with Child(argv, args.timeout, program.log) as writer:
+                # Per stream: the child and the bytes read past its last complete line.
+                streams = {writer.stdout_fd: [writer, b""], watcher.stdout_fd: [watcher, watcher._pending]}
+                selector = selectors.DefaultSelector()
+                for fd in streams:
+                    selector.register(fd, selectors.EVENT_READ)
+                changed_at: dict[int, float] = {}  # value -> when B's first usage/changed carrying it arrived
+                for msg_id in range(1, args.convergence + 1):
+                    writer.write_all(convergence_increment(msg_id))
+                    answered_at, target = None, None
+                    deadline = time.perf_counter() + CONVERGENCE_WAIT
+                    while answered_at is None or target not in changed_at:
+                        left = deadline - time.perf_counter()
+                        events = selector.select(timeout=max(0.0, left)) if left > 0 else []
+                        if not events:
+                            raise BenchError(
+                                f"increment {msg_id} ({CONVERGENCE_METRIC} = {target}) did not reach the other "
+                                f"process's subscriber within {CONVERGENCE_WAIT:g} s")
+                        now = time.perf_counter()
+                        for key, _ in events:
+                            child, pending = streams[key.fd]
+                            *lines, pending = (pending + child.read_some(65536)).split(b"\n")
+                            streams[key.fd][1] = pending
+                            for line in lines:
+                                message = json.loads(line)
+                                if child is writer:
+                                    if message.get("id") != msg_id or "result" not in message:
+                                        raise BenchError(f"unexpected answer from A: {line[:300]!r}")
+                                    answered_at, target = now, message["result"]["used"]
+                                    if target != used + msg_id:
+                                        raise BenchError(f"A answered {target}, wanted {used + msg_id}: {line[:300]!r}")
+                                elif message.get("method") == "usage/changed":
+                                    state = message["params"]["metrics"].get(CONVERGENCE_METRIC)
+                                    if state is not None:
+                                        changed_at.setdefault(state["used"], now)
+                    samples.append((changed_at[target] - answered_at) * 1000)
+                    time.sleep(args.convergence_gap / 1000 + rng.uniform(0, CONVERGENCE_JITTER))
+                selector.close()
+                check_exit(program, writer, "convergence, process A")
+            check_exit(program, watcher, "convergence, process B")
+    except (BenchError, ValueError, KeyError, TypeError) as error:
+        program.errors["conv"] = str(error) or type(error).__name__
+        log(f"  {program.label}: convergence: ERROR {program.errors['conv']}")
+        return
+    samples.sort()
+    program.values["conv_p50"] = percentile(samples, 50)
+    program.values["conv_p99"] = percentile(samples, 99)
+    program.values["conv_max"] = samples[-1]
+    program.values["conv_min"] = samples[0]
+    log(f"  convergence over {len(samples)} increments: p50 {program.values['conv_p50']:.0f} ms, "
+        f"p99 {program.values['conv_p99']:.0f} ms, max {samples[-1]:.0f} ms, min {samples[0]:.0f} ms")
 
 
 def percentile(sorted_values: list, pct: float):
@@ -860,9 +1050,11 @@ def report(programs: list[Program], args) -> str:
     ]
     for program in programs:
         lines.append(f"- {program.label}: `{' '.join(program.argv)}`")
+    if any(FRESH_STATE in p.argv for p in programs):
+        lines.append(f"- {FRESH_STATE}: a new, empty directory per session under {state_root_description(args)}")
     lines += [
         "",
-        "| Measurement | floor | usagectx | usagectx/floor | Target | Result |",
+        "| Measurement | floor | usagectx (`--no-state`) | usagectx/floor | Target | Result |",
         "|---|--:|--:|--:|---|---|",
     ]
     for row in ROWS:
@@ -879,7 +1071,7 @@ def report(programs: list[Program], args) -> str:
         v = usagectx.values
         lines += [
             "",
-            "Plugins (usagectx only, same run):",
+            "Plugins (usagectx `--no-state` only, same run):",
             "",
             "| Measurement | without | with | difference or ratio | Target | Result |",
             "|---|--:|--:|--:|---|---|",
@@ -902,11 +1094,18 @@ def report(programs: list[Program], args) -> str:
         lines += refresh_overhead_table(baseline, usagectx, refresh, args)
     if usagectx and ("storm_max" in usagectx.values or "storm" in usagectx.errors):
         lines += storm_table(usagectx, args)
+    memory, durable = by_label.get("usagectx-ack-memory"), by_label.get("usagectx-durable")
+    if durable:
+        lines += durability_tables(usagectx, memory, durable, args)
     problems = [
         f"- {p.label}, {key}: {message}" for p in programs for key, message in p.errors.items()
     ] + [f"- {p.label}: {note}" for p in programs for note in p.notes]
     if problems:
         lines += ["", "Problems:", ""] + problems
+    if default_state_used():
+        lines += ["", "Problems:", ""] if not problems else []
+        lines.append("- a usagectx session ran without --state or --no-state (it used the default state directory, "
+                     "which the harness had pointed into its temporary folder)")
     return "\n".join(lines) + "\n"
 
 
@@ -930,11 +1129,12 @@ def refresh_overhead_table(baseline: Program, usagectx: Program, refresh: Progra
     lines = [
         "",
         f"Refresh overhead (same run; runs interleaved with the floor's and between the builds): `usage/increment` "
-        f"throughput of this build against `{args.baseline_rev}`, the last revision before the refresh scheduler and "
-        f"the reconciliation path; `refresh every 100 ms, mutation debounce 10 ms` is this build with "
-        f"`--config` `{json.dumps(AGGRESSIVE_REFRESH, separators=(',', ':'))}`:",
+        f"throughput of this build with `--no-state` against `{args.baseline_rev}`, the last revision before the "
+        f"refresh scheduler and the reconciliation path (it has no ledger and no such flag); `refresh every 100 ms, "
+        f"mutation debounce 10 ms` is this build with `--no-state --config` "
+        f"`{json.dumps(AGGRESSIVE_REFRESH, separators=(',', ':'))}`:",
         "",
-        f"| Measurement | {args.baseline_rev} | current | current/{args.baseline_rev} | Target | Result |",
+        f"| Measurement | {args.baseline_rev} | current (`--no-state`) | current/{args.baseline_rev} | Target | Result |",
         "|---|--:|--:|--:|---|---|",
     ]
     modes = [
@@ -969,6 +1169,117 @@ def refresh_overhead_table(baseline: Program, usagectx: Program, refresh: Progra
     return lines
 
 
+DURABLE_TARGET = 0.50  # durable (--ack commit) pipelined throughput / --ack memory, at least
+CONVERGENCE_TARGET = 1000.0  # ms: a change reaches the other processes' subscribers within a second
+
+
+def filesystem_of(path: Path) -> str:
+    """The file system type and source of the mount that holds `path`, from /proc/self/mountinfo."""
+    best, found = -1, "unknown file system"
+    try:
+        target = str(path.resolve())
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            fields = line.split()
+            mount = fields[4].replace("\\040", " ")
+            after = fields[fields.index("-") + 1 :]
+            inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) > best:
+                best, found = len(mount), f"{after[0]} on {after[1]}"
+    except (OSError, ValueError, IndexError):
+        pass
+    return found
+
+
+def state_root_description(args) -> str:
+    parent = Path(args.state_root or tempfile.gettempdir())
+    return f"`{parent}` ({filesystem_of(parent)})"
+
+
+def durability_tables(nostate: Program | None, memory: Program | None, durable: Program, args) -> list[str]:
+    """Pipelined throughput and round trips with the durable ledger (--ack commit, the default) against --ack memory
+    and --no-state; the convergence delay between two processes on one state directory."""
+    columns = [(nostate, "`--no-state`"), (memory, "`--ack memory`"), (durable, "`--ack commit` (default)")]
+
+    def value(program: Program | None, key: str, error_key: str, fmt: str) -> tuple[float | None, str]:
+        if program is None:
+            return None, ""
+        if error_key in program.errors:
+            return None, "error"
+        got = program.values.get(key)
+        return got, "—" if got is None else format(got, fmt)
+
+    def ratio_cell(num: float | None, den: float | None, digits: int = 2) -> tuple[float | None, str]:
+        if num is None or not den:
+            return None, ""
+        ratio = num / den
+        while digits < 6 and (round(ratio, digits) >= DURABLE_TARGET) != (ratio >= DURABLE_TARGET):
+            digits += 1
+        return ratio, f"{ratio:.{digits}f}"
+
+    lines = [
+        "",
+        f"Durability (same run; the throughput runs interleaved with the others): this build with the durable ledger "
+        f"in a fresh state directory per session, answers written after the burst's commit (`--ack commit`, the "
+        f"default) or before it (`--ack memory`), and with no ledger on disk (`--no-state`, the `usagectx` column "
+        f"above). State directories: {state_root_description(args)}.",
+        "",
+        "| Measurement | " + " | ".join(name for _, name in columns) + " | commit/memory | Target | Result |",
+        "|---|--:|--:|--:|--:|---|---|",
+    ]
+    for mode, name in (("tp_newline", "newline framing"), ("tp_content-length", "Content-Length framing")):
+        for stat in ("best", "median"):
+            cells = [value(p, f"{mode}_{stat}", mode, ",.0f") for p, _ in columns]
+            ratio, text = ratio_cell(cells[2][0], cells[1][0])
+            result = "n/a" if ratio is None else "PASS" if ratio >= DURABLE_TARGET else "MISS"
+            lines.append(
+                f"| Pipelined increments, {name}, {stat} (msg/s) | " + " | ".join(c[1] for c in cells)
+                + f" | {text} | ≥ {DURABLE_TARGET:.2f} | {result} |")
+    for stat in ("p50", "p99"):
+        cells = [value(p, f"drt_{stat}", "drt", ",.1f") for p, _ in columns]
+        _, text = ratio_cell(cells[2][0], cells[1][0])
+        lines.append(
+            f"| Round trip, one request in flight, {stat} (µs) | " + " | ".join(c[1] for c in cells)
+            + f" | {text} | | |")
+    pin = "harness and child pinned to one CPU" if args.pin else "not pinned"
+    lines += [
+        "",
+        f"Round trips: {args.durable_round_trips:,} timed after {args.durable_warmup:,} warm-up, newline framing, "
+        f"{pin}, one session per column.",
+    ]
+    if "flush_p50" in durable.values:
+        lines[-1] += (
+            f" For reference, what the disk charges per commit: writing {COMMIT_FRAMES * WAL_FRAME:,} bytes (the "
+            f"{COMMIT_FRAMES} write-ahead-log frames of one increment's commit) into a file in the same file system, "
+            f"from its start again every {WAL_WRAP:,} frames as SQLite's log, then `fdatasync`, as often: "
+            f"p50 {durable.values['flush_p50']:,.1f} µs, p99 {durable.values['flush_p99']:,.1f} µs.")
+    elif "flush" in durable.errors:
+        lines[-1] += " The fdatasync reference failed (see Problems)."
+    if args.convergence:
+        failed = "conv" in durable.errors
+        v = durable.values
+
+        def ms(key: str) -> str:
+            return "error" if failed or key not in v else f"{v[key]:,.0f}"
+
+        result = "n/a" if failed or "conv_max" not in v else "PASS" if v["conv_max"] <= CONVERGENCE_TARGET else "MISS"
+        gap = f"{args.convergence_gap:,} ms plus up to {CONVERGENCE_JITTER * 1000:.0f} ms at random"
+        lines += [
+            "",
+            f"Convergence (two processes, `usagectx --state DIR` each, on one fresh state directory): B subscribes to "
+            f"`{CONVERGENCE_METRIC}`, then A starts and gets {args.convergence:,} `usage/increment` requests of "
+            f"`{CONVERGENCE_METRIC}`, one at a time, {gap} apart; the delay is from A's answer arriving to B's "
+            f"`usage/changed` with the value A answered arriving:",
+            "",
+            "| Measurement | usagectx | Target | Result |",
+            "|---|--:|---|---|",
+            f"| Convergence delay, p50 (ms) | {ms('conv_p50')} | | |",
+            f"| Convergence delay, p99 (ms) | {ms('conv_p99')} | | |",
+            f"| Convergence delay, max (ms) | {ms('conv_max')} | ≤ {CONVERGENCE_TARGET:,.0f} ms | {result} |",
+            f"| Convergence delay, min (ms) | {ms('conv_min')} | | |",
+        ]
+    return lines
+
+
 def storm_table(usagectx: Program, args) -> list[str]:
     v = usagectx.values
     failed = "storm" in usagectx.errors
@@ -986,8 +1297,8 @@ def storm_table(usagectx: Program, args) -> list[str]:
         f"{v['storm_min']:.0f}" if v["storm_min"] == v["storm_max"] else f"{v['storm_min']:.0f}–{v['storm_max']:.0f}")
     return [
         "",
-        f"Trigger storm (usagectx only, {storms}, each in a new session started with `--no-default-plugins --plugins "
-        f"bench/plugin`: an exec plugin is the authority of {metrics} metrics and counts the `metric/fetch` requests "
+        f"Trigger storm (usagectx only, {storms}, each in a new session started with `--no-state --no-default-plugins "
+        f"--plugins bench/plugin`: an exec plugin is the authority of {metrics} metrics and counts the `metric/fetch` requests "
         f"it gets; the client is hidden for {STORM_HIDDEN:g} s, then {STORM_FOCUS - 1:,} more `client/focus` "
         f"notifications alternate true/false with {STORM_REFRESHES} `usage/refresh {{force: true}}` requests spread "
         "among them, all written before any answer is read; fetches are counted once all refreshes are answered, "
@@ -1038,6 +1349,22 @@ def parse_args() -> argparse.Namespace:
         help="requests in flight in the windowed throughput test (default 1,000; 0: no windowed test)")
     parser.add_argument(
         "--storms", type=int, help="trigger storms, each in a new session (default 3; 1 with --quick; 0: none)")
+    parser.add_argument(
+        "--no-durability", action="store_true",
+        help="no durable-ledger measurements (--ack commit / --ack memory throughput, round trips, convergence)")
+    parser.add_argument(
+        "--durable-round-trips", type=int,
+        help="timed round trips per column of the durability table (default 5,000; 500 with --quick)")
+    parser.add_argument(
+        "--durable-warmup", type=int, help="warm-up round trips before those (default 200; 50 with --quick)")
+    parser.add_argument(
+        "--convergence", type=int,
+        help="increments in the convergence test between two processes (default 100; 10 with --quick; 0: none)")
+    parser.add_argument(
+        "--convergence-gap", type=int, default=300,
+        help="ms between those increments, before a random 0-250 ms is added (default 300)")
+    parser.add_argument(
+        "--state-root", help="where the fresh state directories go (default: the system's temporary directory)")
     args = parser.parse_args()
     quick = args.quick
     args.n = args.n if args.n is not None else (100_000 if quick else 1_000_000)
@@ -1045,9 +1372,17 @@ def parse_args() -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (200 if quick else 1_000)
     args.spawns = args.spawns if args.spawns is not None else (10 if quick else 30)
     args.storms = args.storms if args.storms is not None else (1 if quick else 3)
+    if args.durable_round_trips is None:
+        args.durable_round_trips = 500 if quick else 5_000
+    args.durable_warmup = args.durable_warmup if args.durable_warmup is not None else (50 if quick else 200)
+    args.convergence = args.convergence if args.convergence is not None else (10 if quick else 100)
+    if args.no_durability:
+        args.convergence = 0
     if args.no_baseline:
         args.baseline = None
-    if min(args.n, args.runs, args.round_trips, args.spawns) < 1 or args.warmup < 0 or args.storms < 0 or args.window < 0:
+    if (min(args.n, args.runs, args.round_trips, args.spawns, args.durable_round_trips) < 1 or args.warmup < 0
+            or args.storms < 0 or args.window < 0 or args.durable_warmup < 0 or args.convergence < 0
+            or args.convergence_gap < 0):
         parser.error("counts must be positive")
     return args
 
@@ -1056,9 +1391,19 @@ def main() -> int:
     args = parse_args()
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
+    make_state_root(args.state_root)
+    try:
+        return run(args, logs)
+    finally:
+        remove_state_root()
+
+
+def run(args, logs: Path) -> int:
+    # usagectx keeps a durable ledger by default; every row but the durability ones measures it with the ledger in
+    # memory (--no-state), comparable with the floor and the baseline, which have none.
     programs = [
-        Program(label, [path], logs / f"{label}.stderr.log")
-        for label, path in (("floor", args.floor), ("usagectx", args.usagectx))
+        Program(label, argv, logs / f"{label}.stderr.log")
+        for label, argv in (("floor", [args.floor]), ("usagectx", [args.usagectx, "--no-state"]))
         if args.only in (None, label)
     ]
     # Measured for throughput only, interleaved with the two above: the build from before the refresh scheduler
@@ -1069,8 +1414,14 @@ def main() -> int:
             extra.append(Program("baseline", [args.baseline], logs / "baseline.stderr.log"))
         config = logs / "refresh-aggressive.json"
         config.write_text(json.dumps(AGGRESSIVE_REFRESH) + "\n")
-        extra.append(Program("usagectx-refresh", [args.usagectx, "--config", str(config)],
+        extra.append(Program("usagectx-refresh", [args.usagectx, "--no-state", "--config", str(config)],
                              logs / "usagectx-refresh.stderr.log"))
+        if not args.no_durability:
+            # The durable ledger, a new state directory per session: answers after the commit (the default) or
+            # before it.
+            for label, ack in (("usagectx-ack-memory", "memory"), ("usagectx-durable", "commit")):
+                extra.append(Program(label, [args.usagectx, "--state", FRESH_STATE, "--ack", ack],
+                                     logs / f"{label}.stderr.log"))
     for program in programs + extra:
         program.log.write_bytes(b"")  # one fresh log per run
 
@@ -1097,9 +1448,20 @@ def main() -> int:
             if args.storms:
                 log("trigger storm")
                 measure_storm(program, args)
+    by_label = {p.label: p for p in programs + extra}
+    durable = by_label.get("usagectx-durable")
+    if durable:
+        log("durable round trips")
+        for label in ("usagectx", "usagectx-ack-memory", "usagectx-durable"):
+            if label in by_label:
+                measure_round_trip(by_label[label], args, "drt", args.durable_warmup, args.durable_round_trips)
+        measure_flush(durable, args)
+        if args.convergence:
+            log(f"convergence between two processes ({args.convergence} increments)")
+            measure_convergence(durable, args)
 
     sys.stdout.write(report(programs + extra, args))
-    return 1 if any(p.errors for p in programs + extra) else 0
+    return 1 if any(p.errors for p in programs + extra) or default_state_used() else 0
 
 
 if __name__ == "__main__":
