@@ -148,6 +148,16 @@ public final class Synchronizer {
     readNow(force ? Array(context.metricNames.indices) : [])
   }
 
+  /// After a configuration change: metrics with a local source are read now (the answer shows what they say), those
+  /// held by another process soon after, without waiting (an acknowledgement still on its way could otherwise meet
+  /// a reading taken out of turn).
+  public func readAfterReconfiguration() {
+    let metrics = Array(context.metricNames.indices)
+    let remote = metrics.filter { context.authority(ofMetric: $0)?.isRemote ?? false }
+    readNow(metrics.filter { !remote.contains($0) })
+    if !remote.isEmpty { _ = scheduler.requestRefresh(remote, force: true, waiter: Self.internalWaiter) }
+  }
+
   /// Reads `metrics` now (even ones read moments ago), with whatever else is due, waiting for the reads.
   public func readNow(_ metrics: [Int]) {
     flushChanges()

@@ -458,8 +458,9 @@ public final class UsageService {
         let policies = try RefreshSettings.policies(configuration, metrics: context.metricNames)
         crossings = try context.reconfigure(configuration)
         synchronizer?.setPolicies(policies)
-        // The sources may have changed with their options: the answer shows what they say now.
-        synchronizer?.readAllNow(force: true)
+        // The sources may have changed with their options: the answer shows what the local ones say now; those in
+        // other processes follow.
+        synchronizer?.readAfterReconfiguration()
       } catch {
         throw RPCError(error)
       }

@@ -33,6 +33,13 @@ struct ReconciliationScenarioTests {
       sidecar = try SidecarProcess(
         framing: framing, arguments: ["--no-default-plugins", "--plugins", directory.path])
       _ = try sidecar.call("initialize", ["config": ["refresh": refresh]])
+      // A new configuration has the plugin's metrics read again; the scenarios start once that read is done.
+      let deadline = Date().addingTimeInterval(10)
+      while Date() < deadline {
+        let seats = try sidecar.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"]
+        if seats?["sync"]?["state"] == "idle" { break }
+        usleep(20_000)
+      }
     }
 
     /// What the backend holds now.
