@@ -40,9 +40,12 @@ public final class DurableLedger: UsageLedger {
     state = Mutex(State(store: store, days: days, seen: seen, dataVersion: version))
   }
 
-  public func record(metric: String, delta: Int64, at time: Timestamp, key: String?, label: String?) {
-    guard delta != 0 else { return }
-    let change = LedgerChange(metric: metric, delta: delta, at: time.milliseconds, key: key, label: label)
+  public func record(
+    metric: String, delta: Int64, at time: Timestamp, key: String?, label: String?, detail: ChangeDetail?
+  ) {
+    guard delta != 0 || detail.map({ $0.cost != 0 || $0.fields.contains { $0 != 0 } }) == true else { return }
+    let change = LedgerChange(
+      metric: metric, delta: delta, at: time.milliseconds, key: key, label: label, detail: detail)
     state.withLock { state in
       state.pending.append(change)
       Self.add(change, to: &state.days, sign: 1)
@@ -56,6 +59,10 @@ public final class DurableLedger: UsageLedger {
         if entry.key >= first { sum = sum.saturatingAdded(entry.value) }
       }
     }
+  }
+
+  public func breakdown(metric: String, since start: Timestamp?) -> [BreakdownTotal] {
+    state.withLock { state in (try? state.store.breakdown(metric: metric, since: start?.milliseconds)) ?? [] }
   }
 
   /// Whether changes wait for a commit.

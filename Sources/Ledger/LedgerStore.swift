@@ -1,5 +1,6 @@
 import CSQLite
 import Glibc
+public import UsageCore
 
 /// An answer given to a change that carried an idempotency key, kept so that a retry gets it again.
 public struct KeptAnswer: Sendable, Equatable {
@@ -79,13 +80,18 @@ public struct LedgerChange: Sendable, Equatable {
   public var key: String?
   /// The breakdown entry it counted towards (a model), if any.
   public var label: String?
+  /// Its fields, cost and events, if the metric has them.
+  public var detail: ChangeDetail?
 
-  public init(metric: String, delta: Int64, at: Int64, key: String? = nil, label: String? = nil) {
+  public init(
+    metric: String, delta: Int64, at: Int64, key: String? = nil, label: String? = nil, detail: ChangeDetail? = nil
+  ) {
     self.metric = metric
     self.delta = delta
     self.at = at
     self.key = key
     self.label = label
+    self.detail = detail
   }
 }
 
@@ -134,7 +140,19 @@ public final class LedgerStore {
       at_ms INTEGER NOT NULL
     );
     """,
+    """
+    ALTER TABLE changes ADD COLUMN f0 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN f1 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN f2 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN f3 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN cost REAL NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN priced INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE changes ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
+    """,
   ]
+
+  /// How many field values a change keeps (`f0`…`f3`); further fields are not kept.
+  public static let keptFields = 4
 
   /// The schema version this usagectx writes.
   public static var latestSchemaVersion: Int64 { Int64(migrations.count) }
@@ -144,6 +162,7 @@ public final class LedgerStore {
   let connection: SQLiteConnection
   private let insert: SQLiteStatement
   private let sum: SQLiteStatement
+  private let totals: SQLiteStatement
   private let keep: SQLiteStatement
   private let find: SQLiteStatement
   private let post: SQLiteStatement
@@ -168,7 +187,15 @@ public final class LedgerStore {
     try Self.useWriteAheadLog(connection, within: busyTimeout)
     try connection.execute("PRAGMA synchronous = FULL")
     insert = try connection.prepare(
-      "INSERT INTO changes (metric, delta, at_ms, day, key, label) VALUES (?, ?, ?, ?, ?, ?)")
+      """
+      INSERT INTO changes (metric, delta, at_ms, day, key, label, f0, f1, f2, f3, cost, priced, events)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      """)
+    totals = try connection.prepare(
+      """
+      SELECT label, SUM(delta), SUM(f0), SUM(f1), SUM(f2), SUM(f3), SUM(cost), MIN(priced), SUM(events)
+      FROM changes WHERE metric = ? AND day >= ? GROUP BY label ORDER BY MIN(id)
+      """)
     sum = try connection.prepare("SELECT COALESCE(SUM(delta), 0) FROM changes WHERE metric = ? AND day >= ?")
     keep = try connection.prepare(
       "INSERT OR REPLACE INTO idempotency (key, fingerprint, answer, at_ms) VALUES (?, ?, ?, ?)")
@@ -200,10 +227,16 @@ public final class LedgerStore {
     try connection.execute("BEGIN IMMEDIATE")
     do throws(LedgerError) {
       for change in changes {
-        try insert.run([
-          .text(change.metric), .integer(change.delta), .integer(change.at),
-          .integer(change.at.floorDivided(by: 86_400_000)), .optional(change.key), .optional(change.label),
-        ])
+        let detail = change.detail
+        try insert.run(
+          [
+            .text(change.metric), .integer(change.delta), .integer(change.at),
+            .integer(change.at.floorDivided(by: 86_400_000)), .optional(change.key), .optional(change.label),
+          ] + (0..<Self.keptFields).map { position in
+            .integer(detail.map { position < $0.fields.count ? $0.fields[position] : 0 } ?? 0)
+          } + [
+            .real(detail?.cost ?? 0), .integer(detail?.priced == false ? 0 : 1), .integer(detail?.events ?? 0),
+          ])
       }
       let ids = changes.isEmpty ? nil : (lastInsertID - Int64(changes.count) + 1)...lastInsertID
       for answer in answers {
@@ -246,6 +279,22 @@ public final class LedgerStore {
   public func forgetAnswers(before cutoff: Int64) throws(LedgerError) -> Int {
     try connection.execute("DELETE FROM idempotency WHERE at_ms < \(cutoff)")
     return Int(sqlite3_changes(connection.rawHandle))
+  }
+
+  /// The changes to `metric` from `since` (milliseconds, by whole UTC days; `nil` for all) summed per label, in the
+  /// order the labels first appeared.
+  public func breakdown(metric: String, since: Int64?) throws(LedgerError) -> [BreakdownTotal] {
+    let firstDay = since.map { $0.floorDivided(by: 86_400_000) } ?? .min
+    try totals.bind([.text(metric), .integer(firstDay)])
+    var result: [BreakdownTotal] = []
+    while try totals.step() {
+      result.append(
+        BreakdownTotal(
+          label: totals.isNull(0) ? nil : totals.text(0), amount: totals.int64(1),
+          fields: (2..<2 + Int32(Self.keptFields)).map { totals.int64($0) }, cost: totals.double(6),
+          priced: totals.int64(7) != 0, events: totals.int64(8)))
+    }
+    return result
   }
 
   /// The changes waiting in the outbox for their remote authority, oldest first.

@@ -96,6 +96,7 @@ final class SQLiteStatement {
       let status: Int32
       switch value {
       case .integer(let number): status = sqlite3_bind_int64(statement, position, number)
+      case .real(let number): status = sqlite3_bind_double(statement, position, number)
       case .text(let text): status = sqlite3_bind_text(statement, position, text, -1, sqliteTransient)
       case .blob(let bytes):
         status = bytes.withUnsafeBytes { raw in
@@ -130,6 +131,7 @@ final class SQLiteStatement {
 
   func isNull(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_NULL }
   func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+  func double(_ column: Int32) -> Double { sqlite3_column_double(statement, column) }
   func blob(_ column: Int32) -> [UInt8] {
     let count = Int(sqlite3_column_bytes(statement, column))
     guard count > 0, let bytes = sqlite3_column_blob(statement, column) else { return [] }
@@ -145,6 +147,7 @@ final class SQLiteStatement {
 /// A value bound to a statement parameter.
 enum SQLiteValue: Equatable {
   case integer(Int64)
+  case real(Double)
   case text(String)
   case blob([UInt8])
   case null

@@ -39,12 +39,32 @@ public struct ReportedChange: Sendable, Equatable {
   public var key: String?
   /// The breakdown entry the change counted towards (a model), when the metric has a breakdown.
   public var label: String?
+  /// The change's fields and cost, for metrics that have them (kept by the ledger so they survive a restart).
+  public var detail: ChangeDetail?
 
-  public init(seq: UInt64, delta: Int64, key: String? = nil, label: String? = nil) {
+  public init(seq: UInt64, delta: Int64, key: String? = nil, label: String? = nil, detail: ChangeDetail? = nil) {
     self.seq = seq
     self.delta = delta
     self.key = key
     self.label = label
+    self.detail = detail
+  }
+}
+
+/// What a change adds besides its amount: its field values (signed, in the descriptor's order), its cost, whether
+/// it could be priced, and how many events of its breakdown entry it counts (1 for an increment; minus the entry's
+/// count for the reset of an entry).
+public struct ChangeDetail: Sendable, Equatable {
+  public var fields: [Int64]
+  public var cost: Double
+  public var priced: Bool
+  public var events: Int64
+
+  public init(fields: [Int64] = [], cost: Double = 0, priced: Bool = true, events: Int64 = 1) {
+    self.fields = fields
+    self.cost = cost
+    self.priced = priced
+    self.events = events
   }
 }
 

@@ -69,12 +69,45 @@ struct MetricRecord {
 
   /// Passes a change of `delta` on to the authority (with the client's idempotency `key`) and counts it; `events` is
   /// the context's event counter. `used` follows.
-  mutating func count(_ delta: Int64, key: String?, label: String? = nil, events: inout UInt64) {
+  mutating func count(
+    _ delta: Int64, key: String?, label: String? = nil, detail: ChangeDetail? = nil, events: inout UInt64
+  ) {
     let seq = reconciliation.nextSeq()
-    let receipt = authority?.report(ReportedChange(seq: seq, delta: delta, key: key, label: label)) ?? .recorded
+    let receipt =
+      authority?.report(ReportedChange(seq: seq, delta: delta, key: key, label: label, detail: detail)) ?? .recorded
     if receipt == .recorded { events += 1 }
     reconciliation.record(seq: seq, delta: delta, receipt: receipt, event: events)
     used = max(0, reconciliation.value)
+  }
+
+  /// Whether changes carry detail (fields, a cost or a breakdown) worth keeping in the ledger.
+  var keepsDetail: Bool {
+    !descriptor.fields.isEmpty || descriptor.currency != nil || descriptor.breakdownLabel != nil
+  }
+
+  /// Sets the fields, cost and breakdown from what the ledger summed (a restarted session); `attributes` gives each
+  /// label's facts (from the hook). `used` is left to the authority's reading.
+  mutating func restore(_ totals: [BreakdownTotal], attributes: (String) -> [String: String]) {
+    for index in fieldTotals.indices { fieldTotals[index] = 0 }
+    cost = 0
+    breakdown.removeAll()
+    breakdownIndex.removeAll()
+    unpriced.removeAll()
+    for total in totals {
+      for (position, value) in total.fields.enumerated() where position < fieldTotals.count {
+        fieldTotals[position] = fieldTotals[position].saturatingAdd(value)
+      }
+      if descriptor.currency != nil { cost += total.cost }
+      guard descriptor.breakdownLabel != nil, let label = total.label else { continue }
+      guard total.amount != 0 || total.events > 0 || total.fields.contains(where: { $0 != 0 }) else { continue }
+      breakdownIndex[label] = breakdown.count
+      breakdown.append(
+        BreakdownEntry(
+          key: label, amount: total.amount,
+          fields: (0..<fieldTotals.count).map { $0 < total.fields.count ? total.fields[$0] : 0 }, cost: total.cost,
+          priced: total.priced, events: max(0, total.events), attributes: attributes(label)))
+      if !total.priced { unpriced.append(label) }
+    }
   }
 
   /// Removes the breakdown entry for `key` and returns it.

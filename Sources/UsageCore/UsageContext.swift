@@ -222,7 +222,13 @@ public final class UsageContext: Sendable {
     }
     version += 1
     let label = record.descriptor.breakdownLabel.map { labels[$0] ?? "unknown" }
-    record.count(measurement.amount, key: key, label: label, events: &events)
+    let detail =
+      record.keepsDetail
+      ? ChangeDetail(
+        fields: (0..<record.descriptor.fields.count).map { $0 < fields.count ? fields[$0] ?? 0 : 0 },
+        cost: record.descriptor.currency == nil ? 0 : measurement.cost, priced: measurement.priced, events: 1)
+      : nil
+    record.count(measurement.amount, key: key, label: label, detail: detail, events: &events)
     return apply(measurement, fields: fields, labels: labels, to: &record, version: version, tier: tier)
   }
 
@@ -260,7 +266,8 @@ public final class UsageContext: Sendable {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
         }
         if let entry = state.records[index].removeBreakdownEntry(breakdownKey) {
-          state.records[index].count(-entry.amount, key: nil, label: breakdownKey, events: &state.events)
+          state.records[index].count(
+            -entry.amount, key: nil, label: breakdownKey, detail: Self.undoing(entry), events: &state.events)
           // The sum of what remains, not a subtraction, so no rounding residue is left behind.
           state.records[index].cost = state.records[index].breakdown.reduce(0) { $0 + $1.cost }
           for (position, value) in entry.fields.enumerated() where position < state.records[index].fieldTotals.count {
@@ -272,13 +279,56 @@ public final class UsageContext: Sendable {
         guard !state.records[index].isClear || value != 0 else {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
         }
+        // Each breakdown entry is taken back with its own detail, so a restarted session shows the reset too.
+        var remaining = value
+        for entry in state.records[index].breakdown {
+          state.records[index].count(
+            -entry.amount, key: nil, label: entry.key, detail: Self.undoing(entry), events: &state.events)
+          remaining -= entry.amount
+        }
+        let unlabelled = state.records[index].fieldTotals.enumerated().map { position, total in
+          total - state.records[index].breakdown.reduce(0) { $0 + (position < $1.fields.count ? $1.fields[position] : 0) }
+        }
+        let unlabelledCost = state.records[index].cost - state.records[index].breakdown.reduce(0) { $0 + $1.cost }
+        let detail =
+          state.records[index].keepsDetail
+          ? ChangeDetail(fields: unlabelled.map { -$0 }, cost: -unlabelledCost, priced: true, events: 0) : nil
         state.records[index].clearUsage()
-        if value != 0 { state.records[index].count(-value, key: nil, events: &state.events) }
+        if remaining != 0 || detail.map({ $0.fields.contains { $0 != 0 } || $0.cost != 0 }) == true {
+          state.records[index].count(-remaining, key: nil, detail: detail, events: &state.events)
+        }
       }
       state.version += 1
       state.records[index].version = state.version
       let crossing = state.records[index].updateLevel(tier: state.tier)
       return MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing)
+    }
+  }
+
+  /// The detail that takes `entry` back out (the reset of one breakdown entry).
+  private static func undoing(_ entry: BreakdownEntry) -> ChangeDetail {
+    ChangeDetail(fields: entry.fields.map { -$0 }, cost: -entry.cost, priced: true, events: -entry.events)
+  }
+
+  /// Shows again the fields, cost and breakdown the ledger kept for the current period of every metric whose
+  /// authority is the ledger (a restarted session); each breakdown entry's facts come from the metric's hook.
+  public func restoreDetail() {
+    let now = clock.now()
+    state.withLock { state in
+      Self.rollOver(&state, now: now)
+      for index in state.records.indices where state.records[index].keepsDetail {
+        guard state.records[index].authority is LedgerAuthority else { continue }
+        let totals = ledger.breakdown(metric: state.records[index].descriptor.name, since: state.records[index].periodStart)
+        guard !totals.isEmpty else { continue }
+        let record = state.records[index]
+        state.records[index].restore(totals) { label in
+          guard let field = record.descriptor.breakdownLabel, let hook = record.hook else { return [:] }
+          let zero = Array(repeating: Int64(0), count: record.descriptor.fields.count)
+          return (try? hook.measure(MeasureInput(fields: zero, labels: [field: label])))?.attributes ?? [:]
+        }
+        state.version += 1
+        state.records[index].version = state.version
+      }
     }
   }
 

@@ -166,6 +166,8 @@ public enum Sidecar {
         }
       }
     }
+    // The fields, cost and breakdown of the current period come back from the ledger.
+    if durable != nil { context.restoreDetail() }
     // Changes an earlier session left for authorities that were away are counted and sent again.
     outbox?.replay(into: context)
     // Start from what the authorities say (a directory's files, a backend's count), read in parallel.

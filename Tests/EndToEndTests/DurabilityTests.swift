@@ -285,6 +285,45 @@ struct DurabilityTests {
     var all: [Result<OneShotCommand, any Error>] { lock.withLock { results } }
   }
 
+  @Test("tokens come back after a restart with their fields, cost and per-model breakdown; a model's reset too")
+  func tokensAcrossRestart() throws {
+    let state = Self.stateDirectory()
+    let first = try SidecarProcess(arguments: ["--state", state])
+    for (model, input, output) in [("gpt-4o", 1_000, 500), ("claude-3-haiku", 2_000, 100), ("gpt-4o", 10, 5)] {
+      _ = try first.call(
+        "usage/increment",
+        ["metric": "tokens", "input": .int(Int64(input)), "output": .int(Int64(output)), "labels": ["model": .string(model)]])
+    }
+    _ = try first.call("usage/increment", ["metric": "tokens", "input": 7, "output": 0, "labels": ["model": "house-model"]])
+    let before = try #require(try first.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"])
+    first.closeInput()
+    #expect(try first.waitForExit() == 0)
+
+    let second = try SidecarProcess(arguments: ["--state", state])
+    let after = try #require(try second.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"])
+    for member in ["used", "input", "output", "cost", "byModel", "unpriced"] {
+      #expect(after[member] == before[member], "\(member): \(after[member]?.jsonText ?? "nil") vs \(before[member]?.jsonText ?? "nil")")
+    }
+    _ = try second.call("usage/reset", ["metric": "tokens", "labels": ["model": "gpt-4o"]])
+    second.closeInput()
+    #expect(try second.waitForExit() == 0)
+
+    let third = try SidecarProcess(arguments: ["--state", state])
+    let reset = try #require(try third.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"])
+    #expect(reset["used"] == 2_107)
+    #expect(reset["byModel"]?.objectMembers?.map(\.0) == ["claude-3-haiku", "house-model"])
+    #expect(reset["input"] == 2_007)
+    _ = try third.call("usage/reset", ["metric": "tokens"])
+    third.closeInput()
+    #expect(try third.waitForExit() == 0)
+    let fourth = try SidecarProcess(arguments: ["--state", state])
+    let cleared = try #require(try fourth.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"])
+    #expect(cleared["used"] == 0)
+    #expect(cleared["cost"] == 0)
+    #expect(cleared["byModel"] == [:])
+    #expect(cleared["input"] == 0)
+  }
+
   static func eventually(_ timeout: Double = 5, _ condition: () throws -> Bool) throws -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {

@@ -15,16 +15,16 @@ struct DurableLedgerTests {
     let directory = try LedgerStoreTests.directory()
     do {
       let ledger = try DurableLedger(store: try LedgerStore(directory: directory))
-      ledger.record(metric: "requests", delta: 2, at: Self.start, key: "k1", label: nil)
-      ledger.record(metric: "requests", delta: 3, at: Self.start.adding(milliseconds: Self.day), key: nil, label: nil)
-      ledger.record(metric: "tokens", delta: 900, at: Self.start, key: nil, label: "gpt-4o")
+      ledger.record(metric: "requests", delta: 2, at: Self.start, key: "k1", label: nil, detail: nil)
+      ledger.record(metric: "requests", delta: 3, at: Self.start.adding(milliseconds: Self.day), key: nil, label: nil, detail: nil)
+      ledger.record(metric: "tokens", delta: 900, at: Self.start, key: nil, label: "gpt-4o", detail: nil)
       #expect(ledger.total(metric: "requests", since: nil) == 5)
       #expect(ledger.hasPending)
       #expect(try ledger.commit() == 3)
       #expect(!ledger.hasPending)
       #expect(try ledger.commit() == 0)
       // Not committed: gone with the process.
-      ledger.record(metric: "requests", delta: 100, at: Self.start, key: nil, label: nil)
+      ledger.record(metric: "requests", delta: 100, at: Self.start, key: nil, label: nil, detail: nil)
     }
     let reopened = try DurableLedger(store: try LedgerStore(directory: directory))
     #expect(reopened.total(metric: "requests", since: nil) == 5)
@@ -36,7 +36,7 @@ struct DurableLedgerTests {
   func failedCommit() throws {
     let directory = try LedgerStoreTests.directory()
     let ledger = try DurableLedger(store: try LedgerStore(directory: directory, busyTimeout: 50))
-    ledger.record(metric: "requests", delta: 1, at: Self.start, key: nil, label: nil)
+    ledger.record(metric: "requests", delta: 1, at: Self.start, key: nil, label: nil, detail: nil)
     try ledger.commit()
     let holder = Process()
     holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -49,13 +49,13 @@ struct DurableLedgerTests {
     holder.standardOutput = output
     try holder.run()
     _ = output.fileHandleForReading.availableData
-    ledger.record(metric: "requests", delta: 4, at: Self.start, key: nil, label: nil)
+    ledger.record(metric: "requests", delta: 4, at: Self.start, key: nil, label: nil, detail: nil)
     #expect(ledger.total(metric: "requests", since: nil) == 5)
     #expect(throws: LedgerError.self) { try ledger.commit() }
     #expect(ledger.total(metric: "requests", since: nil) == 1)
     kill(holder.processIdentifier, SIGKILL)
     holder.waitUntilExit()
-    ledger.record(metric: "requests", delta: 2, at: Self.start, key: nil, label: nil)
+    ledger.record(metric: "requests", delta: 2, at: Self.start, key: nil, label: nil, detail: nil)
     #expect(try ledger.commit() == 1)
     #expect(try DurableLedger(store: try LedgerStore(directory: directory)).total(metric: "requests", since: nil) == 3)
   }
