@@ -312,11 +312,15 @@ public final class UsageContext: Sendable {
 
   /// Shows again the fields, cost and breakdown the ledger kept for the current period of every metric whose
   /// authority is the ledger (a restarted session); each breakdown entry's facts come from the metric's hook.
-  public func restoreDetail() {
+  /// `metrics` limits it to those (by name); `nil` for all. Returns the indices of the metrics whose detail was set.
+  @discardableResult
+  public func restoreDetail(_ metrics: Set<String>? = nil) -> [Int] {
     let now = clock.now()
-    state.withLock { state in
+    return state.withLock { state in
       Self.rollOver(&state, now: now)
+      var restored: [Int] = []
       for index in state.records.indices where state.records[index].keepsDetail {
+        if let metrics, !metrics.contains(state.records[index].descriptor.name) { continue }
         guard state.records[index].authority is LedgerAuthority else { continue }
         let totals = ledger.breakdown(metric: state.records[index].descriptor.name, since: state.records[index].periodStart)
         guard !totals.isEmpty else { continue }
@@ -328,7 +332,9 @@ public final class UsageContext: Sendable {
         }
         state.version += 1
         state.records[index].version = state.version
+        restored.append(index)
       }
+      return restored
     }
   }
 

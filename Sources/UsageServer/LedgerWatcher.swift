@@ -23,11 +23,20 @@ final class LedgerWatcher {
     nextLook = clock.now + Self.interval
   }
 
-  /// Looks when it is time: reads the metrics another process changed.
+  /// Metrics another process changed whose fields, cost and breakdown are still to be summed again.
+  private var detailToRestore: Set<String> = []
+
+  /// Looks when it is time: reads the metrics another process changed, and sums their detail (fields, cost,
+  /// breakdown) again from the ledger once this process has nothing of its own waiting to be committed.
   func lookIfDue() {
     guard let due = nextLook, clock.now >= due else { return }
     nextLook = clock.now + Self.interval
     let changed = ledger.absorbOthers()
+    detailToRestore.formUnion(changed)
+    if !detailToRestore.isEmpty && !ledger.hasPending {
+      context.restoreDetail(detailToRestore)
+      detailToRestore = []
+    }
     guard !changed.isEmpty else { return }
     synchronizer.readNow(changed.compactMap { context.index(ofMetric: $0) })
   }

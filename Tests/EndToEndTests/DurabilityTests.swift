@@ -113,6 +113,16 @@ struct DurabilityTests {
     // And back: the watcher's own change reaches the writer.
     _ = try watcher.call("usage/increment", ["metric": "documents", "amount": 2])
     #expect(try Self.eventually { try Self.documents(writer) == 7 })
+    // Tokens: the other process shows the same cost and breakdown, not only the same total.
+    _ = try writer.call(
+      "usage/increment", ["metric": "tokens", "input": 1_000, "output": 200, "labels": ["model": "gpt-4o"]])
+    let written = try #require(try writer.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"])
+    #expect(
+      try Self.eventually {
+        let seen = try watcher.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"]
+        return seen?["used"] == written["used"] && seen?["cost"] == written["cost"]
+          && seen?["byModel"] == written["byModel"] && seen?["input"] == written["input"]
+      })
   }
 
   @Test("usage/history sums the ledger's changes by model and by day, this burst's included")
