@@ -56,7 +56,7 @@ public final class DurableLedger: UsageLedger {
     let first = start.map { $0.milliseconds.floorDivided(by: 86_400_000) } ?? .min
     return state.withLock { state in
       (state.days[metric] ?? [:]).reduce(into: Int64(0)) { sum, entry in
-        if entry.key >= first { sum = sum.saturatingAdded(entry.value) }
+        if entry.key >= first { sum = sum.saturatingAdd(entry.value) }
       }
     }
   }
@@ -179,21 +179,13 @@ public final class DurableLedger: UsageLedger {
 
   private static func absorb(_ rows: [(metric: String, day: Int64, total: Int64)]?, into days: inout [String: [Int64: Int64]]) {
     for row in rows ?? [] {
-      days[row.metric, default: [:]][row.day] = days[row.metric, default: [:]][row.day, default: 0].saturatingAdded(row.total)
+      days[row.metric, default: [:]][row.day] = days[row.metric, default: [:]][row.day, default: 0].saturatingAdd(row.total)
     }
   }
 
   private static func add(_ change: LedgerChange, to days: inout [String: [Int64: Int64]], sign: Int64) {
     let day = change.at.floorDivided(by: 86_400_000)
     days[change.metric, default: [:]][day, default: 0] = days[change.metric, default: [:]][day, default: 0]
-      .saturatingAdded(sign * change.delta)
-  }
-}
-
-extension Int64 {
-  /// `self + other`, staying at the bound instead of overflowing.
-  func saturatingAdded(_ other: Int64) -> Int64 {
-    let (sum, overflow) = addingReportingOverflow(other)
-    return overflow ? (other > 0 ? .max : .min) : sum
+      .saturatingAdd(sign * change.delta)
   }
 }

@@ -20,6 +20,8 @@
 //   ``LedgerStore/history(metric:since:until:groupBy:)``. In the Swift API the metric may be `nil` (every metric;
 //   `usagectx report` without `--metric`). `usagectx report --format json` prints the same object as the result.
 
+import UsageCore
+
 /// How ``LedgerStore/history(metric:since:until:groupBy:)`` groups the changes of a metric.
 public enum HistoryGrouping: String, Sendable, CaseIterable {
   /// By UTC calendar day: groups are `YYYY-MM-DD`.
@@ -100,9 +102,9 @@ extension LedgerStore {
       try statement.bind(parameters)
       var rows: [HistoryRow] = []
       while try statement.step() {
-        let date = UTCDate(daysSinceEpoch: statement.int64(1))
+        let date = CivilDate(daysSinceEpoch: Int(statement.int64(1)))
         let row = HistoryRow(
-          metric: statement.text(0) ?? "", group: grouping == .day ? date.dayText : date.monthText,
+          metric: statement.text(0) ?? "", group: grouping == .day ? date.iso8601 : date.iso8601Month,
           total: statement.int64(2), changes: statement.int64(3))
         // Days come in order, so the days of one month of one metric are neighbours.
         if grouping == .month, let previous = rows.last, previous.metric == row.metric, previous.group == row.group {
@@ -119,39 +121,4 @@ extension LedgerStore {
   }
 
   static var millisecondsPerDay: Int64 { 86_400_000 }
-}
-
-/// A UTC calendar date in the proleptic Gregorian calendar, written as ISO 8601 (the civil-from-days algorithm,
-/// exact for every day a 64-bit millisecond count can reach).
-struct UTCDate: Equatable {
-  let year: Int64
-  let month: Int64
-  let dayOfMonth: Int64
-
-  init(daysSinceEpoch days: Int64) {
-    let shifted = days + 719_468
-    let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-    let dayOfEra = shifted - era * 146_097
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let monthIndex = (5 * dayOfYear + 2) / 153
-    dayOfMonth = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-    month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-    year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-  }
-
-  /// `YYYY-MM`; years outside 0…9999 with a sign (`+10000-01`, `-0001-12`).
-  var monthText: String {
-    let yearText =
-      (0...9999).contains(year) ? Self.pad(year, 4) : (year < 0 ? "-" : "+") + Self.pad(year.magnitude, 4)
-    return yearText + "-" + Self.pad(month, 2)
-  }
-
-  /// `YYYY-MM-DD`.
-  var dayText: String { monthText + "-" + Self.pad(dayOfMonth, 2) }
-
-  private static func pad<Number: BinaryInteger>(_ value: Number, _ width: Int) -> String {
-    let digits = String(value)
-    return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
-  }
 }

@@ -403,11 +403,3 @@ public final class LedgerStore {
     }
   }
 }
-
-extension Int64 {
-  /// Division rounding towards negative infinity.
-  func floorDivided(by divisor: Int64) -> Int64 {
-    let (quotient, remainder) = quotientAndRemainder(dividingBy: divisor)
-    return remainder < 0 ? quotient - 1 : quotient
-  }
-}

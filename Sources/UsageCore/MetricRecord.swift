@@ -145,7 +145,7 @@ struct MetricRecord {
 
 extension Int64 {
   /// `self + other`, staying at the largest value instead of overflowing.
-  func saturatingAdd(_ other: Int64) -> Int64 {
+  public func saturatingAdd(_ other: Int64) -> Int64 {
     let (sum, overflow) = addingReportingOverflow(other)
     return overflow ? (other > 0 ? .max : .min) : sum
   }

@@ -26,9 +26,7 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
     let msOfDay = milliseconds.floorModulo(86_400_000)
     let seconds = Int(msOfDay / 1000)
     let millis = Int(msOfDay % 1000)
-    let year =
-      (0...9999).contains(date.year) ? pad(date.year, 4) : (date.year < 0 ? "-" : "+") + pad(abs(date.year), 4)
-    var text = year + "-" + pad(date.month, 2) + "-" + pad(date.day, 2)
+    var text = date.iso8601
     text += "T" + pad(seconds / 3600, 2) + ":" + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)
     if millis != 0 { text += "." + pad(millis, 3) }
     return text + "Z"
@@ -100,7 +98,7 @@ private func pad(_ value: Int, _ width: Int) -> String {
 
 extension Int64 {
   /// Division rounding toward negative infinity.
-  func floorDivided(by divisor: Int64) -> Int64 {
+  public func floorDivided(by divisor: Int64) -> Int64 {
     let quotient = self / divisor
     return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
   }
@@ -131,6 +129,15 @@ public struct CivilDate: Equatable, Sendable {
     year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
     daysSinceEpoch = days
   }
+
+  /// `YYYY-MM`; years outside 0…9999 in the expanded form with a sign (`+10000-01`, `-0001-12`).
+  public var iso8601Month: String {
+    let yearText = (0...9999).contains(year) ? pad(year, 4) : (year < 0 ? "-" : "+") + pad(abs(year), 4)
+    return yearText + "-" + pad(month, 2)
+  }
+
+  /// `YYYY-MM-DD`, with the year written as in ``iso8601Month``.
+  public var iso8601: String { iso8601Month + "-" + pad(day, 2) }
 
   /// Days from 1970-01-01 to the given date.
   public static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
