@@ -93,27 +93,27 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
-    // A seeded random source shared by the tests, so random cases are reproducible.
-    .target(name: "SeededRandom", path: "Tests/SeededRandom", swiftSettings: swiftSettings),
+    // What several test targets share: a seeded random source, a process holding a database lock.
+    .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
     .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
     .testTarget(
-      name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON", "SeededRandom"], swiftSettings: swiftSettings),
+      name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON", "TestSupport"], swiftSettings: swiftSettings),
     .testTarget(
-      name: "RefreshSchedulerTests", dependencies: ["RefreshScheduler", "SeededRandom"], swiftSettings: swiftSettings),
+      name: "RefreshSchedulerTests", dependencies: ["RefreshScheduler", "TestSupport"], swiftSettings: swiftSettings),
     .testTarget(
       name: "UsageCoreTests",
-      dependencies: ["UsageCore", "PluginHost", "SeededRandom", .product(name: "Logging", package: "swift-log")],
+      dependencies: ["UsageCore", "PluginHost", "TestSupport", .product(name: "Logging", package: "swift-log")],
       swiftSettings: swiftSettings
     ),
-    .testTarget(name: "LedgerTests", dependencies: ["Ledger", "UsageCore"], swiftSettings: swiftSettings),
+    .testTarget(name: "LedgerTests", dependencies: ["Ledger", "UsageCore", "TestSupport"], swiftSettings: swiftSettings),
     .testTarget(
       name: "UsageServerTests",
-      dependencies: ["UsageServer", "UsageCore", "RefreshScheduler", "JSONRPC", "SeededRandom"],
+      dependencies: ["UsageServer", "UsageCore", "RefreshScheduler", "JSONRPC", "TestSupport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "EndToEndTests",
-      dependencies: ["JSON", "SeededRandom"],
+      dependencies: ["JSON", "TestSupport"],
       swiftSettings: swiftSettings
     ),
   ]

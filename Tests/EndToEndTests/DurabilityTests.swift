@@ -1,6 +1,6 @@
 import Foundation
 import JSON
-import SeededRandom
+import TestSupport
 import Testing
 
 /// The durable ledger end to end: what was acknowledged survives kill -9, idempotency keys survive restarts, and a
@@ -220,18 +220,7 @@ struct DurabilityTests {
     let sidecar = try SidecarProcess(arguments: ["--state", state, "--busy-timeout", "200"])
     _ = try sidecar.call("initialize", [:])
     #expect(try sidecar.call("usage/increment", ["metric": "documents", "amount": 2])["used"] == 2)
-    let holder = Process()
-    holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    holder.arguments = [
-      "python3", "-c",
-      "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('begin immediate')\nprint('locked',flush=True)\ntime.sleep(30)",
-      state + "/usage.sqlite3",
-    ]
-    let output = Pipe()
-    holder.standardOutput = output
-    try holder.run()
-    defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL) } }
-    _ = output.fileHandleForReading.availableData
+    let lock = try DatabaseLock(path: state + "/usage.sqlite3")
 
     let refused = try sidecar.request("usage/increment", ["metric": "documents", "amount": 5, "key": "late-1"], id: 7)
     #expect(refused["id"] == 7)
@@ -241,8 +230,7 @@ struct DurabilityTests {
     // Reads go on, and show what is recorded.
     #expect(try Self.documents(sidecar) == 2)
 
-    kill(holder.processIdentifier, SIGKILL)
-    holder.waitUntilExit()
+    lock.release()
     // The key was not used up: the retry is applied.
     #expect(try sidecar.call("usage/increment", ["metric": "documents", "amount": 5, "key": "late-1"])["used"] == 7)
     sidecar.signal(SIGKILL)

@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import Testing
+import TestSupport
 import UsageCore
 
 /// The durable ledger: changes count at once, are written by a group commit, survive a restart, and a failed commit
@@ -38,23 +39,12 @@ struct DurableLedgerTests {
     let ledger = try DurableLedger(store: try LedgerStore(directory: directory, busyTimeout: 50))
     ledger.record(metric: "requests", delta: 1, at: Self.start, key: nil, label: nil, detail: nil)
     try ledger.commit()
-    let holder = Process()
-    holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    holder.arguments = [
-      "python3", "-c",
-      "import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute('begin immediate')\nprint('locked',flush=True)\ntime.sleep(2)",
-      directory + "/usage.sqlite3",
-    ]
-    let output = Pipe()
-    holder.standardOutput = output
-    try holder.run()
-    _ = output.fileHandleForReading.availableData
+    let lock = try DatabaseLock(path: directory + "/usage.sqlite3")
     ledger.record(metric: "requests", delta: 4, at: Self.start, key: nil, label: nil, detail: nil)
     #expect(ledger.total(metric: "requests", since: nil) == 5)
     #expect(throws: LedgerError.self) { try ledger.commit() }
     #expect(ledger.total(metric: "requests", since: nil) == 1)
-    kill(holder.processIdentifier, SIGKILL)
-    holder.waitUntilExit()
+    lock.release()
     ledger.record(metric: "requests", delta: 2, at: Self.start, key: nil, label: nil, detail: nil)
     #expect(try ledger.commit() == 1)
     #expect(try DurableLedger(store: try LedgerStore(directory: directory)).total(metric: "requests", since: nil) == 3)

@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import Testing
+import TestSupport
 
 /// The durable ledger's database: where it lives, how it is opened, what it refuses, and what it keeps.
 @Suite("Ledger store")
@@ -121,29 +122,14 @@ struct LedgerStoreTests {
   func busy() throws {
     let directory = try Self.directory()
     let store = try LedgerStore(directory: directory, busyTimeout: 100)
-    let holder = Process()
-    holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    let script = """
-      import sqlite3, sys, time
-      c = sqlite3.connect(sys.argv[1], isolation_level=None)
-      c.execute('begin immediate')
-      print('locked', flush=True)
-      time.sleep(3)
-      """
-    let output = Pipe()
-    holder.standardOutput = output
-    holder.arguments = ["python3", "-c", script, store.path]
-    try holder.run()
-    defer { kill(holder.processIdentifier, SIGKILL) }
-    _ = output.fileHandleForReading.availableData
+    let lock = try DatabaseLock(path: store.path)
     #expect {
       try store.append([LedgerChange(metric: "requests", delta: 1, at: 0)])
     } throws: { error in
       guard case .busy(let path, _) = error as? LedgerError else { return false }
       return path == store.path
     }
-    kill(holder.processIdentifier, SIGKILL)
-    holder.waitUntilExit()
+    lock.release()
     #expect(try store.total(metric: "requests", since: nil) == 0)
     try store.append([LedgerChange(metric: "requests", delta: 1, at: 0)])
     #expect(try store.total(metric: "requests", since: nil) == 1)

@@ -1,5 +1,5 @@
 import RefreshScheduler
-import SeededRandom
+import TestSupport
 import Testing
 
 /// The first seed whose first retry delay from `backoff` is longer than `delay` (for tests that need a long wait).

@@ -1,5 +1,5 @@
 import RefreshScheduler
-import SeededRandom
+import TestSupport
 import Synchronization
 import Testing
 import UsageCore
