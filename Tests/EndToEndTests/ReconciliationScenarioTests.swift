@@ -230,4 +230,40 @@ struct ReconciliationScenarioTests {
     #expect(try backend.eventually { backend.fetchTimes.count == before + 1 })
     #expect(try backend.eventually { try backend.seats()["sync"]?["state"] == "idle" })
   }
+
+  @Test("periodic reads follow the interval; offline there are no retries; coming back online reads once")
+  func periodicAndOnline() throws {
+    let backend = try Backend(
+      refresh: ["intervalMs": 200, "backoffBaseMs": 50, "backoffCapMs": 100, "mutationDebounceMs": 60_000])
+    let start = backend.fetchTimes.count
+    usleep(1_100_000)
+    let periodic = backend.fetchTimes.count - start
+    #expect(periodic >= 2 && periodic <= 7, "\(periodic) periodic reads in 1.1 s at 200 ms")
+
+    // Offline with the source down: nothing is read, not even retries.
+    try backend.sidecar.notify("client/online", ["online": false])
+    FileManager.default.createFile(atPath: backend.downFile.path, contents: Data())
+    _ = try backend.seats()
+    let offline = backend.fetchTimes.count
+    usleep(700_000)
+    #expect(backend.fetchTimes.count == offline)
+    // Back online: one read at once (it fails, the source being down), then retries with the backoff.
+    try FileManager.default.removeItem(at: backend.downFile)
+    try backend.sidecar.notify("client/online", ["online": true])
+    #expect(try backend.eventually { backend.fetchTimes.count > offline })
+  }
+
+  @Test("a source's retry-after holds back the next read, however short the backoff")
+  func retryAfter() throws {
+    let backend = try Backend(
+      arguments: ["--down-retry-after-ms", "800"],
+      refresh: ["intervalMs": .null, "backoffBaseMs": 10, "backoffCapMs": 20, "mutationDebounceMs": 60_000])
+    FileManager.default.createFile(atPath: backend.downFile.path, contents: Data())
+    let before = backend.fetchTimes.count
+    let failed = try backend.sidecar.call("usage/refresh", ["metrics": ["seats"], "force": true])
+    #expect(failed["metrics"]?["seats"]?["sync"]?["state"] == "error")
+    #expect(try backend.eventually { backend.fetchTimes.count >= before + 2 })
+    let times = Array(backend.fetchTimes[before...])
+    #expect(times[1] - times[0] >= 790, "the retry came \(times[1] - times[0]) ms after the refused read")
+  }
 }
