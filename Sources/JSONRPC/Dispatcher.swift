@@ -37,6 +37,11 @@ public final class Dispatcher {
   /// The id of the answer just written, when it is tentative; taken by whoever frames the answer.
   private var tentativeAnswer: RPCID?
 
+  /// Called before a message is handled whose answer is written at once — anything but a single request or
+  /// notification of a method registered with ``registerDeferred(_:_:)`` — so that the owner can first settle the
+  /// deferred replies it is able to settle now: their answers then keep the order of the requests.
+  public var beforeAnsweringAtOnce: (() -> Void)?
+
   /// `true` once `shutdown` was answered: later requests are refused.
   public private(set) var isShutDown = false
   /// Set when the session should end, with the process exit code (by `exit`, or by the owner).
@@ -202,6 +207,7 @@ public final class Dispatcher {
         let id = root.isObject ? root["id"].flatMap(RPCID.init) : nil
         return sendError(.invalidRequest("nestingTooDeep", limit: limits.maxDepth), id: id)
       }
+      if let settle = beforeAnsweringAtOnce, !isDeferred(root) { settle() }
       if root.isArray {
         handleBatch(root)
       } else {
@@ -221,6 +227,12 @@ public final class Dispatcher {
       }
     }
     return true
+  }
+
+  /// Whether `message` is a single request or notification of a method answered later.
+  private func isDeferred(_ message: JSONValue) -> Bool {
+    guard message.isObject, let method = message["method"] else { return false }
+    return method.withStringBytes { deferred.lookup($0) != nil } ?? false
   }
 
   /// Answers a framing problem that marks where a message was (id null); garbage is only logged.

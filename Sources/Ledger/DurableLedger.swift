@@ -1,78 +1,232 @@
 import Synchronization
 public import UsageCore
 
-/// The local ledger on disk: every change is recorded in memory at once (totals include it) and written to the
-/// ``LedgerStore`` by ``commit()``, all the changes since the last commit in one transaction (the group commit of a
-/// burst). A failed commit takes its changes back out of the totals, so what the ledger says is what is durable plus
-/// what is waiting for the next commit.
+/// The local ledger on disk, and the transaction every change of the session goes through.
 ///
-/// Totals are kept per metric per UTC day in memory, loaded from the database when the ledger opens, so a daily or
-/// monthly period's total is right across restarts.
+/// Running totals per metric (per UTC day over the last month, and over all time) are kept in memory: loaded from
+/// the database's counters when the ledger opens (a bounded number of rows, whatever the history holds), moved at
+/// once by every recorded change, and read again whenever another process committed (`PRAGMA data_version`): at the
+/// start of each transaction (``begin(touching:)``), on every ``committed(metric:since:at:)`` outside one, and
+/// when the watcher looks (``absorbOthers()``). Inside a transaction the write lock is held, so the totals a change
+/// is decided against are the committed state of the ledger. ``commit()`` writes the change log, the counters,
+/// answers kept under idempotency keys, outbox entries, baselines and readings in one transaction; a failed commit
+/// takes its changes back out of the totals, so what the ledger says is what is durable plus what waits.
 public final class DurableLedger: UsageLedger {
   private struct State: ~Copyable {
     let store: LedgerStore
-    var days: [String: [Int64: Int64]]
-    var pending: [LedgerChange] = []
-    var answers: [KeptAnswer] = []
-    var outbox: [OutboxEntry] = []
-    var delivered: [Int64] = []
+    /// Totals per metric per UTC day (from about a month ago) and over all time: committed plus waiting.
+    var days: [String: [Int64: Int64]] = [:]
+    var allTime: [String: Int64] = [:]
+    /// What the next commit writes.
+    var batch = LedgerBatch()
     /// Outbox entries written by the last commits, with their ids, not yet taken.
     var posted: [OutboxEntry] = []
     /// Outbox entries whose commit failed (never durable, never to be sent), not yet taken.
     var failed: [OutboxEntry] = []
-    /// The highest change id already in `days`; every id up to it is counted.
-    var seen: Int64
-    var dataVersion: Int64
+    var dataVersion: Int64 = 0
+    /// Metrics whose totals another process moved, found by any look since ``absorbOthers()`` last took them.
+    var movedByOthers: Set<String> = []
   }
 
   private let state: Mutex<State>
+  private let clock: any WallClock
   /// The database file.
   public let path: String
+  /// How many counter rows opening the ledger read.
+  public let rowsReadAtOpen: Int
+  /// How many days of totals per day are kept in memory: enough for any daily or monthly period.
+  static let daysKept: Int64 = 32
 
-  /// Opens the ledger of `store`, loading its totals.
-  public init(store: sending LedgerStore) throws(LedgerError) {
+  /// Opens the ledger of `store`, loading its running totals.
+  public init(store: sending LedgerStore, clock: any WallClock = SystemWallClock()) throws(LedgerError) {
     path = store.path
-    let seen = try store.lastChangeID()
-    let days = try store.dayTotals(ids: Int64.min...seen).reduce(into: [String: [Int64: Int64]]()) { days, row in
-      days[row.metric, default: [:]][row.day] = row.total
-    }
-    let version = try store.dataVersion()
-    state = Mutex(State(store: store, days: days, seen: seen, dataVersion: version))
+    self.clock = clock
+    var initial = State(store: store)
+    try Self.reload(&initial, today: clock.now().milliseconds.floorDivided(by: 86_400_000))
+    rowsReadAtOpen = initial.store.rowsRead
+    state = Mutex(initial)
   }
 
-  public func record(
-    metric: String, delta: Int64, at time: Timestamp, key: String?, label: String?, detail: ChangeDetail?
-  ) {
-    guard delta != 0 || detail.map({ $0.cost != 0 || $0.fields.contains { $0 != 0 } }) == true else { return }
-    let change = LedgerChange(
-      metric: metric, delta: delta, at: time.milliseconds, key: key, label: label, detail: detail)
+  /// Reads the running totals again from the counters, then adds what waits for the next commit.
+  private static func reload(_ state: inout State, today: Int64) throws(LedgerError) {
+    state.dataVersion = try state.store.dataVersion()
+    let rows = try state.store.counterTotals(fromDay: today - daysKept)
+    state.days = [:]
+    state.allTime = [:]
+    for row in rows {
+      if row.day == LedgerStore.allTime {
+        state.allTime[row.metric] = row.total
+      } else {
+        state.days[row.metric, default: [:]][row.day] = row.total
+      }
+    }
+    for change in state.batch.changes { add(change, to: &state, sign: 1) }
+  }
+
+  /// Reads the totals again when another process committed since the last look. Returns whether it did.
+  @discardableResult
+  private func refreshIfOthersCommitted(_ state: inout State) throws(LedgerError) -> Bool {
+    guard try state.store.dataVersion() != state.dataVersion else { return false }
+    let days = state.days
+    let allTime = state.allTime
+    try Self.reload(&state, today: clock.now().milliseconds.floorDivided(by: 86_400_000))
+    let metrics = Set(days.keys).union(state.days.keys).union(allTime.keys).union(state.allTime.keys)
+    state.movedByOthers.formUnion(metrics.filter { days[$0] != state.days[$0] || allTime[$0] != state.allTime[$0] })
+    return true
+  }
+
+  // MARK: - UsageLedger
+
+  public func record(_ change: RecordedChange) {
+    guard change.delta != 0 || change.detail.map({ $0.cost != 0 || $0.fields.contains { $0 != 0 } }) == true else {
+      return
+    }
+    let entry = LedgerChange(
+      metric: change.metric, delta: change.delta, at: change.at.milliseconds, key: change.key, label: change.label,
+      detail: change.detail, kind: change.kind)
     state.withLock { state in
-      state.pending.append(change)
-      Self.add(change, to: &state.days, sign: 1)
+      state.batch.changes.append(entry)
+      Self.add(entry, to: &state, sign: 1)
     }
   }
 
   public func total(metric: String, since start: Timestamp?) -> Int64 {
-    let first = start.map { $0.milliseconds.floorDivided(by: 86_400_000) } ?? .min
-    return state.withLock { state in
-      (state.days[metric] ?? [:]).reduce(into: Int64(0)) { sum, entry in
-        if entry.key >= first { sum = sum.saturatingAdd(entry.value) }
+    state.withLock { Self.total(metric: metric, since: start, in: $0) }
+  }
+
+  private static func total(metric: String, since start: Timestamp?, in state: borrowing State) -> Int64 {
+    guard let start else { return state.allTime[metric] ?? 0 }
+    let first = start.milliseconds.floorDivided(by: 86_400_000)
+    return (state.days[metric] ?? [:]).reduce(into: Int64(0)) { sum, entry in
+      if entry.key >= first { sum = sum.saturatingAdd(entry.value) }
+    }
+  }
+
+  public func committed(metric: String, since start: Timestamp?, at time: Timestamp) -> CommittedTotal {
+    state.withLock { state in
+      if !state.store.inTransaction {
+        do throws(LedgerError) {
+          try refreshIfOthersCommitted(&state)
+        } catch {
+          // The totals in memory stay as they are; the commit that follows meets the same error and says so.
+        }
       }
+      let total = Self.total(metric: metric, since: start, in: state)
+      let today = state.days[metric]?[time.milliseconds.floorDivided(by: 86_400_000)] ?? 0
+      let allTime = state.allTime[metric] ?? 0
+      return CommittedTotal(total: total, lowest: min(total, today, allTime), highest: max(total, today, allTime))
     }
   }
 
   public func breakdown(metric: String, since start: Timestamp?) -> [BreakdownTotal] {
-    state.withLock { state in (try? state.store.breakdown(metric: metric, since: start?.milliseconds)) ?? [] }
+    state.withLock { state in
+      do throws(LedgerError) {
+        return try state.store.breakdown(metric: metric, fromDay: start.map { $0.milliseconds.floorDivided(by: 86_400_000) })
+      } catch {
+        // Display only (fields, cost, entries); the totals that limits use come from the counters.
+        return []
+      }
+    }
   }
 
-  /// Whether changes wait for a commit.
+  public func baselines(metric: String, since start: Timestamp?) -> [BreakdownTotal] {
+    state.withLock { state in
+      do throws(LedgerError) {
+        return try state.store.baselines(metric: metric, fromDay: start.map { $0.milliseconds.floorDivided(by: 86_400_000) })
+      } catch {
+        // Display only: the entries then show what they used since the period began.
+        return []
+      }
+    }
+  }
+
+  public func begin(touching metrics: Set<String>) throws(CommitError) {
+    try state.withLock { (state: inout State) throws(CommitError) in
+      do throws(LedgerError) {
+        try state.store.begin()
+        try refreshIfOthersCommitted(&state)
+      } catch {
+        state.store.rollBack()
+        throw CommitError(error.description)
+      }
+    }
+  }
+
+  public func commit() throws(CommitError) {
+    try state.withLock { (state: inout State) throws(CommitError) in
+      let batch = state.batch
+      state.batch = LedgerBatch()
+      let outboxIDs: [Int64]
+      do throws(LedgerError) {
+        outboxIDs = try state.store.write(batch)
+      } catch {
+        for change in batch.changes { Self.add(change, to: &state, sign: -1) }
+        // Acknowledgements are facts: they are written with the next commit.
+        state.batch.delivered = batch.delivered
+        state.batch.readings = batch.readings
+        state.failed += batch.outbox
+        throw CommitError(error.description)
+      }
+      for (entry, id) in zip(batch.outbox, outboxIDs) {
+        var posted = entry
+        posted.id = id
+        state.posted.append(posted)
+      }
+      do throws(LedgerError) {
+        // Another process may have committed between the last look and this commit.
+        try refreshIfOthersCommitted(&state)
+      } catch {
+        // The next transaction or look reads the totals again.
+      }
+    }
+  }
+
+  public func keptAnswer(_ key: String) throws(CommitError) -> KeptAnswer? {
+    let now = clock.now().milliseconds
+    return try state.withLock { (state: inout State) throws(CommitError) -> KeptAnswer? in
+      if let waiting = state.batch.answers.last(where: { $0.key == key }) { return waiting }
+      do throws(LedgerError) {
+        return try state.store.keptAnswer(key, since: now - KeptAnswer.retention)
+      } catch {
+        throw CommitError(error.description)
+      }
+    }
+  }
+
+  public func keep(_ answer: KeptAnswer) {
+    state.withLock { $0.batch.answers.append(answer) }
+  }
+
+  public func setBaseline(metric: String, label: String, since start: Timestamp?) {
+    let day = start.map { $0.milliseconds.floorDivided(by: 86_400_000) } ?? LedgerStore.allTime
+    state.withLock { $0.batch.baselines.append((metric, label, day)) }
+  }
+
+  public func keepReading(metric: String, value: Int64, at time: Timestamp) {
+    state.withLock { $0.batch.readings.append(KeptReading(metric: metric, value: value, at: time.milliseconds)) }
+  }
+
+  public func lastReadings() -> [String: (value: Int64, at: Timestamp)] {
+    state.withLock { state in
+      do throws(LedgerError) {
+        return try state.store.readings().reduce(into: [:]) { $0[$1.metric] = ($1.value, Timestamp(milliseconds: $1.at)) }
+      } catch {
+        // Without them a restart starts from the first reading, as before readings were kept.
+        return [:]
+      }
+    }
+  }
+
+  // MARK: - The session's other writes
+
+  /// Whether anything waits for a commit.
   public var hasPending: Bool {
-    state.withLock { !$0.pending.isEmpty || !$0.answers.isEmpty || !$0.outbox.isEmpty || !$0.delivered.isEmpty }
+    state.withLock { !$0.batch.isEmpty }
   }
 
   /// Puts a change for a remote authority in the outbox; written with the next commit (see ``takePosted()``).
   public func post(_ entry: OutboxEntry) {
-    state.withLock { $0.outbox.append(entry) }
+    state.withLock { $0.batch.outbox.append(entry) }
   }
 
   /// The outbox entries written since the last call, with their ids (they may be sent now), and those whose commit
@@ -89,7 +243,7 @@ public final class DurableLedger: UsageLedger {
 
   /// The authority acknowledged outbox entry `id`: it leaves the outbox with the next commit.
   public func delivered(_ id: Int64) {
-    state.withLock { $0.delivered.append(id) }
+    state.withLock { $0.batch.delivered.append(id) }
   }
 
   /// Every entry waiting in the outbox (at start-up: the changes to replay).
@@ -97,62 +251,9 @@ public final class DurableLedger: UsageLedger {
     try state.withLock { (state: inout State) throws(LedgerError) -> [OutboxEntry] in try state.store.outbox() }
   }
 
-  /// Keeps the answer given under an idempotency key; written with the next commit, together with its change.
-  public func keep(_ answer: KeptAnswer) {
-    state.withLock { $0.answers.append(answer) }
-  }
-
-  /// The answer kept under `key` (committed, or waiting for the commit), if any.
-  public func keptAnswer(_ key: String) -> KeptAnswer? {
-    state.withLock { state in
-      if let waiting = state.answers.last(where: { $0.key == key }) { return waiting }
-      return try? state.store.keptAnswer(key)
-    }
-  }
-
   /// Forgets answers kept before `cutoff` (milliseconds since the epoch).
-  public func forgetAnswers(before cutoff: Int64) {
-    state.withLock { state in _ = try? state.store.forgetAnswers(before: cutoff) }
-  }
-
-  /// Writes the changes recorded since the last commit in one transaction. Returns how many were written; on
-  /// failure they are taken back out of the totals (they were never durable) and the error says why.
-  @discardableResult
-  public func commit() throws(LedgerError) -> Int {
-    try state.withLock { (state: inout State) throws(LedgerError) -> Int in
-      let write = LedgerBatch(
-        changes: state.pending, answers: state.answers, outbox: state.outbox, delivered: state.delivered)
-      guard !write.isEmpty else { return 0 }
-      let batch = state.pending
-      state.pending = []
-      state.answers = []
-      state.outbox = []
-      state.delivered = []
-      let ids: ClosedRange<Int64>?
-      do throws(LedgerError) {
-        let written = try state.store.write(write)
-        ids = written.changeIDs
-        for (entry, id) in zip(write.outbox, written.outboxIDs) {
-          var posted = entry
-          posted.id = id
-          state.posted.append(posted)
-        }
-      } catch {
-        for change in batch { Self.add(change, to: &state.days, sign: -1) }
-        // Acknowledgements are facts: they are written with the next commit.
-        state.delivered = write.delivered
-        state.failed += write.outbox
-        throw error
-      }
-      if let ids {
-        // Another process may have written between our last look and this commit: its changes come first.
-        if ids.lowerBound > state.seen + 1 {
-          Self.absorb(try? state.store.dayTotals(ids: (state.seen + 1)...(ids.lowerBound - 1)), into: &state.days)
-        }
-        state.seen = ids.upperBound
-      }
-      return batch.count
-    }
+  public func forgetAnswers(before cutoff: Int64) throws(LedgerError) {
+    try state.withLock { (state: inout State) throws(LedgerError) in _ = try state.store.forgetAnswers(before: cutoff) }
   }
 
   /// The committed changes summed by day, month or model (see ``LedgerStore/history(metric:since:until:groupBy:)``).
@@ -164,28 +265,19 @@ public final class DurableLedger: UsageLedger {
     }
   }
 
-  /// Takes in the changes other processes committed since the last look. Returns the metrics they changed.
-  public func absorbOthers() -> Set<String> {
-    state.withLock { state in
-      guard let version = try? state.store.dataVersion(), version != state.dataVersion else { return [] }
-      state.dataVersion = version
-      guard let last = try? state.store.lastChangeID(), last > state.seen else { return [] }
-      let rows = try? state.store.dayTotals(ids: (state.seen + 1)...last)
-      state.seen = last
-      Self.absorb(rows, into: &state.days)
-      return Set(rows?.map(\.metric) ?? [])
+  /// Takes in the changes other processes committed since the last look. Returns the metrics whose totals they
+  /// moved since the last call (also those found by a transaction or a commit in between).
+  public func absorbOthers() throws(LedgerError) -> Set<String> {
+    try state.withLock { (state: inout State) throws(LedgerError) -> Set<String> in
+      try refreshIfOthersCommitted(&state)
+      defer { state.movedByOthers = [] }
+      return state.movedByOthers
     }
   }
 
-  private static func absorb(_ rows: [(metric: String, day: Int64, total: Int64)]?, into days: inout [String: [Int64: Int64]]) {
-    for row in rows ?? [] {
-      days[row.metric, default: [:]][row.day] = days[row.metric, default: [:]][row.day, default: 0].saturatingAdd(row.total)
-    }
-  }
-
-  private static func add(_ change: LedgerChange, to days: inout [String: [Int64: Int64]], sign: Int64) {
-    let day = change.at.floorDivided(by: 86_400_000)
-    days[change.metric, default: [:]][day, default: 0] = days[change.metric, default: [:]][day, default: 0]
-      .saturatingAdd(sign * change.delta)
+  private static func add(_ change: LedgerChange, to state: inout State, sign: Int64) {
+    let delta = sign == 1 ? change.delta : 0 &- change.delta
+    state.days[change.metric, default: [:]][change.day, default: 0] &+= delta
+    state.allTime[change.metric, default: 0] &+= delta
   }
 }

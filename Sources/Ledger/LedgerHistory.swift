@@ -1,24 +1,5 @@
-// History: the ledger's changes summed per metric and per UTC day, UTC month or model.
-//
-// JSON-RPC `usage/history` (to be added to protocol/usagectx.openrpc.json):
-//
-//   params:  {"metric": string,
-//             "since"?: Timestamp,                 inclusive; a bare date "2026-11-01" is its UTC midnight
-//             "until"?: Timestamp,                 exclusive; "until": "2026-12-01" ends with November 30
-//             "groupBy"?: "day" | "month" | "model"}   default "day"
-//   result:  {"groupBy": "day" | "month" | "model",
-//             "rows": [{"metric": string,
-//                       "group": string | null,   "2026-11-22" (day), "2026-11" (month), the model (model);
-//                                                 null for the changes recorded without a model
-//                       "total": integer,          the sum of the changes' deltas (negative when refunds dominate)
-//                       "changes": integer}]}      how many changes were summed (at least 1)
-//
-//   Rows come in the order of ``LedgerStore/history(metric:since:until:groupBy:)``: by metric, then by group (days
-//   and months in time order, models by their UTF-8 bytes, the changes without a model last). A group without changes
-//   has no row; a ledger without matching changes answers `"rows": []`. An unknown `groupBy` is invalid params
-//   (-32602), as is a `since` that is not a Timestamp; the service converts the Timestamps to milliseconds and calls
-//   ``LedgerStore/history(metric:since:until:groupBy:)``. In the Swift API the metric may be `nil` (every metric;
-//   `usagectx report` without `--metric`). `usagectx report --format json` prints the same object as the result.
+// History: the ledger's changes summed per metric and per UTC day, UTC month or model, behind `usage/history` and
+// `usagectx report` (the params and result are documented in protocol/usagectx.openrpc.json).
 
 import UsageCore
 
@@ -38,16 +19,19 @@ public struct HistoryRow: Sendable, Equatable {
   /// `2026-11-22` (by day), `2026-11` (by month) or the model (by model; `nil` for changes without a label). Years
   /// outside 0…9999 are written with a sign and at least four digits (`+10000-01-01`, `-0001-12-31`).
   public var group: String?
-  /// The sum of the changes' deltas.
+  /// The sum of the changes' deltas (usage; resets are not in it).
   public var total: Int64
   /// How many changes were summed.
   public var changes: Int64
+  /// How much resets of the metric took back in the group (0 when there was none).
+  public var reset: Int64
 
-  public init(metric: String, group: String?, total: Int64, changes: Int64) {
+  public init(metric: String, group: String?, total: Int64, changes: Int64, reset: Int64 = 0) {
     self.metric = metric
     self.group = group
     self.total = total
     self.changes = changes
+    self.reset = reset
   }
 }
 
@@ -81,7 +65,8 @@ extension LedgerStore {
     case .model:
       let statement = try connection.prepare(
         """
-        SELECT metric, label, SUM(delta), COUNT(*) FROM changes WHERE \(filter)
+        SELECT metric, label, SUM(CASE WHEN kind = 0 THEN delta ELSE 0 END), SUM(CASE WHEN kind = 0 THEN count ELSE 0 END), SUM(CASE WHEN kind = 1 THEN -delta ELSE 0 END)
+        FROM changes WHERE \(filter)
         GROUP BY metric, label ORDER BY metric, label IS NULL, label
         """)
       try statement.bind(parameters)
@@ -90,13 +75,14 @@ extension LedgerStore {
         rows.append(
           HistoryRow(
             metric: statement.text(0) ?? "", group: statement.isNull(1) ? nil : statement.text(1),
-            total: statement.int64(2), changes: statement.int64(3)))
+            total: statement.int64(2), changes: statement.int64(3), reset: statement.int64(4)))
       }
       return rows
     case .day, .month:
       let statement = try connection.prepare(
         """
-        SELECT metric, day, SUM(delta), COUNT(*) FROM changes WHERE \(filter)
+        SELECT metric, day, SUM(CASE WHEN kind = 0 THEN delta ELSE 0 END), SUM(CASE WHEN kind = 0 THEN count ELSE 0 END), SUM(CASE WHEN kind = 1 THEN -delta ELSE 0 END)
+        FROM changes WHERE \(filter)
         GROUP BY metric, day ORDER BY metric, day
         """)
       try statement.bind(parameters)
@@ -105,13 +91,14 @@ extension LedgerStore {
         let date = CivilDate(daysSinceEpoch: Int(statement.int64(1)))
         let row = HistoryRow(
           metric: statement.text(0) ?? "", group: grouping == .day ? date.iso8601 : date.iso8601Month,
-          total: statement.int64(2), changes: statement.int64(3))
+          total: statement.int64(2), changes: statement.int64(3), reset: statement.int64(4))
         // Days come in order, so the days of one month of one metric are neighbours.
         if grouping == .month, let previous = rows.last, previous.metric == row.metric, previous.group == row.group {
           let (total, overflow) = previous.total.addingReportingOverflow(row.total)
           guard !overflow else { throw .failed(path: path, reason: "integer overflow") }
           rows[rows.count - 1].total = total
           rows[rows.count - 1].changes += row.changes
+          rows[rows.count - 1].reset &+= row.reset
         } else {
           rows.append(row)
         }

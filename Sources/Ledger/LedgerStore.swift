@@ -2,24 +2,6 @@ import CSQLite
 import Glibc
 public import UsageCore
 
-/// An answer given to a change that carried an idempotency key, kept so that a retry gets it again.
-public struct KeptAnswer: Sendable, Equatable {
-  public var key: String
-  /// What identifies the request's parameters (a retry with other parameters is refused).
-  public var fingerprint: String
-  /// The answer's `result`, as written.
-  public var answer: [UInt8]
-  /// When it was given, in milliseconds since the epoch.
-  public var at: Int64
-
-  public init(key: String, fingerprint: String, answer: [UInt8], at: Int64) {
-    self.key = key
-    self.fingerprint = fingerprint
-    self.answer = answer
-    self.at = at
-  }
-}
-
 /// A local change to a metric whose authority is in another process, kept until that authority acknowledges it.
 public struct OutboxEntry: Sendable, Equatable {
   /// The entry's id once written (0 before).
@@ -51,6 +33,10 @@ public struct LedgerBatch: Sendable {
   public var answers: [KeptAnswer] = []
   public var outbox: [OutboxEntry] = []
   public var delivered: [Int64] = []
+  /// Resets of single breakdown entries: (metric, label, first day of the period) — see ``LedgerStore/baselines``.
+  public var baselines: [(metric: String, label: String, sinceDay: Int64)] = []
+  /// The last accepted readings of metrics held by other sources.
+  public var readings: [KeptReading] = []
 
   public init(
     changes: [LedgerChange] = [], answers: [KeptAnswer] = [], outbox: [OutboxEntry] = [], delivered: [Int64] = []
@@ -61,13 +47,57 @@ public struct LedgerBatch: Sendable {
     self.delivered = delivered
   }
 
-  public var isEmpty: Bool { changes.isEmpty && answers.isEmpty && outbox.isEmpty && delivered.isEmpty }
+  public var isEmpty: Bool {
+    changes.isEmpty && answers.isEmpty && outbox.isEmpty && delivered.isEmpty && baselines.isEmpty && readings.isEmpty
+  }
 }
 
-/// The ids one commit gave: its changes' (consecutive) and its new outbox entries', in order.
-public struct LedgerWrite: Sendable, Equatable {
-  public var changeIDs: ClosedRange<Int64>?
-  public var outboxIDs: [Int64]
+/// The last reading of a metric's authority that the session accepted, kept so that a restart while that authority
+/// is unreachable starts from it rather than from zero.
+public struct KeptReading: Sendable, Equatable {
+  public var metric: String
+  public var value: Int64
+  /// When the read started, in milliseconds since the epoch.
+  public var at: Int64
+
+  public init(metric: String, value: Int64, at: Int64) {
+    self.metric = metric
+    self.value = value
+    self.at = at
+  }
+}
+
+/// Where a change without a key shares its row of the change log within one batch.
+struct ChangeGroup: Hashable {
+  var metric: String
+  var day: Int64
+  var label: String?
+}
+
+/// One running total: a metric's, on a UTC day (or over all time), for one label (`""` for none).
+struct CounterKey: Hashable {
+  var metric: String
+  var day: Int64
+  var label: String
+}
+
+/// What one batch adds to a running total.
+struct CounterDelta {
+  var amount: Int64 = 0
+  var fields: [Int64] = []
+  var cost: Double = 0
+  var priced = true
+  var events: Int64 = 0
+
+  mutating func add(_ change: LedgerChange) {
+    amount &+= change.delta
+    guard let detail = change.detail else { return }
+    if fields.count < detail.fields.count { fields += Array(repeating: 0, count: detail.fields.count - fields.count) }
+    for (position, value) in detail.fields.enumerated() { fields[position] &+= value }
+    cost += detail.cost
+    priced = priced && detail.priced
+    events &+= detail.events
+  }
 }
 
 /// One change as the ledger records it.
@@ -82,9 +112,12 @@ public struct LedgerChange: Sendable, Equatable {
   public var label: String?
   /// Its fields, cost and events, if the metric has them.
   public var detail: ChangeDetail?
+  /// Usage, or a reset of the metric.
+  public var kind: ChangeKind
 
   public init(
-    metric: String, delta: Int64, at: Int64, key: String? = nil, label: String? = nil, detail: ChangeDetail? = nil
+    metric: String, delta: Int64, at: Int64, key: String? = nil, label: String? = nil, detail: ChangeDetail? = nil,
+    kind: ChangeKind = .change
   ) {
     self.metric = metric
     self.delta = delta
@@ -92,7 +125,11 @@ public struct LedgerChange: Sendable, Equatable {
     self.key = key
     self.label = label
     self.detail = detail
+    self.kind = kind
   }
+
+  /// The UTC day it was applied on (days since the epoch).
+  var day: Int64 { at.floorDivided(by: LedgerStore.millisecondsPerDay) }
 }
 
 /// The durable ledger's database: `usage.sqlite3` in the state directory, in WAL mode with `synchronous=FULL`, its
@@ -149,7 +186,52 @@ public final class LedgerStore {
     ALTER TABLE changes ADD COLUMN priced INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE changes ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    ALTER TABLE changes ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE counters (
+      metric TEXT NOT NULL,
+      day INTEGER NOT NULL,
+      label TEXT NOT NULL,
+      amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer'),
+      f0 INTEGER NOT NULL CHECK (typeof(f0) = 'integer'),
+      f1 INTEGER NOT NULL CHECK (typeof(f1) = 'integer'),
+      f2 INTEGER NOT NULL CHECK (typeof(f2) = 'integer'),
+      f3 INTEGER NOT NULL CHECK (typeof(f3) = 'integer'),
+      cost REAL NOT NULL,
+      priced INTEGER NOT NULL,
+      events INTEGER NOT NULL,
+      PRIMARY KEY (metric, day, label)
+    ) WITHOUT ROWID;
+    CREATE INDEX counters_by_day ON counters (day);
+    INSERT INTO counters
+      SELECT metric, day, COALESCE(label, ''), SUM(delta), SUM(f0), SUM(f1), SUM(f2), SUM(f3), SUM(cost), MIN(priced),
+        SUM(events)
+      FROM changes GROUP BY metric, day, COALESCE(label, '');
+    INSERT INTO counters
+      SELECT metric, -9223372036854775808, label, SUM(amount), SUM(f0), SUM(f1), SUM(f2), SUM(f3), SUM(cost),
+        MIN(priced), SUM(events)
+      FROM counters GROUP BY metric, label;
+    CREATE TABLE baselines (
+      metric TEXT NOT NULL,
+      label TEXT NOT NULL,
+      since_day INTEGER NOT NULL,
+      amount INTEGER NOT NULL,
+      f0 INTEGER NOT NULL, f1 INTEGER NOT NULL, f2 INTEGER NOT NULL, f3 INTEGER NOT NULL,
+      cost REAL NOT NULL,
+      events INTEGER NOT NULL,
+      PRIMARY KEY (metric, label)
+    ) WITHOUT ROWID;
+    CREATE TABLE readings (
+      metric TEXT PRIMARY KEY,
+      value INTEGER NOT NULL,
+      at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
   ]
+
+  /// The `day` of the counters that hold each metric's totals over all time.
+  public static let allTime = Int64.min
 
   /// How many field values a change keeps (`f0`…`f3`); further fields are not kept.
   public static let keptFields = 4
@@ -161,12 +243,15 @@ public final class LedgerStore {
   public let path: String
   let connection: SQLiteConnection
   private let insert: SQLiteStatement
-  private let sum: SQLiteStatement
-  private let totals: SQLiteStatement
+  private let count: SQLiteStatement
   private let keep: SQLiteStatement
   private let find: SQLiteStatement
   private let post: SQLiteStatement
   private let deliver: SQLiteStatement
+  private let note: SQLiteStatement
+  private let version: SQLiteStatement
+  /// How many counter rows the last ``counterTotals(metrics:fromDay:)`` read (start-up reads are bounded by it).
+  public private(set) var rowsRead = 0
 
   /// The state directory: `$XDG_STATE_HOME/usagectx`, else `$HOME/.local/state/usagectx`.
   public static func defaultDirectory(environment: [String: String]) -> String? {
@@ -188,58 +273,64 @@ public final class LedgerStore {
     try connection.execute("PRAGMA synchronous = FULL")
     insert = try connection.prepare(
       """
-      INSERT INTO changes (metric, delta, at_ms, day, key, label, f0, f1, f2, f3, cost, priced, events)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      INSERT INTO changes (metric, delta, at_ms, day, key, label, f0, f1, f2, f3, cost, priced, events, kind, count)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       """)
-    totals = try connection.prepare(
+    count = try connection.prepare(
       """
-      SELECT label, SUM(delta), SUM(f0), SUM(f1), SUM(f2), SUM(f3), SUM(cost), MIN(priced), SUM(events)
-      FROM changes WHERE metric = ? AND day >= ? GROUP BY label ORDER BY MIN(id)
+      INSERT INTO counters (metric, day, label, amount, f0, f1, f2, f3, cost, priced, events)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (metric, day, label) DO UPDATE SET
+        amount = amount + excluded.amount, f0 = f0 + excluded.f0, f1 = f1 + excluded.f1, f2 = f2 + excluded.f2,
+        f3 = f3 + excluded.f3, cost = cost + excluded.cost, priced = min(priced, excluded.priced),
+        events = events + excluded.events
       """)
-    sum = try connection.prepare("SELECT COALESCE(SUM(delta), 0) FROM changes WHERE metric = ? AND day >= ?")
     keep = try connection.prepare(
       "INSERT OR REPLACE INTO idempotency (key, fingerprint, answer, at_ms) VALUES (?, ?, ?, ?)")
-    find = try connection.prepare("SELECT fingerprint, answer, at_ms FROM idempotency WHERE key = ?")
+    find = try connection.prepare("SELECT fingerprint, answer, at_ms FROM idempotency WHERE key = ? AND at_ms >= ?")
     post = try connection.prepare("INSERT INTO outbox (metric, delta, key, at_ms) VALUES (?, ?, ?, ?)")
     deliver = try connection.prepare("DELETE FROM outbox WHERE id = ?")
+    note = try connection.prepare("INSERT OR REPLACE INTO readings (metric, value, at_ms) VALUES (?, ?, ?)")
+    version = try connection.prepare("PRAGMA data_version")
   }
 
   /// The schema version of the file.
-  public var schemaVersion: Int64 { (try? connection.integer("PRAGMA user_version")) ?? 0 }
+  public var schemaVersion: Int64 { (try? connection.integer("PRAGMA user_version")) ?? 0 }  // harmless: a test probe
   /// `wal` once opened.
-  public var journalMode: String { (try? connection.text("PRAGMA journal_mode")) ?? "" }
+  public var journalMode: String { (try? connection.text("PRAGMA journal_mode")) ?? "" }  // harmless: a test probe
   /// 2 (`FULL`) once opened.
-  public var synchronous: Int64 { (try? connection.integer("PRAGMA synchronous")) ?? -1 }
+  public var synchronous: Int64 { (try? connection.integer("PRAGMA synchronous")) ?? -1 }  // harmless: a test probe
 
   /// Appends `changes`, and the answers given under idempotency keys, in one transaction: all of them are durable
-  /// when this returns, or none is. Returns the ids the changes got (consecutive: the transaction holds the write
-  /// lock), or `nil` when there were none.
-  @discardableResult
-  public func append(_ changes: [LedgerChange], answers: [KeptAnswer] = []) throws(LedgerError) -> ClosedRange<Int64>? {
-    try write(LedgerBatch(changes: changes, answers: answers)).changeIDs
+  /// when this returns, or none is.
+  public func append(_ changes: [LedgerChange], answers: [KeptAnswer] = []) throws(LedgerError) {
+    _ = try write(LedgerBatch(changes: changes, answers: answers))
   }
 
-  /// Writes `batch` in one transaction: all of it is durable when this returns, or none of it.
-  public func write(_ batch: LedgerBatch) throws(LedgerError) -> LedgerWrite {
-    let changes = batch.changes
-    let answers = batch.answers
-    guard !batch.isEmpty else { return LedgerWrite(changeIDs: nil, outboxIDs: []) }
+  /// Opens a write transaction (`BEGIN IMMEDIATE`: the write lock is taken now, waiting up to the busy timeout).
+  public func begin() throws(LedgerError) {
     try connection.execute("BEGIN IMMEDIATE")
+  }
+
+  /// Whether a transaction is open.
+  public var inTransaction: Bool { sqlite3_get_autocommit(connection.rawHandle) == 0 }
+
+  /// Writes `batch` in one transaction (the one open, or a new one) and commits: all of it is durable when this
+  /// returns, or none of it. Returns the ids of its new outbox entries, in order.
+  ///
+  /// Changes without a key made in one batch share one row of the change log per metric, day, label and kind (its
+  /// `count` says how many they were); the running totals (`counters`) move by the batch's sum per metric, day and
+  /// label, and per metric and label over all time.
+  @discardableResult
+  public func write(_ batch: LedgerBatch) throws(LedgerError) -> [Int64] {
+    guard !batch.isEmpty else {
+      if inTransaction { try connection.execute("COMMIT") }
+      return []
+    }
+    if !inTransaction { try begin() }
     do throws(LedgerError) {
-      for change in changes {
-        let detail = change.detail
-        try insert.run(
-          [
-            .text(change.metric), .integer(change.delta), .integer(change.at),
-            .integer(change.at.floorDivided(by: 86_400_000)), .optional(change.key), .optional(change.label),
-          ] + (0..<Self.keptFields).map { position in
-            .integer(detail.map { position < $0.fields.count ? $0.fields[position] : 0 } ?? 0)
-          } + [
-            .real(detail?.cost ?? 0), .integer(detail?.priced == false ? 0 : 1), .integer(detail?.events ?? 0),
-          ])
-      }
-      let ids = changes.isEmpty ? nil : (lastInsertID - Int64(changes.count) + 1)...lastInsertID
-      for answer in answers {
+      try writeChanges(batch.changes)
+      for answer in batch.answers {
         try keep.run([.text(answer.key), .text(answer.fingerprint), .blob(answer.answer), .integer(answer.at)])
       }
       var outboxIDs: [Int64] = []
@@ -248,30 +339,108 @@ public final class LedgerStore {
         outboxIDs.append(lastInsertID)
       }
       for id in batch.delivered { try deliver.run([.integer(id)]) }
+      for baseline in batch.baselines { try setBaseline(baseline) }
+      for reading in batch.readings { try note.run([.text(reading.metric), .integer(reading.value), .integer(reading.at)]) }
       try connection.execute("COMMIT")
-      return LedgerWrite(changeIDs: ids, outboxIDs: outboxIDs)
+      return outboxIDs
     } catch {
-      try? connection.execute("ROLLBACK")
+      rollBack()
       throw error
     }
   }
 
-  /// The sum of the changes to `metric` applied from `since` (milliseconds, counted by whole UTC days; `nil` for
-  /// all).
-  public func total(metric: String, since: Int64?) throws(LedgerError) -> Int64 {
-    let firstDay = since.map { $0.floorDivided(by: 86_400_000) } ?? .min
-    try sum.bind([.text(metric), .integer(firstDay)])
-    defer { _ = try? sum.step() }
-    guard try sum.step() else { return 0 }
-    return sum.int64(0)
+  /// Abandons the open transaction, if any.
+  public func rollBack() {
+    guard inTransaction else { return }
+    do throws(LedgerError) {
+      try connection.execute("ROLLBACK")
+    } catch {
+      // SQLite rolls back by itself after the errors that prevent a ROLLBACK; nothing more can be done here.
+    }
   }
 
-  /// The answer kept under `key`, if any.
-  public func keptAnswer(_ key: String) throws(LedgerError) -> KeptAnswer? {
-    try find.bind([.text(key)])
+  private func writeChanges(_ changes: [LedgerChange]) throws(LedgerError) {
+    var rows: [LedgerChange] = []
+    var shared: [ChangeGroup: Int] = [:]
+    var counts: [Int64] = []
+    var totals: [CounterKey: CounterDelta] = [:]
+    var order: [CounterKey] = []
+    for change in changes {
+      if change.key == nil && change.kind == .change {
+        let group = ChangeGroup(metric: change.metric, day: change.day, label: change.label)
+        if let row = shared[group] {
+          rows[row].delta += change.delta
+          rows[row].at = change.at
+          rows[row].detail = Self.sum(rows[row].detail, change.detail)
+          counts[row] += 1
+        } else {
+          shared[group] = rows.count
+          rows.append(change)
+          counts.append(1)
+        }
+      } else {
+        rows.append(change)
+        counts.append(1)
+      }
+      for day in [change.day, Self.allTime] {
+        let key = CounterKey(metric: change.metric, day: day, label: change.label ?? "")
+        if totals[key] == nil { order.append(key) }
+        totals[key, default: CounterDelta()].add(change)
+      }
+    }
+    for (row, change) in rows.enumerated() {
+      let detail = change.detail
+      try insert.run(
+        [
+          .text(change.metric), .integer(change.delta), .integer(change.at), .integer(change.day),
+          .optional(change.key), .optional(change.label),
+        ] + Self.fieldValues(detail?.fields) + [
+          .real(detail?.cost ?? 0), .integer(detail?.priced == false ? 0 : 1), .integer(detail?.events ?? 0),
+          .integer(change.kind.rawValue), .integer(counts[row]),
+        ])
+    }
+    for key in order {
+      guard let delta = totals[key] else { continue }
+      try count.run(
+        [.text(key.metric), .integer(key.day), .text(key.label), .integer(delta.amount)]
+          + Self.fieldValues(delta.fields) + [.real(delta.cost), .integer(delta.priced ? 1 : 0), .integer(delta.events)])
+    }
+  }
+
+  /// The first ``keptFields`` field values, zeros where missing.
+  private static func fieldValues(_ fields: [Int64]?) -> [SQLiteValue] {
+    (0..<keptFields).map { position in .integer(fields.map { position < $0.count ? $0[position] : 0 } ?? 0) }
+  }
+
+  private static func sum(_ first: ChangeDetail?, _ second: ChangeDetail?) -> ChangeDetail? {
+    guard let first else { return second }
+    guard let second else { return first }
+    let count = max(first.fields.count, second.fields.count)
+    return ChangeDetail(
+      fields: (0..<count).map {
+        ($0 < first.fields.count ? first.fields[$0] : 0) &+ ($0 < second.fields.count ? second.fields[$0] : 0)
+      }, cost: first.cost + second.cost, priced: first.priced && second.priced, events: first.events + second.events)
+  }
+
+  /// The running total of `metric` from `since` (milliseconds, by whole UTC days; `nil` for all time), from the
+  /// counters.
+  public func total(metric: String, since: Int64?) throws(LedgerError) -> Int64 {
+    let firstDay = since.map { $0.floorDivided(by: Self.millisecondsPerDay) }
+    let statement = try connection.prepare(
+      "SELECT amount FROM counters WHERE metric = ? AND \(firstDay == nil ? "day = ?" : "day >= ?")")
+    try statement.bind([.text(metric), .integer(firstDay ?? Self.allTime)])
+    var total: Int64 = 0
+    while try statement.step() { total = try Self.add(total, statement.int64(0), path) }
+    return total
+  }
+
+  /// The answer kept under `key` since `since` (milliseconds since the epoch), if any.
+  public func keptAnswer(_ key: String, since: Int64) throws(LedgerError) -> KeptAnswer? {
+    try find.bind([.text(key), .integer(since)])
     guard try find.step() else { return nil }
-    defer { _ = try? find.step() }
-    return KeptAnswer(key: key, fingerprint: find.text(0) ?? "", answer: find.blob(1), at: find.int64(2))
+    let answer = KeptAnswer(key: key, fingerprint: find.text(0) ?? "", answer: find.blob(1), at: find.int64(2))
+    find.reset()
+    return answer
   }
 
   /// Forgets the answers kept before `cutoff` (milliseconds since the epoch). Returns how many.
@@ -281,20 +450,105 @@ public final class LedgerStore {
     return Int(sqlite3_changes(connection.rawHandle))
   }
 
-  /// The changes to `metric` from `since` (milliseconds, by whole UTC days; `nil` for all) summed per label, in the
-  /// order the labels first appeared.
-  public func breakdown(metric: String, since: Int64?) throws(LedgerError) -> [BreakdownTotal] {
-    let firstDay = since.map { $0.floorDivided(by: 86_400_000) } ?? .min
-    try totals.bind([.text(metric), .integer(firstDay)])
+  /// The running totals of `metric` from the UTC day `fromDay` (`nil`: over all time) per label, labels in byte
+  /// order (changes without one last).
+  public func breakdown(metric: String, fromDay: Int64?) throws(LedgerError) -> [BreakdownTotal] {
+    let statement = try connection.prepare(
+      """
+      SELECT label, SUM(amount), SUM(f0), SUM(f1), SUM(f2), SUM(f3), SUM(cost), MIN(priced), SUM(events)
+      FROM counters WHERE metric = ? AND \(fromDay == nil ? "day = ?" : "day >= ?")
+      GROUP BY label ORDER BY label = '', label
+      """)
+    try statement.bind([.text(metric), .integer(fromDay ?? Self.allTime)])
     var result: [BreakdownTotal] = []
-    while try totals.step() {
+    while try statement.step() {
+      let label = statement.text(0) ?? ""
       result.append(
         BreakdownTotal(
-          label: totals.isNull(0) ? nil : totals.text(0), amount: totals.int64(1),
-          fields: (2..<2 + Int32(Self.keptFields)).map { totals.int64($0) }, cost: totals.double(6),
-          priced: totals.int64(7) != 0, events: totals.int64(8)))
+          label: label.isEmpty ? nil : label, amount: statement.int64(1), fields: (2..<6).map { statement.int64($0) },
+          cost: statement.double(6), priced: statement.int64(7) != 0, events: statement.int64(8)))
     }
     return result
+  }
+
+  /// The baselines of the breakdown entries of `metric` reset during the period from `fromDay` (`nil`: over all
+  /// time): what each entry had used when it was reset.
+  public func baselines(metric: String, fromDay: Int64?) throws(LedgerError) -> [BreakdownTotal] {
+    let statement = try connection.prepare(
+      "SELECT label, amount, f0, f1, f2, f3, cost, events FROM baselines WHERE metric = ? AND since_day = ?")
+    try statement.bind([.text(metric), .integer(fromDay ?? Self.allTime)])
+    var result: [BreakdownTotal] = []
+    while try statement.step() {
+      result.append(
+        BreakdownTotal(
+          label: statement.text(0), amount: statement.int64(1), fields: (2..<6).map { statement.int64($0) },
+          cost: statement.double(6), priced: true, events: statement.int64(7)))
+    }
+    return result
+  }
+
+  /// The running totals per metric: over all time (`day` = ``allTime``) and per UTC day from `fromDay`, summed over
+  /// labels; only `metrics` when given. Reads one row per metric, label and day of that range, never the change log.
+  public func counterTotals(
+    metrics: Set<String>? = nil, fromDay: Int64
+  ) throws(LedgerError) -> [(metric: String, day: Int64, total: Int64)] {
+    var rows: [(metric: String, day: Int64, total: Int64)] = []
+    rowsRead = 0
+    let statement: SQLiteStatement
+    if let metrics {
+      statement = try connection.prepare(
+        "SELECT day, amount FROM counters WHERE metric = ? AND (day = ? OR day >= ?)")
+      for metric in metrics.sorted() {
+        try statement.bind([.text(metric), .integer(Self.allTime), .integer(fromDay)])
+        var sums: [Int64: Int64] = [:]
+        while try statement.step() {
+          rowsRead += 1
+          sums[statement.int64(0), default: 0] = try Self.add(sums[statement.int64(0), default: 0], statement.int64(1), path)
+        }
+        for (day, total) in sums { rows.append((metric, day, total)) }
+      }
+      return rows
+    }
+    statement = try connection.prepare("SELECT metric, day, amount FROM counters WHERE day = ? OR day >= ?")
+    try statement.bind([.integer(Self.allTime), .integer(fromDay)])
+    var sums: [String: [Int64: Int64]] = [:]
+    while try statement.step() {
+      rowsRead += 1
+      let metric = statement.text(0) ?? ""
+      let day = statement.int64(1)
+      sums[metric, default: [:]][day] = try Self.add(sums[metric]?[day] ?? 0, statement.int64(2), path)
+    }
+    for (metric, days) in sums { for (day, total) in days { rows.append((metric, day, total)) } }
+    return rows
+  }
+
+  private static func add(_ first: Int64, _ second: Int64, _ path: String) throws(LedgerError) -> Int64 {
+    let (sum, overflow) = first.addingReportingOverflow(second)
+    guard !overflow else { throw .failed(path: path, reason: "a total passes the 64-bit range") }
+    return sum
+  }
+
+  /// The last reading kept for each metric.
+  public func readings() throws(LedgerError) -> [KeptReading] {
+    let statement = try connection.prepare("SELECT metric, value, at_ms FROM readings")
+    var result: [KeptReading] = []
+    while try statement.step() {
+      result.append(KeptReading(metric: statement.text(0) ?? "", value: statement.int64(1), at: statement.int64(2)))
+    }
+    return result
+  }
+
+  /// Sets a breakdown entry's baseline to its running totals of the period from `sinceDay` (all time for
+  /// ``allTime``): the entry shows from zero again.
+  private func setBaseline(_ baseline: (metric: String, label: String, sinceDay: Int64)) throws(LedgerError) {
+    let statement = try connection.prepare(
+      """
+      INSERT OR REPLACE INTO baselines (metric, label, since_day, amount, f0, f1, f2, f3, cost, events)
+      SELECT ?1, ?2, ?3, COALESCE(SUM(amount), 0), COALESCE(SUM(f0), 0), COALESCE(SUM(f1), 0), COALESCE(SUM(f2), 0),
+        COALESCE(SUM(f3), 0), COALESCE(SUM(cost), 0), COALESCE(SUM(events), 0)
+      FROM counters WHERE metric = ?1 AND label = ?2 AND \(baseline.sinceDay == Self.allTime ? "day = ?3" : "day >= ?3")
+      """)
+    try statement.run([.text(baseline.metric), .text(baseline.label), .integer(baseline.sinceDay)])
   }
 
   /// The changes waiting in the outbox for their remote authority, oldest first.
@@ -312,29 +566,14 @@ public final class LedgerStore {
 
   /// A number that changes when another connection commits (`PRAGMA data_version`).
   public func dataVersion() throws(LedgerError) -> Int64 {
-    try connection.integer("PRAGMA data_version") ?? 0
+    guard try version.step() else { return 0 }
+    let value = version.int64(0)
+    version.reset()
+    return value
   }
 
-  /// The highest change id written so far (0 for none).
-  public func lastChangeID() throws(LedgerError) -> Int64 {
-    try connection.integer("SELECT COALESCE(MAX(id), 0) FROM changes") ?? 0
-  }
-
-  /// The id of the last change this connection inserted.
+  /// The id of the last row this connection inserted.
   var lastInsertID: Int64 { sqlite3_last_insert_rowid(connection.rawHandle) }
-
-  /// The totals per metric per UTC day of the changes with ids in `range` (another process's, typically).
-  public func dayTotals(ids range: ClosedRange<Int64>) throws(LedgerError) -> [(metric: String, day: Int64, total: Int64)] {
-    let statement = try connection.prepare(
-      "SELECT metric, day, SUM(delta) FROM changes WHERE id BETWEEN ? AND ? GROUP BY metric, day")
-    try statement.bind([.integer(range.lowerBound), .integer(range.upperBound)])
-    var rows: [(metric: String, day: Int64, total: Int64)] = []
-    while try statement.step() {
-      guard let metric = statement.text(0) else { continue }
-      rows.append((metric, statement.int64(1), statement.int64(2)))
-    }
-    return rows
-  }
 
   // MARK: - Opening
 

@@ -123,6 +123,11 @@ final class SQLiteStatement {
     }
   }
 
+  /// Ends the current run of the statement (its rows are not all read), so it can be bound again.
+  func reset() {
+    sqlite3_reset(statement)
+  }
+
   /// Binds `values` and runs the statement to its end.
   func run(_ values: [SQLiteValue]) throws(LedgerError) {
     try bind(values)

@@ -20,10 +20,18 @@ public protocol Authority: Sendable {
   /// Whether the source lives in another process or machine, so that local changes wait in a durable outbox until
   /// it acknowledges them. Default `false`.
   var isRemote: Bool { get }
+
+  /// For a source whose committed state can be read inside the transaction that decides a change (the ledger): the
+  /// metric's committed total now, against which limits and the 64-bit range are checked. `nil` (the default) for
+  /// sources only read from time to time: their changes are decided against the last reading plus the changes it
+  /// does not include yet.
+  func committed(at time: Timestamp) -> CommittedTotal?
 }
 
 extension Authority {
   public var isRemote: Bool { false }
+
+  public func committed(at time: Timestamp) -> CommittedTotal? { nil }
 
   /// A source that is only read: the change is already where the source looks (the file was written).
   public func report(_ change: ReportedChange) -> ReportReceipt { .recorded }
@@ -41,13 +49,19 @@ public struct ReportedChange: Sendable, Equatable {
   public var label: String?
   /// The change's fields and cost, for metrics that have them (kept by the ledger so they survive a restart).
   public var detail: ChangeDetail?
+  /// A change of usage, or (part of) the reset of the metric.
+  public var kind: ChangeKind
 
-  public init(seq: UInt64, delta: Int64, key: String? = nil, label: String? = nil, detail: ChangeDetail? = nil) {
+  public init(
+    seq: UInt64, delta: Int64, key: String? = nil, label: String? = nil, detail: ChangeDetail? = nil,
+    kind: ChangeKind = .change
+  ) {
     self.seq = seq
     self.delta = delta
     self.key = key
     self.label = label
     self.detail = detail
+    self.kind = kind
   }
 }
 

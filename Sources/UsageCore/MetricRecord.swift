@@ -70,14 +70,30 @@ struct MetricRecord {
   /// Passes a change of `delta` on to the authority (with the client's idempotency `key`) and counts it; `events` is
   /// the context's event counter. `used` follows.
   mutating func count(
-    _ delta: Int64, key: String?, label: String? = nil, detail: ChangeDetail? = nil, events: inout UInt64
+    _ delta: Int64, key: String?, label: String? = nil, detail: ChangeDetail? = nil, kind: ChangeKind = .change,
+    events: inout UInt64
   ) {
     let seq = reconciliation.nextSeq()
     let receipt =
-      authority?.report(ReportedChange(seq: seq, delta: delta, key: key, label: label, detail: detail)) ?? .recorded
+      authority?.report(ReportedChange(seq: seq, delta: delta, key: key, label: label, detail: detail, kind: kind))
+      ?? .recorded
     if receipt == .recorded { events += 1 }
     reconciliation.record(seq: seq, delta: delta, receipt: receipt, event: events)
     used = max(0, reconciliation.value)
+  }
+
+  /// Reads the authority's committed total when it has one (the ledger, inside the transaction deciding a change)
+  /// and takes it as the metric's number; `events` is the context's event counter. Returns the committed total, or
+  /// for other sources the metric's own number; `nil` when the number moved, so subscribers should hear.
+  mutating func syncCommitted(now: Timestamp, events: inout UInt64) -> (total: CommittedTotal, moved: Bool) {
+    guard let committed = authority?.committed(at: now) else {
+      return (CommittedTotal(total: reconciliation.value), false)
+    }
+    events += 1
+    reconciliation.sync(committed.total, event: events)
+    let shown = max(0, reconciliation.value)
+    defer { used = shown }
+    return (committed, shown != used)
   }
 
   /// Whether changes carry detail (fields, a cost or a breakdown) worth keeping in the ledger.
@@ -85,9 +101,12 @@ struct MetricRecord {
     !descriptor.fields.isEmpty || descriptor.currency != nil || descriptor.breakdownLabel != nil
   }
 
-  /// Sets the fields, cost and breakdown from what the ledger summed (a restarted session); `attributes` gives each
-  /// label's facts (from the hook). `used` is left to the authority's reading.
-  mutating func restore(_ totals: [BreakdownTotal], attributes: (String) -> [String: String]) {
+  /// Sets the fields, cost and breakdown from what the ledger summed (a restarted session); each entry shows what
+  /// it used since its baseline (its last reset), the fields and cost all of it; `attributes` gives each label's
+  /// facts (from the hook). `used` is left to the authority's reading.
+  mutating func restore(
+    _ totals: [BreakdownTotal], baselines: [BreakdownTotal] = [], attributes: (String) -> [String: String]
+  ) {
     for index in fieldTotals.indices { fieldTotals[index] = 0 }
     cost = 0
     breakdown.removeAll()
@@ -99,6 +118,13 @@ struct MetricRecord {
       }
       if descriptor.currency != nil { cost += total.cost }
       guard descriptor.breakdownLabel != nil, let label = total.label else { continue }
+      var total = total
+      if let baseline = baselines.first(where: { $0.label == label }) {
+        total.amount &-= baseline.amount
+        total.fields = total.fields.enumerated().map { $1 &- ($0 < baseline.fields.count ? baseline.fields[$0] : 0) }
+        total.cost -= baseline.cost
+        total.events &-= baseline.events
+      }
       guard total.amount != 0 || total.events > 0 || total.fields.contains(where: { $0 != 0 }) else { continue }
       breakdownIndex[label] = breakdown.count
       breakdown.append(

@@ -81,6 +81,15 @@ struct Reconciliation {
     return .accepted(expected: expected, drift: drift)
   }
 
+  /// The authority's committed total, read inside the transaction that decides the next change: it includes every
+  /// change settled so far, and readings that started earlier are stale.
+  mutating func sync(_ total: Int64, event: UInt64) {
+    authoritative = total
+    settled = 0
+    hasReading = true
+    barrier = event
+  }
+
   /// The source may have changed (a new configuration): the next reading is taken as it is, without a drift.
   mutating func forgetReading() {
     hasReading = false

@@ -6,7 +6,7 @@ import Synchronization
 /// metric does comes only from its descriptor and hook. Calendar time comes from the injected ``WallClock``:
 /// periodic metrics roll over when their period ends, checked on every access and by ``rollOverDueMetrics()``.
 public final class UsageContext: Sendable {
-  private struct State {
+  fileprivate struct State {
     var tier: Tier
     var version: UInt64 = 0
     /// Numbers the events that decide whether a reading is stale (settlements, restarts of a count).
@@ -152,6 +152,7 @@ public final class UsageContext: Sendable {
     let now = clock.now()
     return try state.withLock { (state: inout State) throws(UsageError) -> CheckResult in
       Self.rollOver(&state, now: now)
+      Self.syncCommitted(&state, index, now: now)
       let record = state.records[index]
       let requested: Int64
       if record.descriptor.fields.isEmpty && record.hook == nil || !fields.contains(where: { $0 != nil }) {
@@ -189,17 +190,18 @@ public final class UsageContext: Sendable {
     let now = clock.now()
     return try state.withLock { (state: inout State) throws(UsageError) -> MutationResult in
       Self.rollOver(&state, now: now)
+      let committed = Self.syncCommitted(&state, index, now: now)
       let tier = state.tier
       return try Self.increment(
         &state.records[index], amount: amount, fields: fields, labels: labels, enforce: enforce, tier: tier,
-        key: key, version: &state.version, events: &state.events)
+        key: key, committed: committed, version: &state.version, events: &state.events)
     }
   }
 
   /// Measures, checks and applies one increment to `record` (under the lock).
   private static func increment(
     _ record: inout MetricRecord, amount: Int64?, fields: [Int64?], labels: [String: String], enforce: Bool, tier: Tier,
-    key: String?, version: inout UInt64, events: inout UInt64
+    key: String?, committed: CommittedTotal, version: inout UInt64, events: inout UInt64
   ) throws(UsageError) -> MutationResult {
     if let amount, amount < 0 { throw .invalidField(field: "amount", reason: "must not be negative") }
     if let position = fields.firstIndex(where: { ($0 ?? 0) < 0 }) {
@@ -212,6 +214,9 @@ public final class UsageContext: Sendable {
     } else {
       measurement = try measure(
         descriptor: record.descriptor, hook: record.hook, amount: amount, fields: fields, labels: labels)
+    }
+    guard committed.admits(measurement.amount) else {
+      throw Self.outOfRange(record.descriptor.name)
     }
     if enforce, let limit = record.descriptor.limits[tier], record.used.saturatingAdd(measurement.amount) > limit {
       throw .limitExceeded(metric: record.descriptor.name, used: record.used, limit: limit, requested: measurement.amount)
@@ -235,10 +240,14 @@ public final class UsageContext: Sendable {
   /// Takes from a metric, at once. What is shown never goes below zero, but the change is recorded in full: when the
   /// local number is behind the authority's, the authority still loses exactly `amount`.
   /// `key` (the client's idempotency key) goes to the metric's authority with the change.
-  public func decrement(metric index: Int, amount: Int64, key: String? = nil) -> MutationResult {
+  /// - Throws: ``UsageError/invalidField(field:reason:)`` when the change would take a running total past the 64-bit
+  ///   range (nothing changes).
+  public func decrement(metric index: Int, amount: Int64, key: String? = nil) throws(UsageError) -> MutationResult {
     let now = clock.now()
-    return state.withLock { state in
+    return try state.withLock { (state: inout State) throws(UsageError) -> MutationResult in
       Self.rollOver(&state, now: now)
+      let committed = Self.syncCommitted(&state, index, now: now)
+      guard committed.admits(-amount) else { throw Self.outOfRange(state.records[index].descriptor.name) }
       if amount > 0 {
         let shown = state.records[index].used
         state.records[index].count(-amount, key: key, events: &state.events)
@@ -253,7 +262,9 @@ public final class UsageContext: Sendable {
     }
   }
 
-  /// Sets a metric back to zero, or only one breakdown entry (`breakdownKey`, e.g. a model) when given.
+  /// Sets a metric back to zero (an administrator's reset, recorded as a reset, not as usage taken back), or shows
+  /// one breakdown entry (`breakdownKey`, e.g. a model) from zero again: a display baseline that leaves the period's
+  /// total, which counts toward the limit, and the history as they are.
   public func reset(metric index: Int, breakdownKey: String? = nil) throws(UsageError) -> MutationResult {
     let now = clock.now()
     return try state.withLock { (state: inout State) throws(UsageError) -> MutationResult in
@@ -262,19 +273,13 @@ public final class UsageContext: Sendable {
         guard state.records[index].descriptor.breakdownLabel != nil else {
           throw .invalidField(field: "labels", reason: "metric \(state.records[index].descriptor.name) has no breakdown")
         }
-        guard state.records[index].breakdownIndex[breakdownKey] != nil else {
+        guard state.records[index].removeBreakdownEntry(breakdownKey) != nil else {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
         }
-        if let entry = state.records[index].removeBreakdownEntry(breakdownKey) {
-          state.records[index].count(
-            -entry.amount, key: nil, label: breakdownKey, detail: Self.undoing(entry), events: &state.events)
-          // The sum of what remains, not a subtraction, so no rounding residue is left behind.
-          state.records[index].cost = state.records[index].breakdown.reduce(0) { $0 + $1.cost }
-          for (position, value) in entry.fields.enumerated() where position < state.records[index].fieldTotals.count {
-            state.records[index].fieldTotals[position] = max(0, state.records[index].fieldTotals[position] - value)
-          }
-        }
+        ledger.setBaseline(
+          metric: state.records[index].descriptor.name, label: breakdownKey, since: state.records[index].periodStart)
       } else {
+        Self.syncCommitted(&state, index, now: now)
         let value = state.records[index].reconciliation.value
         guard !state.records[index].isClear || value != 0 else {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
@@ -283,7 +288,8 @@ public final class UsageContext: Sendable {
         var remaining = value
         for entry in state.records[index].breakdown {
           state.records[index].count(
-            -entry.amount, key: nil, label: entry.key, detail: Self.undoing(entry), events: &state.events)
+            -entry.amount, key: nil, label: entry.key, detail: Self.undoing(entry), kind: .reset,
+            events: &state.events)
           remaining -= entry.amount
         }
         let unlabelled = state.records[index].fieldTotals.enumerated().map { position, total in
@@ -295,7 +301,7 @@ public final class UsageContext: Sendable {
           ? ChangeDetail(fields: unlabelled.map { -$0 }, cost: -unlabelledCost, priced: true, events: 0) : nil
         state.records[index].clearUsage()
         if remaining != 0 || detail.map({ $0.fields.contains { $0 != 0 } || $0.cost != 0 }) == true {
-          state.records[index].count(-remaining, key: nil, detail: detail, events: &state.events)
+          state.records[index].count(-remaining, key: nil, detail: detail, kind: .reset, events: &state.events)
         }
       }
       state.version += 1
@@ -303,6 +309,40 @@ public final class UsageContext: Sendable {
       let crossing = state.records[index].updateLevel(tier: state.tier)
       return MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing)
     }
+  }
+
+  /// Reads the committed total of the metric's authority, when it has one (see ``Authority/committed(at:)``), and
+  /// takes it as the metric's number; subscribers hear when it moved (another process's change).
+  @discardableResult
+  private static func syncCommitted(_ state: inout State, _ index: Int, now: Timestamp) -> CommittedTotal {
+    let (committed, moved) = state.records[index].syncCommitted(now: now, events: &state.events)
+    if moved {
+      state.version += 1
+      state.records[index].version = state.version
+      _ = state.records[index].updateLevel(tier: state.tier)
+    }
+    return committed
+  }
+
+  private static func outOfRange(_ metric: String) -> UsageError {
+    .invalidField(
+      field: "amount", reason: "would take the total of \(metric) past the 64-bit range (2^63-1); nothing was changed")
+  }
+
+  /// What the context holds at one moment, to go back to when the changes made since cannot be committed.
+  public struct Checkpoint {
+    fileprivate let state: State
+  }
+
+  /// Everything the context holds now (cheap: the numbers are copied on write).
+  public func checkpoint() -> Checkpoint {
+    state.withLock { Checkpoint(state: $0) }
+  }
+
+  /// Goes back to `checkpoint`: the changes made since were not committed, so they never happened. Only the
+  /// session's owner changes the context, so nothing else is lost.
+  public func restore(_ checkpoint: Checkpoint) {
+    state.withLock { $0 = checkpoint.state }
   }
 
   /// The detail that takes `entry` back out (the reset of one breakdown entry).
@@ -322,10 +362,12 @@ public final class UsageContext: Sendable {
       for index in state.records.indices where state.records[index].keepsDetail {
         if let metrics, !metrics.contains(state.records[index].descriptor.name) { continue }
         guard state.records[index].authority is LedgerAuthority else { continue }
-        let totals = ledger.breakdown(metric: state.records[index].descriptor.name, since: state.records[index].periodStart)
+        let name = state.records[index].descriptor.name
+        let totals = ledger.breakdown(metric: name, since: state.records[index].periodStart)
         guard !totals.isEmpty else { continue }
+        let baselines = ledger.baselines(metric: name, since: state.records[index].periodStart)
         let record = state.records[index]
-        state.records[index].restore(totals) { label in
+        state.records[index].restore(totals, baselines: baselines) { label in
           guard let field = record.descriptor.breakdownLabel, let hook = record.hook else { return [:] }
           let zero = Array(repeating: Int64(0), count: record.descriptor.fields.count)
           return (try? hook.measure(MeasureInput(fields: zero, labels: [field: label])))?.attributes ?? [:]

@@ -1,4 +1,5 @@
 import Ledger
+import Logging
 import UsageCore
 
 /// Notices changes other usagectx processes commit to the same ledger, a few times a second, and reads the metrics
@@ -12,12 +13,14 @@ final class LedgerWatcher {
   private let ledger: DurableLedger
   private let context: UsageContext
   private let synchronizer: Synchronizer
+  private let logger: Logger
   private let clock = ContinuousClock()
   /// When to look next.
   private(set) var nextLook: ContinuousClock.Instant?
 
-  init(ledger: DurableLedger, context: UsageContext, synchronizer: Synchronizer) {
+  init(ledger: DurableLedger, context: UsageContext, synchronizer: Synchronizer, logger: Logger) {
     self.ledger = ledger
+    self.logger = logger
     self.context = context
     self.synchronizer = synchronizer
     nextLook = clock.now + Self.interval
@@ -31,7 +34,13 @@ final class LedgerWatcher {
   func lookIfDue() {
     guard let due = nextLook, clock.now >= due else { return }
     nextLook = clock.now + Self.interval
-    let changed = ledger.absorbOthers()
+    let changed: Set<String>
+    do {
+      changed = try ledger.absorbOthers()
+    } catch {
+      logger.error("other processes' changes could not be read: \(error)")
+      return
+    }
     detailToRestore.formUnion(changed)
     if !detailToRestore.isEmpty && !ledger.hasPending {
       context.restoreDetail(detailToRestore)

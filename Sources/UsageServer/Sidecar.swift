@@ -94,37 +94,41 @@ public enum Sidecar {
     let schedulerClock = SystemSchedulerClock()
     let synchronizer = Synchronizer(
       context: context, policies: policies, clock: schedulerClock, post: { jobs.post($0) })
+    let afterCommit = options.acknowledgeAfterCommit && durable != nil
     let service = UsageService(
-      context: context, dispatcher: dispatcher, synchronizer: synchronizer, plugins: { catalog.currentStatuses() },
-      logger: logger)
+      context: context, dispatcher: dispatcher, ledger: durable ?? MemoryLedger(), waitsForCommit: afterCommit,
+      synchronizer: synchronizer, plugins: { catalog.currentStatuses() }, logger: logger)
     service.durableLedger = durable
     // Keys are kept 24 hours; older ones are forgotten at start.
-    durable?.forgetAnswers(before: clock.now().milliseconds - 24 * 3600 * 1000)
+    do {
+      try durable?.forgetAnswers(before: clock.now().milliseconds - KeptAnswer.retention)
+    } catch {
+      logger.warning("old idempotency keys not forgotten: \(error)")
+    }
     let monotonic = ContinuousClock()
     service.watchProcess = { [unowned server] pid in server.watch(process: pid) }
-    let committer = durable.map {
-      LedgerCommitter(ledger: $0, synchronizer: synchronizer, logger: logger) { outbox?.afterCommit(context) }
+    let committer = service.committer
+    committer.afterCommit = { outbox?.afterCommit(context) }
+    // A commit that failed after its answers (--ack memory) took its changes back: the ledger's metrics are read again.
+    committer.lostAfterAnswer = {
+      synchronizer.readNow(context.metricNames.indices.filter { context.authority(ofMetric: $0) is LedgerAuthority })
     }
-    let afterCommit = options.acknowledgeAfterCommit
-    service.changesAwaitCommit = committer != nil && afterCommit
     server.onBurstEnd = {
-      // With --ack memory the burst's changes are committed right after its answers are written.
-      if let committer, !afterCommit { committer.commitSoon(jobs) }
+      // By default the burst's changes are decided and committed now, then answered; with --ack memory they were
+      // answered at once and are committed right after the answers are written.
+      if afterCommit {
+        service.commitChanges()
+      } else if durable != nil {
+        committer.commitSoon(jobs)
+      }
       service.pumpRefreshes()
       service.sendChanges()
     }
-    // By default they are committed before anything of the burst is written (also before an early flush of a long
-    // burst); a failed commit turns the answers to its changes into errors.
-    if let committer, afterCommit {
-      server.beforeFlush = {
-        switch committer.commit() {
-        case .committed: service.changesCommitted()
-        case .failed(let error): service.changesNotCommitted("\(error)")
-        }
-      }
-    }
+    server.onStop = { service.commitChanges() }
     // Other processes on the same state directory: their commits are looked for a few times a second.
-    let watcher = durable.map { LedgerWatcher(ledger: $0, context: context, synchronizer: synchronizer) }
+    let watcher = durable.map {
+      LedgerWatcher(ledger: $0, context: context, synchronizer: synchronizer, logger: logger)
+    }
     server.nextTimerDeadline = {
       var next = synchronizer.nextDeadline().map { schedulerClock.continuousInstant($0) }
       if let rollover = service.nextRollover() {
@@ -175,7 +179,7 @@ public enum Sidecar {
     outbox?.sendReplayed()
     logger.debug("usagectx \(ServerInfo.version) serving \(context.metricNames.joined(separator: ", "))")
     let code = server.run()
-    _ = committer?.commit()
+    if durable != nil { committer.commitPending() }
     // Plugin programs get their stdin closed and time to finish, then are stopped and reaped.
     catalog.shutdown()
     return code

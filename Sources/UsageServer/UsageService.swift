@@ -13,7 +13,6 @@ public final class UsageService {
   private let dispatcher: Dispatcher
   private let logger: Logger
   private var subscriptions = Subscriptions()
-  private var idempotency = IdempotencyCache()
   private var initialized = false
   /// Field names per metric, as bytes, so increments are validated without allocating.
   private var fieldNames: [[[UInt8]]] = []
@@ -21,31 +20,38 @@ public final class UsageService {
   public var watchProcess: ((Int32) -> Void)?
   /// Keeps the metrics in step with their authorities; `nil` in a session without refreshes.
   public let synchronizer: Synchronizer?
-  /// The durable ledger, if the session has one: where answers given under idempotency keys are kept across
-  /// restarts, and what `usage/history` reads.
+  /// The durable ledger, if the session has one: what `usage/history` reads.
   public var durableLedger: DurableLedger?
-  /// Whether answers to changes hold only once the burst's commit succeeded (`--ack commit` with a durable ledger):
-  /// they are marked tentative, and a failed commit turns them into errors.
-  public var changesAwaitCommit = false
-  /// Idempotency keys whose answers were stored during the current burst (forgotten again if its commit fails).
-  private var keysOfBurst: [String] = []
+  /// Decides and answers the changes (increment, decrement, reset) inside the ledger's transactions.
+  let committer: ChangeCommitter
   /// Manual refreshes waiting for their reads, with the metrics they asked for.
   private var refreshes: [WaiterID: (reply: PendingReply, metrics: [Int]?)] = [:]
 
   /// What the plugin host found, as of now (exec plugins' state changes), for `plugins/list`.
   private let plugins: () -> [PluginStatus]
 
+  /// A service answering on `dispatcher`; changes are decided in transactions of `ledger` (answered once
+  /// committed when `waitsForCommit`, at once otherwise).
   public init(
-    context: UsageContext, dispatcher: Dispatcher, synchronizer: Synchronizer? = nil,
-    plugins: @escaping () -> [PluginStatus] = { [] }, logger: Logger
+    context: UsageContext, dispatcher: Dispatcher, ledger: any UsageLedger, waitsForCommit: Bool = false,
+    synchronizer: Synchronizer? = nil, plugins: @escaping () -> [PluginStatus] = { [] }, logger: Logger
   ) {
     self.context = context
     self.dispatcher = dispatcher
     self.synchronizer = synchronizer
     self.plugins = plugins
     self.logger = logger
+    committer = ChangeCommitter(
+      context: context, ledger: ledger, dispatcher: dispatcher, waitsForCommit: waitsForCommit, logger: logger)
     refreshFieldNames()
     registerMethods()
+    committer.applied = { [unowned self] crossing, metric in
+      synchronizer?.mutated(metric)
+      announce(crossing)
+    }
+    // Changes waiting for their commit are decided and answered before any request answered at once, so answers
+    // keep the order of the requests and every request sees the changes sent before it.
+    dispatcher.beforeAnsweringAtOnce = { [unowned self] in committer.commitQueued() }
     synchronizer?.events = { [unowned self] event in handle(event) }
     synchronizer?.onReadFailure = { [logger] metric, source, message in
       logger.warning("reading \(metric) from \(source) failed: \(message)")
@@ -87,13 +93,6 @@ public final class UsageService {
     }
   }
 
-  /// A change of `metric` was made here: its authority is read again after the debounce, and its answer holds
-  /// only if the burst's commit succeeds.
-  private func mutated(_ metric: Int) {
-    synchronizer?.mutated(metric)
-    if changesAwaitCommit { dispatcher.markTentative() }
-  }
-
   // MARK: - Burst and timer hooks
 
   /// Sends one `usage/changed` per subscription whose metrics changed since it was last told.
@@ -124,26 +123,11 @@ public final class UsageService {
 
   private func announce(_ crossing: ThresholdCrossing?) {
     guard let crossing, wantsNotifications else { return }
-    // A crossing caused by a change that may yet be retracted goes (or not) with its answer.
-    dispatcher.output.notify("usage/threshold", tentative: dispatcher.isAnswerTentative) {
-      $0.thresholdCrossing(crossing)
-    }
+    dispatcher.output.notify("usage/threshold") { $0.thresholdCrossing(crossing) }
   }
 
-  /// The burst's changes were committed: their answers stand.
-  public func changesCommitted() {
-    keysOfBurst.removeAll(keepingCapacity: true)
-    dispatcher.confirmTentative()
-  }
-
-  /// The burst's commit failed with `detail`: the answers to its changes become errors, and the answers stored
-  /// under their idempotency keys are forgotten (a retry applies the change again).
-  public func changesNotCommitted(_ detail: String) {
-    for key in keysOfBurst { idempotency.forget(key) }
-    keysOfBurst.removeAll(keepingCapacity: true)
-    let refused = dispatcher.retractTentative { _ in RPCError.notRecorded(detail) }
-    logger.error("\(refused.count) changes answered with an error: \(detail)")
-  }
+  /// Decides the changes waiting for the burst's commit (end of a burst, end of the session).
+  public func commitChanges() { committer.commitQueued() }
 
   // MARK: - Methods
 
@@ -153,10 +137,10 @@ public final class UsageService {
       let params = try Params(request, allowed: ["metrics"])
       result.snapshot(context.snapshot(try metricList(params)))
     }
-    dispatcher.register("usage/increment") { [unowned self] request, result throws(RPCError) in
-      try increment(request, &result)
+    dispatcher.registerDeferred("usage/increment") { [unowned self] request, reply throws(RPCError) in
+      committer.submit(try incrementRequest(request), reply: reply)
     }
-    dispatcher.register("usage/decrement") { [unowned self] request, result throws(RPCError) in
+    dispatcher.registerDeferred("usage/decrement") { [unowned self] request, reply throws(RPCError) in
       let params = try Params(request, allowed: ["metric", "amount", "key"])
       let metric = try metricIndex(params)
       if !fieldNames[metric].isEmpty {
@@ -168,13 +152,11 @@ public final class UsageService {
       }
       let amount = try params.amount("amount") ?? 1
       let key = try idempotencyKey(params)
-      try once(key: key, method: "usage/decrement", request: request, into: &result) {
-        (result: inout JSONWriter) throws(RPCError) in
-        let outcome = context.decrement(metric: metric, amount: amount, key: key)
-        mutated(metric)
-        result.metricState(outcome.state, withSync: false)
-        announce(outcome.crossing)
-      }
+      committer.submit(
+        ChangeRequest(
+          metric: metric, operation: .decrement(amount: amount), key: key,
+          fingerprint: key == nil ? "" : Fingerprint.of(method: "usage/decrement", params: request.params)),
+        reply: reply)
     }
     dispatcher.register("usage/check") { [unowned self] request, result throws(RPCError) in
       let (metric, params, fields) = try measuredParams(request, allowed: ["metric", "amount", "labels"])
@@ -214,7 +196,7 @@ public final class UsageService {
       result.snapshot(context.snapshot())
       crossings.forEach(announce)
     }
-    dispatcher.register("usage/reset") { [unowned self] request, result throws(RPCError) in
+    dispatcher.registerDeferred("usage/reset") { [unowned self] request, reply throws(RPCError) in
       let params = try Params(request, allowed: ["metric", "labels"])
       let metric = try metricIndex(params)
       let labels = try params.labels()
@@ -228,12 +210,7 @@ public final class UsageService {
         }
         key = value
       }
-      do throws(UsageError) {
-        result.metricState(try context.reset(metric: metric, breakdownKey: key).state, withSync: false)
-      } catch {
-        throw RPCError(error)
-      }
-      mutated(metric)
+      committer.submit(ChangeRequest(metric: metric, operation: .reset(label: key)), reply: reply)
     }
     dispatcher.registerDeferred("usage/refresh") { [unowned self] request, reply throws(RPCError) in
       let params = try Params(request, allowed: ["metrics", "force"])
@@ -314,8 +291,13 @@ public final class UsageService {
       throw RPCError.invalidRequest("noLedger", detail: "no durable ledger in this session (started with --no-state)")
     }
     let rows: [HistoryRow]
-    do throws(LedgerError) {
+    do throws(CommitError) {
+      // With --ack memory, changes already answered may still wait for their commit.
       try ledger.commit()
+    } catch {
+      throw RPCError.internalError("\(error)")
+    }
+    do throws(LedgerError) {
       rows = try ledger.history(metric: context.metricNames[metric], since: since, until: until, groupBy: grouping)
     } catch {
       throw RPCError.internalError("\(error)")
@@ -331,6 +313,9 @@ public final class UsageService {
       if let group = row.group { result.string(text: group) } else { result.null() }
       result.key("total"); result.int(row.total)
       result.key("changes"); result.int(row.changes)
+      if row.reset != 0 {
+        result.key("reset"); result.int(row.reset)
+      }
       result.endObject()
     }
     result.endArray()
@@ -361,61 +346,17 @@ public final class UsageService {
     return (metric, params, fields)
   }
 
-  private func increment(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
+  /// `usage/increment`'s params, read and checked.
+  private func incrementRequest(_ request: RequestContext) throws(RPCError) -> ChangeRequest {
     let (metric, params, fields) = try measuredParams(
       request, allowed: ["metric", "amount", "labels", "key", "enforce"])
     let amount = try params.amount("amount")
     let labels = try params.labels()
     let enforce = try params.bool("enforce") ?? false
     let key = try idempotencyKey(params)
-    try once(key: key, method: "usage/increment", request: request, into: &result) {
-      (result: inout JSONWriter) throws(RPCError) in
-      let outcome: MutationResult
-      do throws(UsageError) {
-        outcome = try context.increment(
-          metric: metric, amount: amount, fields: fields, labels: labels, enforce: enforce, key: key)
-      } catch {
-        throw RPCError(error)
-      }
-      mutated(metric)
-      result.metricState(outcome.state, withSync: false)
-      announce(outcome.crossing)
-    }
-  }
-
-  /// Runs a mutation at most once per idempotency key: a repeat with the same parameters gets the first answer
-  /// again without applying anything; different parameters under a used key are refused. Failed mutations are not
-  /// remembered, so their retries run again.
-  private func once(
-    key: String?, method: String, request: RequestContext, into result: inout JSONWriter,
-    _ mutation: (inout JSONWriter) throws(RPCError) -> Void
-  ) throws(RPCError) {
-    guard let key else { return try mutation(&result) }
-    let fingerprint = IdempotencyCache.fingerprint(method: method, params: request.params)
-    let now = context.now()
-    if let previous = idempotency.entry(for: key, now: now) ?? kept(key, now: now) {
-      guard previous.fingerprint == fingerprint else {
-        throw RPCError.invalidParams(field: "key", "was already used with different parameters", value: .string(key))
-      }
-      previous.answer.withUnsafeBytes { result.rawValue($0) }
-      return
-    }
-    let start = result.count
-    try mutation(&result)
-    let answer = result.withBytes { Array($0[start...]) }
-    idempotency.store(key, fingerprint: fingerprint, answer: answer, now: now)
-    durableLedger?.keep(KeptAnswer(key: key, fingerprint: fingerprint, answer: answer, at: now.milliseconds))
-    if changesAwaitCommit { keysOfBurst.append(key) }
-  }
-
-  /// The answer the durable ledger kept under `key` from an earlier session, if still within the retention.
-  private func kept(_ key: String, now: Timestamp) -> IdempotencyCache.Entry? {
-    guard let kept = durableLedger?.keptAnswer(key),
-      now.milliseconds - kept.at <= IdempotencyCache.retention
-    else { return nil }
-    let stored = Timestamp(milliseconds: kept.at)
-    idempotency.store(key, fingerprint: kept.fingerprint, answer: kept.answer, now: stored)
-    return IdempotencyCache.Entry(fingerprint: kept.fingerprint, answer: kept.answer, storedAt: stored)
+    return ChangeRequest(
+      metric: metric, operation: .increment(amount: amount, fields: fields, labels: labels, enforce: enforce),
+      key: key, fingerprint: key == nil ? "" : Fingerprint.of(method: "usage/increment", params: request.params))
   }
 
   private func idempotencyKey(_ params: Params) throws(RPCError) -> String? {

@@ -101,13 +101,15 @@ struct ReportCommand: ParsableCommand {
 
   // MARK: - Formats
 
-  /// Aligned columns for people: text on the left, numbers on the right, two spaces between.
+  /// Aligned columns for people (a RESET column when any group had a reset): text on the left, numbers on the right, two spaces between.
   static func table(_ rows: [HistoryRow], grouping: HistoryGrouping) -> String {
-    let header = ["METRIC", grouping.rawValue.uppercased(), "TOTAL", "CHANGES"]
+    let resets = rows.contains { $0.reset != 0 }
+    let header = ["METRIC", grouping.rawValue.uppercased(), "TOTAL", "CHANGES"] + (resets ? ["RESET"] : [])
     let cells =
       [header]
       + rows.map { row in
         [printable(row.metric), row.group.map(printable) ?? "(none)", String(row.total), String(row.changes)]
+          + (resets ? [String(row.reset)] : [])
       }
     let widths = header.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
     return cells.map { line in
@@ -118,12 +120,13 @@ struct ReportCommand: ParsableCommand {
     }.joined()
   }
 
-  /// RFC 4180: a header row, CRLF line ends, fields with a comma, quote, CR or LF quoted with quotes doubled.
+  /// RFC 4180: a header row (with a `reset` column when any group had a reset), CRLF line ends, fields with a comma, quote, CR or LF quoted with quotes doubled.
   static func csv(_ rows: [HistoryRow], grouping: HistoryGrouping) -> String {
+    let resets = rows.contains { $0.reset != 0 }
     let lines =
-      [["metric", grouping.rawValue, "total", "changes"]]
+      [["metric", grouping.rawValue, "total", "changes"] + (resets ? ["reset"] : [])]
       + rows.map { row in
-        [row.metric, row.group ?? "", String(row.total), String(row.changes)]
+        [row.metric, row.group ?? "", String(row.total), String(row.changes)] + (resets ? [String(row.reset)] : [])
       }
     return lines.map { fields in fields.map(csvField).joined(separator: ",") + "\r\n" }.joined()
   }
@@ -139,7 +142,7 @@ struct ReportCommand: ParsableCommand {
   static func json(_ rows: [HistoryRow], grouping: HistoryGrouping) -> String {
     let members = rows.map { row in
       #"{"metric":\#(jsonString(row.metric)),"group":\#(row.group.map(jsonString) ?? "null"),"#
-        + #""total":\#(row.total),"changes":\#(row.changes)}"#
+        + #""total":\#(row.total),"changes":\#(row.changes)"# + (row.reset == 0 ? "" : #","reset":\#(row.reset)"#) + "}"
     }
     return #"{"groupBy":\#(jsonString(grouping.rawValue)),"rows":[\#(members.joined(separator: ","))]}"# + "\n"
   }

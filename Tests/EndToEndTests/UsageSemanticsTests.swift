@@ -328,12 +328,14 @@ struct UsageSemanticsTests {
     #expect(mismatch["error"]?["data"]?["field"] == "amount")
     #expect(try sidecar.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"]?["used"] == 3642)
 
+    // A model's reset shows it from zero again; the period's total, fields and cost (the quota) keep its usage.
+    let totalCost = try sidecar.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"]?["cost"]
     let reset = try sidecar.call("usage/reset", ["metric": "tokens", "labels": ["model": "gpt-4o-2024-08-06"]])
-    #expect(reset["used"] == 2142)
-    #expect(reset["input"] == 2040)
-    #expect(reset["output"] == 102)
+    #expect(reset["used"] == 3642)
+    #expect(reset["input"] == 3240)
+    #expect(reset["output"] == 402)
     #expect(reset["byModel"]?.objectMembers?.map(\.0) == ["anthropic/claude-sonnet-4-5-20250929", "acme-1"])
-    Self.expectClose(reset["cost"], 2000 * 3.0 / 1e6 + 100 * 15.0 / 1e6)
+    #expect(reset["cost"] == totalCost)
     #expect(reset["unpriced"] == ["acme-1"])
 
     let all = try sidecar.call("usage/reset", ["metric": "tokens"])
@@ -426,7 +428,7 @@ struct UsageSemanticsTests {
     #expect(Self.named("usage/threshold", try Self.notificationsUntilSentinel(sidecar)).isEmpty)
   }
 
-  @Test("a reset with labels.model resets that model only, and subscribers hear it")
+  @Test("a reset with labels.model shows that model from zero again (the total keeps it), and subscribers hear it")
   func resetOneModel() throws {
     let sidecar = try SidecarProcess()
     _ = try sidecar.call("usage/subscribe", ["metrics": ["tokens"]])
@@ -436,9 +438,9 @@ struct UsageSemanticsTests {
     }
     _ = try Self.notificationsUntilSentinel(sidecar)
     let reset = try sidecar.call("usage/reset", ["metric": "tokens", "labels": ["model": "gpt-4o"]])
-    #expect(reset["used"] == 2000)
+    #expect(reset["used"] == 4000)
     #expect(reset["byModel"]?.objectMembers?.map(\.0) == ["gemini-2.5-pro"])
-    Self.expectClose(reset["cost"], 1000 * 1.25 / 1e6 + 1000 * 10.0 / 1e6)
+    Self.expectClose(reset["cost"], 1000 * 2.5 / 1e6 + 1000 * 10.0 / 1e6 + 1000 * 1.25 / 1e6 + 1000 * 10.0 / 1e6)
     let changed = Self.named("usage/changed", try Self.notificationsUntilSentinel(sidecar))
     // The notification carries the latest state; only the sync state (the next refresh moved) may differ.
     #expect(Self.withoutSync(changed.last?["metrics"]?["tokens"]) == Self.withoutSync(reset))

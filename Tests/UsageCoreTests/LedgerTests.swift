@@ -27,8 +27,8 @@ struct LedgerTests {
     let authority = try #require(fixture.context.authority(ofMetric: requests))
     #expect(authority.name == "local ledger")
     try fixture.increment("requests", 5)
-    fixture.decrement("requests", 2)
-    fixture.decrement("requests", 10)  // shown as 0, recorded in full: 5 - 2 - 10 = -7
+    try fixture.decrement("requests", 2)
+    try fixture.decrement("requests", 10)  // shown as 0, recorded in full: 5 - 2 - 10 = -7
     #expect(fixture.state("requests").used == 0)
     try fixture.increment("requests", 4)
     #expect(try authority.read() == -3)
@@ -47,14 +47,15 @@ struct LedgerTests {
     #expect(drift == nil)
   }
 
-  @Test("resets are recorded too, so the ledger still agrees")
+  @Test("a model's reset is a display baseline (the total keeps it); a metric's reset is recorded, so the ledger agrees")
   func resets() throws {
     let fixture = try Fixture()
     let tokens = fixture.index("tokens")
     try fixture.tokens("gpt-4o", input: 100, output: 50)
     try fixture.tokens("claude-3-haiku", input: 10, output: 0)
     _ = try fixture.context.reset(metric: tokens, breakdownKey: "gpt-4o")
-    #expect(try fixture.context.authority(ofMetric: tokens)?.read() == 10)
+    #expect(try fixture.context.authority(ofMetric: tokens)?.read() == 160)
+    #expect(fixture.state("tokens").used == 160)
     _ = try fixture.context.reset(metric: tokens)
     #expect(try fixture.context.authority(ofMetric: tokens)?.read() == 0)
   }

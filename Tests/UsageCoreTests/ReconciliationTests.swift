@@ -268,7 +268,7 @@ struct ReconciliationTests {
         local += amount
       case 30..<38:
         let amount = Int64.random(in: 1...3, using: &generator)
-        _ = setup.context.decrement(metric: 0, amount: amount)
+        _ = try setup.context.decrement(metric: 0, amount: amount)
         local -= amount
       case 38..<50:
         setup.backend.sendRead(setup.context.beginRead(metric: 0))

@@ -83,8 +83,8 @@ struct Fixture {
   }
 
   @discardableResult
-  func decrement(_ name: String, _ amount: Int64) -> MutationResult {
-    context.decrement(metric: index(name), amount: amount)
+  func decrement(_ name: String, _ amount: Int64) throws -> MutationResult {
+    try context.decrement(metric: index(name), amount: amount)
   }
 }
 

@@ -105,7 +105,7 @@ struct ThresholdTests {
 
     reported.removeAll()
     for _ in 0..<6 {
-      #expect(fixture.decrement("widgets", 1).crossing == nil)
+      #expect(try fixture.decrement("widgets", 1).crossing == nil)
     }
     #expect(fixture.state("widgets").level == .ok)
     for _ in 0..<4 { try step(1) }
@@ -117,7 +117,7 @@ struct ThresholdTests {
   func reExceed() throws {
     let fixture = try Fixture.single(limit: 10)
     try fixture.increment("widgets", 10)
-    let down = fixture.decrement("widgets", 1)
+    let down = try fixture.decrement("widgets", 1)
     #expect(down.crossing == nil)
     #expect(down.state.level == .warning)
     #expect(try fixture.increment("widgets").crossing?.level == .exceeded)
@@ -135,8 +135,8 @@ struct ThresholdTests {
   func decrementQuiet() throws {
     let fixture = try Fixture.single(limit: 10)
     try fixture.increment("widgets", 12)
-    #expect(fixture.decrement("widgets", 3).crossing == nil)
-    #expect(fixture.decrement("widgets", 9).crossing == nil)
+    #expect(try fixture.decrement("widgets", 3).crossing == nil)
+    #expect(try fixture.decrement("widgets", 9).crossing == nil)
     #expect(fixture.state("widgets").level == .ok)
   }
 

@@ -276,7 +276,7 @@ struct TokenPricingTests {
     }
   }
 
-  @Test("reset with a model removes just that model's contribution")
+  @Test("reset with a model shows that model from zero again; the total, fields and cost of the period stay")
   func resetOneModel() throws {
     let fixture = try Fixture()
     try fixture.tokens("gpt-4o", input: 1000, output: 500)
@@ -284,44 +284,26 @@ struct TokenPricingTests {
     try fixture.tokens("mystery", input: 30, output: 3)
     let index = fixture.index("tokens")
     let version = fixture.context.version
+    let before = fixture.state("tokens")
 
     let result = try fixture.context.reset(metric: index, breakdownKey: "gpt-4o")
     let state = result.state
-    #expect(state.used == 2133)
-    #expect(state.fields.map(\.total) == [2030, 103])
+    #expect(state.used == 3633)
+    #expect(state.fields.map(\.total) == [3030, 603])
     #expect(state.breakdown.map(\.key) == ["claude-sonnet-4-5", "mystery"])
-    #expect(close(state.cost, Self.expectedCost(input: 2000, output: 100, (3.00, 15.00))))
+    #expect(state.cost == before.cost)
     #expect(state.unpriced == ["mystery"])
     #expect(state.version == version + 1)
 
     let unknownKey = try fixture.context.reset(metric: index, breakdownKey: "gpt-4o")
-    #expect(unknownKey.state.used == 2133)
+    #expect(unknownKey.state.used == 3633)
+    #expect(unknownKey.state.version == version + 1)
 
-    _ = try fixture.context.reset(metric: index, breakdownKey: "mystery")
-    let last = try fixture.context.reset(metric: index, breakdownKey: "claude-sonnet-4-5").state
-    #expect(last.used == 0)
-    #expect(last.fields.map(\.total) == [0, 0])
-    #expect(last.breakdown.isEmpty)
-    #expect(last.unpriced.isEmpty)
-    #expect(last.cost == 0)
-  }
-
-  @Test("resetting every model one by one leaves no stray cost")
-  func resetLeavesNoResidue() throws {
-    let fixture = try Fixture(
-      configuration: configuration([
-        "plugins": [
-          "tokens": ["prices": ["a": ["input": 100_000.0, "output": 0.0], "b": ["input": 200_000.0, "output": 0.0]]]
-        ]
-      ]))
-    try fixture.tokens("a", input: 1, output: 0)  // 0.1
-    try fixture.tokens("b", input: 1, output: 0)  // 0.2
-    let index = fixture.index("tokens")
-    #expect(close(fixture.state("tokens").cost, 0.3))
-    _ = try fixture.context.reset(metric: index, breakdownKey: "a")
-    #expect(fixture.state("tokens").cost == 0.2)
-    _ = try fixture.context.reset(metric: index, breakdownKey: "b")
-    #expect(fixture.state("tokens").cost == 0)
+    // Counted again from zero under its model.
+    try fixture.tokens("gpt-4o", input: 10, output: 5)
+    let again = fixture.state("tokens")
+    #expect(again.used == 3648)
+    #expect(again.breakdown.first { $0.key == "gpt-4o" }?.amount == 15)
   }
 
   @Test("reset without a model zeroes everything")

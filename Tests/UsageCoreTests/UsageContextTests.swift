@@ -19,7 +19,7 @@ struct UsageContextTests {
   func decrementClamps() throws {
     let fixture = try Fixture()
     try fixture.increment("documents", 3)
-    let taken = fixture.decrement("documents", 5)
+    let taken = try fixture.decrement("documents", 5)
     #expect(taken.state.used == 0)
     #expect(taken.state.remaining == 100)
     // 3 - 5 + 2 = 0: the two taken beyond zero were recorded, and are made up first.
@@ -38,12 +38,12 @@ struct UsageContextTests {
     #expect(fixture.context.version == start + 1)
     try fixture.increment("storage", 4096)
     #expect(fixture.context.version == start + 2)
-    fixture.decrement("documents", 1)
+    try fixture.decrement("documents", 1)
     #expect(fixture.context.version == start + 3)
     #expect(fixture.state("documents").version == start + 3)
 
     let before = fixture.context.snapshot()
-    let noop = fixture.decrement("documents", 1)
+    let noop = try fixture.decrement("documents", 1)
     #expect(noop.state.used == 0)
     #expect(noop.state.version == start + 3)
     #expect(noop.crossing == nil)
@@ -61,34 +61,36 @@ struct UsageContextTests {
     #expect(fixture.state("documents").version == fixture.context.version)
   }
 
-  @Test("counting saturates at Int64.max instead of trapping")
-  func saturation() throws {
+  @Test("a change that would take a total past 2^63-1 is refused and changes nothing; the range is usable to its end")
+  func range() throws {
     let fixture = try Fixture.single(limit: 10)
     try fixture.increment("widgets", .max)
-    let result = try fixture.increment("widgets", .max)
-    #expect(result.state.used == .max)
-    #expect(result.state.remaining == 0)
-    #expect(result.state.level == .exceeded)
-    try fixture.increment("widgets")
-    #expect(fixture.state("widgets").used == .max)
+    #expect(throws: UsageError.self) { try fixture.increment("widgets", 1) }
+    let state = fixture.state("widgets")
+    #expect(state.used == .max)
+    #expect(state.remaining == 0)
+    #expect(state.level == .exceeded)
     let check = try fixture.context.check(metric: fixture.index("widgets"), amount: .max)
     #expect(!check.allowed)
     #expect(check.remaining == 0)
-    fixture.decrement("widgets", .max)
+    try fixture.decrement("widgets", .max)
     #expect(fixture.state("widgets").used == 0)
+    try fixture.decrement("widgets", .max)
+    #expect(throws: UsageError.self) { try fixture.decrement("widgets", 2) }
+    #expect(try fixture.context.authority(ofMetric: fixture.index("widgets"))?.read() == -.max)
   }
 
-  @Test("an unlimited metric saturates too, and stays ok")
-  func saturationUnlimited() throws {
+  @Test("an unlimited metric reaches the top of the range and stays ok")
+  func rangeUnlimited() throws {
     let fixture = try Fixture.single(limit: nil)
     try fixture.increment("widgets", .max - 1)
-    try fixture.increment("widgets", 2)
+    try fixture.increment("widgets", 1)
+    #expect(throws: UsageError.self) { try fixture.increment("widgets", 1) }
     let state = fixture.state("widgets")
     #expect(state.used == .max)
     #expect(state.limit == nil)
     #expect(state.remaining == nil)
     #expect(state.ratio == 0)
-    #expect(state.level == .ok)
   }
 
   @Test("a negative increment is refused and changes nothing")
@@ -276,7 +278,7 @@ struct UsageContextTests {
       case ("tokens", _):
         try fixture.tokens(models[Int(generator.next() % 4)], input: amount, output: amount / 2)
       case (_, 0):
-        fixture.decrement(name, amount)
+        try fixture.decrement(name, amount)
       default:
         try fixture.increment(name, amount)
       }

@@ -1,0 +1,174 @@
+import JSON
+import JSONRPC
+import Logging
+import UsageCore
+
+/// Decides the session's changes inside transactions of the ledger and answers them once committed.
+///
+/// With `--ack commit` (a durable ledger's default) the changes of a burst wait in a queue; ``commitQueued()``
+/// (at the end of the burst, before any request answered at once, and when the session ends) opens one transaction,
+/// decides each change in order against the ledger's committed state — its idempotency key, its limit, the 64-bit
+/// range — records it, commits, and only then answers them and sends the notifications they caused. A transaction
+/// that cannot be opened or committed changes nothing: the context goes back to where it was and each change it held
+/// is answered `-32051 Not recorded`. Otherwise (`--ack memory`, or no durable ledger) each change is decided and
+/// answered at once, and a durable ledger commits after the burst's answers were written (``commitSoon(_:)``).
+///
+/// - Important: Used on the session's loop thread only.
+final class ChangeCommitter {
+  /// What deciding one change came to.
+  enum Outcome {
+    /// Applied: the answer's bytes and the threshold it crossed, if any.
+    case applied([UInt8], ThresholdCrossing?, metric: Int)
+    /// Its key was used before with the same params: the answer given then.
+    case kept([UInt8])
+    case refused(RPCError)
+  }
+
+  let context: UsageContext
+  let ledger: any UsageLedger
+  private let dispatcher: Dispatcher
+  private let logger: Logger
+  /// Whether answers wait for the commit (`--ack commit` with a durable ledger).
+  let waitsForCommit: Bool
+  private var queue: [(change: ChangeRequest, reply: PendingReply)] = []
+  private var commitScheduled = false
+  /// Told of each applied change once it holds: its threshold crossing, and its metric (read again after the
+  /// debounce).
+  var applied: (ThresholdCrossing?, Int) -> Void = { _, _ in }
+  /// Called after every commit, successful or not (the outbox sends what was written).
+  var afterCommit: () -> Void = {}
+  /// Called when a commit after the answers failed (`--ack memory`): the ledger took the changes back, so the
+  /// metrics it holds are read again.
+  var lostAfterAnswer: () -> Void = {}
+
+  init(context: UsageContext, ledger: any UsageLedger, dispatcher: Dispatcher, waitsForCommit: Bool, logger: Logger) {
+    self.context = context
+    self.ledger = ledger
+    self.dispatcher = dispatcher
+    self.waitsForCommit = waitsForCommit
+    self.logger = logger
+  }
+
+  /// Takes a change: queued for the burst's transaction, or decided and answered now.
+  func submit(_ change: ChangeRequest, reply: PendingReply) {
+    if waitsForCommit {
+      queue.append((change, reply))
+      return
+    }
+    finish(reply, decide(change))
+  }
+
+  /// Decides the queued changes in one transaction, commits, then answers them. With nothing queued, writes what
+  /// else waits (outbox acknowledgements, readings).
+  func commitQueued() {
+    guard waitsForCommit else { return }
+    guard !queue.isEmpty else {
+      commitPending()
+      return
+    }
+    let batch = queue
+    queue = []
+    let checkpoint = context.checkpoint()
+    do throws(CommitError) {
+      try ledger.begin(touching: Set(batch.map { context.metricNames[$0.change.metric] }))
+    } catch {
+      logger.error("changes not written: \(error)")
+      for item in batch { dispatcher.reject(item.reply, .notRecorded(error.description)) }
+      afterCommit()
+      return
+    }
+    let outcomes = batch.map { decide($0.change) }
+    do throws(CommitError) {
+      try ledger.commit()
+    } catch {
+      context.restore(checkpoint)
+      logger.error("\(batch.count) changes not written: \(error)")
+      for (item, outcome) in zip(batch, outcomes) {
+        if case .applied = outcome {
+          dispatcher.reject(item.reply, .notRecorded(error.description))
+        } else {
+          finish(item.reply, outcome)
+        }
+      }
+      afterCommit()
+      return
+    }
+    for (item, outcome) in zip(batch, outcomes) { finish(item.reply, outcome) }
+    afterCommit()
+  }
+
+  /// Commits what waits outside a burst's transaction (acknowledgements, readings, `--ack memory` changes).
+  func commitPending() {
+    do throws(CommitError) {
+      try ledger.commit()
+    } catch {
+      logger.error("changes not written: \(error)")
+      lostAfterAnswer()
+    }
+    afterCommit()
+  }
+
+  /// Commits on the loop's next turn, after this burst's answers were written (`--ack memory`).
+  func commitSoon(_ jobs: JobQueue) {
+    guard !commitScheduled else { return }
+    commitScheduled = true
+    let reference = LoopBound(self)
+    jobs.post {
+      guard let committer = reference.value else { return }
+      committer.commitScheduled = false
+      committer.commitPending()
+    }
+  }
+
+  private func finish(_ reply: PendingReply, _ outcome: Outcome) {
+    switch outcome {
+    case .applied(let answer, let crossing, let metric):
+      dispatcher.resolve(reply) { writer in answer.withUnsafeBytes { writer.rawValue($0) } }
+      applied(crossing, metric)
+    case .kept(let answer):
+      dispatcher.resolve(reply) { writer in answer.withUnsafeBytes { writer.rawValue($0) } }
+    case .refused(let error):
+      dispatcher.reject(reply, error)
+    }
+  }
+
+  /// Decides one change: the answer kept under its key, or the change applied to the context (which records it
+  /// with the metric's authority) and its answer kept under its key.
+  private func decide(_ change: ChangeRequest) -> Outcome {
+    if let key = change.key {
+      do throws(CommitError) {
+        if let kept = try ledger.keptAnswer(key) {
+          guard kept.fingerprint == change.fingerprint else {
+            return .refused(.invalidParams(field: "key", "was already used with different parameters", value: .string(key)))
+          }
+          return .kept(kept.answer)
+        }
+      } catch {
+        // Without knowing whether the key was used, applying the change could count it twice.
+        return .refused(.notRecorded("the idempotency key could not be looked up: \(error)"))
+      }
+    }
+    let result: MutationResult
+    do throws(UsageError) {
+      switch change.operation {
+      case .increment(let amount, let fields, let labels, let enforce):
+        result = try context.increment(
+          metric: change.metric, amount: amount, fields: fields, labels: labels, enforce: enforce, key: change.key)
+      case .decrement(let amount):
+        result = try context.decrement(metric: change.metric, amount: amount, key: change.key)
+      case .reset(let label):
+        result = try context.reset(metric: change.metric, breakdownKey: label)
+      }
+    } catch {
+      return .refused(RPCError(error))
+    }
+    var writer = JSONWriter(capacity: 512)
+    writer.metricState(result.state, withSync: false)
+    let answer = writer.bytes
+    if let key = change.key {
+      ledger.keep(
+        KeptAnswer(key: key, fingerprint: change.fingerprint, answer: answer, at: context.now().milliseconds))
+    }
+    return .applied(answer, result.crossing, metric: change.metric)
+  }
+}
