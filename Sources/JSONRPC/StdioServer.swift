@@ -48,13 +48,6 @@ public final class StdioServer {
 
   /// Called at the end of every burst, before the output is written (the owner sends coalesced notifications).
   public var onBurstEnd: (() -> Void)?
-  /// Called on the loop thread right before every flush of the output, after ``onBurstEnd``: at the end of every pass
-  /// of the loop, when the output reaches ``Configuration/flushThresholdBytes`` in the middle of a burst, and before
-  /// the final flush when the session ends. Called even when nothing is buffered (requests sent as notifications
-  /// change state without an answer). Nothing has been written of what is buffered: the owner commits the changes
-  /// made since the last call here, then calls ``Dispatcher/confirmTentative()`` or
-  /// ``Dispatcher/retractTentative(_:)``; marks left undecided are forgotten by the flush.
-  public var beforeFlush: (() -> Void)?
   /// When the owner next needs ``onTimer`` to run, if ever.
   public var nextTimerDeadline: (() -> ContinuousClock.Instant?)?
   /// Called on the loop thread once the deadline from ``nextTimerDeadline`` has passed.
@@ -282,7 +275,6 @@ public final class StdioServer {
 
   private func endBurst() {
     onBurstEnd?()
-    beforeFlush?()
     output.flush()
   }
 }
