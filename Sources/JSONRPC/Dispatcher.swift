@@ -28,6 +28,8 @@ public final class Dispatcher {
   private var notifications = MethodTable<NotificationHandler>()
   /// Deferred requests not answered yet, by id: a second request reusing one of these ids is refused.
   private var inFlight: [RPCID: PendingReply] = [:]
+  /// Deferred methods sent as notifications inside a batch, not settled yet: the batch's array waits for them too.
+  private var silentBatchMembers: [PendingReply] = []
   /// The batch being read, while its elements are dispatched.
   private var currentBatch: BatchAnswer?
 
@@ -73,9 +75,10 @@ public final class Dispatcher {
     settle(reply) { writer in writeErrorResponse(error, id: reply.id, into: &writer) }
   }
 
-  /// Answers every deferred request still waiting with an internal error (the session is ending).
+  /// Answers every deferred request still waiting with an internal error (the session is ending). Deferred methods
+  /// sent as notifications inside a batch are settled too, so that every batch's array goes out.
   public func rejectOutstanding(_ reason: String) {
-    for reply in Array(inFlight.values) { reject(reply, .internalError(reason)) }
+    for reply in Array(inFlight.values) + silentBatchMembers { reject(reply, .internalError(reason)) }
   }
 
   /// Requests answered later that are still waiting.
@@ -84,7 +87,7 @@ public final class Dispatcher {
   private func settle(_ reply: PendingReply, _ write: (inout JSONWriter) -> Void) {
     guard !reply.isSettled else { return }
     reply.isSettled = true
-    if let id = reply.id { inFlight[id] = nil }
+    forget(reply)
     guard reply.id != nil else {
       if let batch = reply.batch { finishDeferredBatchMember(batch) }
       return
@@ -316,13 +319,17 @@ public final class Dispatcher {
   /// once (an error).
   private func startDeferred(_ handler: DeferredHandler, params: JSONValue?, id: RPCID?) -> Bool {
     let reply = PendingReply(id: id, batch: currentBatch)
-    if let id { inFlight[id] = reply }
+    if let id {
+      inFlight[id] = reply
+    } else if currentBatch != nil {
+      silentBatchMembers.append(reply)
+    }
     currentBatch?.outstanding += 1
     do {
       try handler(RequestContext(params: params, isNotification: id == nil, id: id), reply)
     } catch {
       guard !reply.isSettled else { return false }
-      if let id { inFlight[id] = nil }
+      forget(reply)
       reply.isSettled = true
       currentBatch?.outstanding -= 1
       if id == nil {
@@ -333,6 +340,15 @@ public final class Dispatcher {
       return true
     }
     return false
+  }
+
+  /// Stops tracking `reply` as waiting.
+  private func forget(_ reply: PendingReply) {
+    if let id = reply.id {
+      inFlight[id] = nil
+    } else if reply.batch != nil {
+      silentBatchMembers.removeAll { $0 === reply }
+    }
   }
 
   /// `$/cancelRequest`: a request still waiting is answered with -32800 (LSP's RequestCancelled) after its owner

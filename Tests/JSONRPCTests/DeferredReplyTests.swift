@@ -314,4 +314,17 @@ struct DeferredReplyTests {
     fixture.dispatcher.rejectOutstanding("closing")
     #expect(fixture.written().isEmpty)
   }
+
+  @Test("rejectOutstanding also settles a deferred notification its batch waits for, so the array goes out")
+  func rejectOutstandingWithSilentMember() throws {
+    let fixture = Fixture()
+    #expect(fixture.feed(#"[{"jsonrpc":"2.0","id":1,"method":"later"},{"jsonrpc":"2.0","method":"later"}]"#).isEmpty)
+    fixture.dispatcher.rejectOutstanding("closing")
+    let answers = fixture.written()
+    try #require(answers.count == 1)
+    #expect(answers[0].array?.count == 1)
+    #expect(answers[0][0]?["id"] == 1)
+    #expect(answers[0][0]?["error"]?["code"] == -32603)
+    #expect(fixture.waiting.allSatisfy { $0.isSettled })
+  }
 }
