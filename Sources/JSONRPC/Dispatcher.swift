@@ -28,14 +28,10 @@ public final class Dispatcher {
   private var notifications = MethodTable<NotificationHandler>()
   /// Deferred requests not answered yet, by id: a second request reusing one of these ids is refused.
   private var inFlight: [RPCID: PendingReply] = [:]
+  /// Deferred methods sent as notifications inside a batch, not settled yet: the batch's array waits for them too.
+  private var silentBatchMembers: [PendingReply] = []
   /// The batch being read, while its elements are dispatched.
   private var currentBatch: BatchAnswer?
-  /// `true` while a request handler registered with ``register(_:_:)`` runs for a request that gets an answer.
-  private var inRequestHandler = false
-  /// `true` once the running handler called ``markTentative()``.
-  private var answerMarked = false
-  /// The id of the answer just written, when it is tentative; taken by whoever frames the answer.
-  private var tentativeAnswer: RPCID?
 
   /// Called before a message is handled whose answer is written at once — anything but a single request or
   /// notification of a method registered with ``registerDeferred(_:_:)`` — so that the owner can first settle the
@@ -84,9 +80,10 @@ public final class Dispatcher {
     settle(reply) { writer in writeErrorResponse(error, id: reply.id, into: &writer) }
   }
 
-  /// Answers every deferred request still waiting with an internal error (the session is ending).
+  /// Answers every deferred request still waiting with an internal error (the session is ending). Deferred methods
+  /// sent as notifications inside a batch are settled too, so that every batch's array goes out.
   public func rejectOutstanding(_ reason: String) {
-    for reply in Array(inFlight.values) { reject(reply, .internalError(reason)) }
+    for reply in Array(inFlight.values) + silentBatchMembers { reject(reply, .internalError(reason)) }
   }
 
   /// Requests answered later that are still waiting.
@@ -95,7 +92,7 @@ public final class Dispatcher {
   private func settle(_ reply: PendingReply, _ write: (inout JSONWriter) -> Void) {
     guard !reply.isSettled else { return }
     reply.isSettled = true
-    if let id = reply.id { inFlight[id] = nil }
+    forget(reply)
     guard reply.id != nil else {
       if let batch = reply.batch { finishDeferredBatchMember(batch) }
       return
@@ -118,56 +115,10 @@ public final class Dispatcher {
   /// Sends a batch's answers as one array, or nothing when none are due.
   private func emit(_ batch: BatchAnswer, now: Bool = false) {
     guard !batch.parts.isEmpty else { return }
-    if !batch.tentative.isEmpty { return output.sendBatch(batch, now: now) }
     output.send(now: now) { writer in
       writer.beginArray()
       for part in batch.parts { part.withUnsafeBytes { writer.rawValue($0) } }
       writer.endArray()
-    }
-  }
-
-  // MARK: - Tentative answers
-
-  /// Marks the answer to the request being handled as tentative: it reports a change that holds only if the owner's
-  /// commit succeeds. The owner commits right before the output is written (``StdioServer/beforeFlush``) and then
-  /// calls ``confirmTentative()`` or ``retractTentative(_:)``; until then the answer waits in the buffer as usual.
-  ///
-  /// Call it from inside a handler registered with ``register(_:_:)``, at any point before it returns; in a batch it
-  /// marks that element's answer, not the array. It is ignored anywhere else: in notification handlers, in deferred
-  /// handlers (answers given later are never tentative), for a request method sent as a notification (there is no
-  /// answer), and outside handlers. When the handler throws after all, its answer is the error and is not tentative.
-  ///
-  /// Notifications are not covered by the mark: send the ones that follow from the change with `tentative: true`
-  /// (``OutputChannel/notify(_:tentative:params:)``) so that a retraction drops them.
-  public func markTentative() {
-    if inRequestHandler { answerMarked = true }
-  }
-
-  /// `true` inside a request handler once ``markTentative()`` was called for its answer: code shared between
-  /// handlers and other paths can tell whether the notifications it sends are tentative.
-  public var isAnswerTentative: Bool { answerMarked }
-
-  /// `true` while tentative answers or notifications wait for ``confirmTentative()`` or ``retractTentative(_:)``.
-  public var hasTentative: Bool { output.hasTentative }
-
-  /// The commit succeeded: tentative answers and notifications stand as written, and their marks are forgotten.
-  public func confirmTentative() {
-    output.forgetTentative()
-  }
-
-  /// The commit failed: every tentative answer not yet written is replaced, in place, by an error response with the
-  /// same id and the error `error(id)`; notifications sent with `tentative: true` are dropped. Everything else in
-  /// the output (other answers, errors, notifications, and inside a batch array the other elements and the
-  /// separators) stays byte for byte and in order; a message whose length changes gets a new `Content-Length`
-  /// header. The marks are forgotten. A tentative answer in a batch whose array still waits for a deferred member is
-  /// replaced there and goes out with the array. Call it between messages (from ``StdioServer/beforeFlush``), never
-  /// from a handler: it moves the bytes of the buffer.
-  ///
-  /// Returns the ids whose answers were replaced, in output order (those in waiting batches last).
-  @discardableResult
-  public func retractTentative(_ error: (RPCID) -> RPCError) -> [RPCID] {
-    output.retractTentative { id, writer in
-      writeErrorResponse(error(id), id: id, into: &writer)
     }
   }
 
@@ -213,16 +164,7 @@ public final class Dispatcher {
       } else {
         let start = output.beginMessage()
         output.beginAnswering()
-        if handleSingle(root) {
-          if let id = tentativeAnswer {
-            tentativeAnswer = nil
-            output.endMessage(start, tentativeAnswer: id)
-          } else {
-            output.endMessage(start)
-          }
-        } else {
-          output.cancelMessage(start)
-        }
+        if handleSingle(root) { output.endMessage(start) } else { output.cancelMessage(start) }
         output.endAnswering()
       }
     }
@@ -285,22 +227,13 @@ public final class Dispatcher {
       output.writer.truncate(to: start)
       if handleSingle(element) {
         answer.parts.append(output.writer.withBytes { Array($0[start...]) })
-        if let id = tentativeAnswer {
-          tentativeAnswer = nil
-          answer.tentative.append((answer.parts.count - 1, id))
-        }
       }
       output.writer.truncate(to: start)
     }
     currentBatch = nil
     // Done reading: when nothing waits, the array is this batch's answer and goes out before what it raised.
     answer.outstanding -= 1
-    if answer.outstanding == 0 {
-      emit(answer, now: true)
-    } else if !answer.tentative.isEmpty {
-      // Its array waits for a deferred member: the owner's decision reaches the tentative parts there.
-      output.tentativeBatches.append(answer)
-    }
+    if answer.outstanding == 0 { emit(answer, now: true) }
     output.endAnswering()
   }
 
@@ -384,18 +317,10 @@ public final class Dispatcher {
     let comma = output.writer.needsComma
     writeEnvelope(id: id)
     output.writer.key("result")
-    inRequestHandler = true
     do {
       try handler(RequestContext(params: params, isNotification: false, id: id), &output.writer)
       output.writer.endObject()
-      inRequestHandler = false
-      if answerMarked {
-        answerMarked = false
-        tentativeAnswer = id
-      }
     } catch {
-      inRequestHandler = false
-      answerMarked = false
       output.writer.truncate(to: start, needsComma: comma)
       writeErrorResponse(error, id: id)
     }
@@ -406,13 +331,17 @@ public final class Dispatcher {
   /// once (an error).
   private func startDeferred(_ handler: DeferredHandler, params: JSONValue?, id: RPCID?) -> Bool {
     let reply = PendingReply(id: id, batch: currentBatch)
-    if let id { inFlight[id] = reply }
+    if let id {
+      inFlight[id] = reply
+    } else if currentBatch != nil {
+      silentBatchMembers.append(reply)
+    }
     currentBatch?.outstanding += 1
     do {
       try handler(RequestContext(params: params, isNotification: id == nil, id: id), reply)
     } catch {
       guard !reply.isSettled else { return false }
-      if let id { inFlight[id] = nil }
+      forget(reply)
       reply.isSettled = true
       currentBatch?.outstanding -= 1
       if id == nil {
@@ -423,6 +352,15 @@ public final class Dispatcher {
       return true
     }
     return false
+  }
+
+  /// Stops tracking `reply` as waiting.
+  private func forget(_ reply: PendingReply) {
+    if let id = reply.id {
+      inFlight[id] = nil
+    } else if reply.batch != nil {
+      silentBatchMembers.removeAll { $0 === reply }
+    }
   }
 
   /// `$/cancelRequest`: a request still waiting is answered with -32800 (LSP's RequestCancelled) after its owner

@@ -22,7 +22,4 @@ public final class PendingReply {
 final class BatchAnswer {
   var parts: [[UInt8]] = []
   var outstanding = 0
-  /// The parts that are tentative answers (see ``Dispatcher/markTentative()``), in part order, until the owner's
-  /// commit is decided or the array goes out.
-  var tentative: [(part: Int, id: RPCID)] = []
 }

@@ -27,7 +27,7 @@ public final class StdioServer {
     public var watchedProcess: Int32?
     /// How often the watched process is checked.
     public var processCheckInterval: Duration = .seconds(1)
-    /// Framing to use when the input gives no hint (it is always detected otherwise).
+    /// The defaults above. The framing is not configured: it is detected from the client's first bytes.
     public init() {}
   }
 
@@ -46,20 +46,18 @@ public final class StdioServer {
   private var lastInputProgress: ContinuousClock.Instant
   private var nextProcessCheck: ContinuousClock.Instant
 
-  /// Called at the end of every burst, before the output is written (the owner sends coalesced notifications).
+  /// Called on the loop thread right before every write of the output: at the end of every pass of the loop, when the
+  /// output reaches ``Configuration/flushThresholdBytes`` in the middle of a burst, and once more after ``onStop`` when
+  /// the session ends. Called even when nothing is buffered. The owner sends coalesced notifications here, and may
+  /// settle deferred requests (``Dispatcher/resolve(_:_:)``, ``Dispatcher/reject(_:_:)``) whose answers then go out
+  /// with this write.
   public var onBurstEnd: (() -> Void)?
-  /// Called on the loop thread right before every flush of the output, after ``onBurstEnd``: at the end of every pass
-  /// of the loop, when the output reaches ``Configuration/flushThresholdBytes`` in the middle of a burst, and before
-  /// the final flush when the session ends. Called even when nothing is buffered (requests sent as notifications
-  /// change state without an answer). Nothing has been written of what is buffered: the owner commits the changes
-  /// made since the last call here, then calls ``Dispatcher/confirmTentative()`` or
-  /// ``Dispatcher/retractTentative(_:)``; marks left undecided are forgotten by the flush.
-  public var beforeFlush: (() -> Void)?
   /// When the owner next needs ``onTimer`` to run, if ever.
   public var nextTimerDeadline: (() -> ContinuousClock.Instant?)?
   /// Called on the loop thread once the deadline from ``nextTimerDeadline`` has passed.
   public var onTimer: (() -> Void)?
-  /// Called on the loop thread after the loop ends, before the final flush.
+  /// Called on the loop thread after the loop ends, before the requests still waiting are rejected
+  /// (``Dispatcher/rejectOutstanding(_:)``) and before the final flush.
   public var onStop: (() -> Void)?
 
   /// Creates a server reading `input`. SIGTERM and SIGINT are blocked on the calling thread and delivered to the
@@ -282,7 +280,6 @@ public final class StdioServer {
 
   private func endBurst() {
     onBurstEnd?()
-    beforeFlush?()
     output.flush()
   }
 }
