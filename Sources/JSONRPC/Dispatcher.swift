@@ -50,19 +50,21 @@ public final class Dispatcher {
     registerLifecycle()
   }
 
-  /// Names of the request methods, in registration order (those answered later last).
-  public var requestMethodNames: [String] { requests.names + deferred.names }
+  /// Names of the request methods, in registration order.
+  public private(set) var requestMethodNames: [String] = []
   /// Names of the notifications handled, in registration order.
   public var notificationMethodNames: [String] { notifications.names }
 
   /// Adds (or replaces) a request method. A request method sent as a notification runs without an answer.
   public func register(_ method: String, _ handler: @escaping RequestHandler) {
     requests.insert(method, handler)
+    if !requestMethodNames.contains(method) { requestMethodNames.append(method) }
   }
 
   /// Adds (or replaces) a request method whose answer comes later (see ``PendingReply``).
   public func registerDeferred(_ method: String, _ handler: @escaping DeferredHandler) {
     deferred.insert(method, handler)
+    if !requestMethodNames.contains(method) { requestMethodNames.append(method) }
   }
 
   /// Answers a deferred request with a result; `result` writes one JSON value. Ignored once settled.
@@ -100,7 +102,7 @@ public final class Dispatcher {
     if let batch = reply.batch {
       var part = JSONWriter(capacity: 256)
       write(&part)
-      batch.parts.append(part.bytes)
+      if let slot = reply.slot { batch.parts[slot] = part.bytes } else { batch.parts.append(part.bytes) }
       finishDeferredBatchMember(batch)
     } else {
       output.send(write)
@@ -114,10 +116,10 @@ public final class Dispatcher {
 
   /// Sends a batch's answers as one array, or nothing when none are due.
   private func emit(_ batch: BatchAnswer, now: Bool = false) {
-    guard !batch.parts.isEmpty else { return }
+    guard batch.parts.contains(where: { $0 != nil }) else { return }
     output.send(now: now) { writer in
       writer.beginArray()
-      for part in batch.parts { part.withUnsafeBytes { writer.rawValue($0) } }
+      for case let part? in batch.parts { part.withUnsafeBytes { writer.rawValue($0) } }
       writer.endArray()
     }
   }
@@ -145,9 +147,11 @@ public final class Dispatcher {
       switch error.kind {
       case .syntax:
         logger.debug("unparseable message: \(error)")
+        beforeAnsweringAtOnce?()
         sendError(.parseError("invalidJSON", detail: error.description), id: nil)
         return false
       case .tooDeep:
+        beforeAnsweringAtOnce?()
         sendError(.invalidRequest("nestingTooDeep", limit: limits.maxDepth), id: nil)
         return true
       }
@@ -156,6 +160,7 @@ public final class Dispatcher {
       if document.exceedsDepth(limits.maxDepth, source: bytes) {
         // The message was read whole, so its id can still be echoed.
         let id = root.isObject ? root["id"].flatMap(RPCID.init) : nil
+        beforeAnsweringAtOnce?()
         return sendError(.invalidRequest("nestingTooDeep", limit: limits.maxDepth), id: id)
       }
       if let settle = beforeAnsweringAtOnce, !isDeferred(root) { settle() }
@@ -184,6 +189,7 @@ public final class Dispatcher {
       return
     }
     logger.warning("framing: \(error)")
+    beforeAnsweringAtOnce?()
     switch error.kind {
     case .tooLarge:
       var data: [(String, JSONData)] = [("reason", "messageTooLarge")]
@@ -223,6 +229,8 @@ public final class Dispatcher {
     output.beginAnswering()
     for index in 0..<count {
       guard let element = batch[index] else { continue }
+      // Like single messages, an element answered at once sees the changes of the elements before it.
+      if let settle = beforeAnsweringAtOnce, !isDeferred(element) { settle() }
       let start = output.writer.count
       output.writer.truncate(to: start)
       if handleSingle(element) {
@@ -333,6 +341,10 @@ public final class Dispatcher {
     let reply = PendingReply(id: id, batch: currentBatch)
     if let id {
       inFlight[id] = reply
+      if let batch = currentBatch {
+        reply.slot = batch.parts.count
+        batch.parts.append(nil)
+      }
     } else if currentBatch != nil {
       silentBatchMembers.append(reply)
     }
@@ -346,6 +358,12 @@ public final class Dispatcher {
       currentBatch?.outstanding -= 1
       if id == nil {
         logger.info("notification failed: \(error)")
+        return false
+      }
+      if let batch = reply.batch, let slot = reply.slot {
+        var part = JSONWriter(capacity: 256)
+        writeErrorResponse(error, id: id, into: &part)
+        batch.parts[slot] = part.bytes
         return false
       }
       writeErrorResponse(error, id: id)

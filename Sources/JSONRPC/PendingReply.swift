@@ -8,6 +8,8 @@ public final class PendingReply {
   public var onCancel: (() -> Void)?
   /// The batch this request belongs to, whose answer array waits for it.
   let batch: BatchAnswer?
+  /// Its place in that batch's answer array (the request's place among the batch's answered requests).
+  var slot: Int?
   /// `true` once answered (or cancelled); later attempts to settle it are ignored.
   public internal(set) var isSettled = false
 
@@ -18,8 +20,9 @@ public final class PendingReply {
 }
 
 /// The answers to one batch, gathered until every request in it, deferred ones included, has been answered; then
-/// sent as one array (or not at all when there is nothing to send).
+/// sent as one array in the order of the requests (or not at all when there is nothing to send).
 final class BatchAnswer {
-  var parts: [[UInt8]] = []
+  /// Each answered request's answer, in request order; `nil` while a deferred one waits.
+  var parts: [[UInt8]?] = []
   var outstanding = 0
 }

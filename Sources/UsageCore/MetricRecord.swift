@@ -12,6 +12,9 @@ struct MetricRecord {
   var breakdownIndex: [String: Int] = [:]
   /// Keys of entries that could not be priced, in order.
   var unpriced: [String] = []
+  /// What each entry reset on its own (a model's reset) had used this period: no longer shown in its entry, still
+  /// in the period's total.
+  var baselines: [String: BreakdownEntry] = [:]
   var periodStart: Timestamp?
   var nextReset: Timestamp?
   /// `periodStart` and `nextReset` in ISO 8601, formatted once per period rather than once per answer.
@@ -50,6 +53,32 @@ struct MetricRecord {
     breakdown.removeAll()
     breakdownIndex.removeAll()
     unpriced.removeAll()
+    baselines.removeAll()
+  }
+
+  /// Every entry's usage this period: what it shows plus its baseline.
+  var entriesWithBaselines: [BreakdownEntry] {
+    var entries = breakdown
+    for (key, baseline) in baselines.sorted(by: { $0.key < $1.key }) {
+      if let position = breakdownIndex[key] {
+        entries[position].add(baseline)
+      } else {
+        entries.append(baseline)
+      }
+    }
+    return entries
+  }
+
+  /// Shows the entry for `key` from zero again; what it used becomes its baseline. Returns `false` when there is no
+  /// such entry.
+  mutating func resetEntry(_ key: String) -> Bool {
+    guard let entry = removeBreakdownEntry(key) else { return false }
+    if baselines[key] == nil {
+      baselines[key] = entry
+    } else {
+      baselines[key]?.add(entry)
+    }
+    return true
   }
 
   /// `true` when there is nothing counted (a reset would change nothing).
@@ -112,6 +141,13 @@ struct MetricRecord {
     breakdown.removeAll()
     breakdownIndex.removeAll()
     unpriced.removeAll()
+    self.baselines = [:]
+    for baseline in baselines {
+      guard let label = baseline.label else { continue }
+      self.baselines[label] = BreakdownEntry(
+        key: label, amount: baseline.amount, fields: baseline.fields, cost: baseline.cost, priced: true,
+        events: baseline.events, attributes: [:])
+    }
     for total in totals {
       for (position, value) in total.fields.enumerated() where position < fieldTotals.count {
         fieldTotals[position] = fieldTotals[position].saturatingAdd(value)
@@ -174,5 +210,17 @@ extension Int64 {
   public func saturatingAdd(_ other: Int64) -> Int64 {
     let (sum, overflow) = addingReportingOverflow(other)
     return overflow ? (other > 0 ? .max : .min) : sum
+  }
+}
+
+extension BreakdownEntry {
+  /// Adds another entry's usage to this one's.
+  mutating func add(_ other: BreakdownEntry) {
+    amount = amount.saturatingAdd(other.amount)
+    if fields.count < other.fields.count { fields += Array(repeating: 0, count: other.fields.count - fields.count) }
+    for (position, value) in other.fields.enumerated() { fields[position] = fields[position].saturatingAdd(value) }
+    cost += other.cost
+    priced = priced && other.priced
+    events = events.saturatingAdd(other.events)
   }
 }

@@ -273,7 +273,7 @@ public final class UsageContext: Sendable {
         guard state.records[index].descriptor.breakdownLabel != nil else {
           throw .invalidField(field: "labels", reason: "metric \(state.records[index].descriptor.name) has no breakdown")
         }
-        guard state.records[index].removeBreakdownEntry(breakdownKey) != nil else {
+        guard state.records[index].resetEntry(breakdownKey) else {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
         }
         ledger.setBaseline(
@@ -284,18 +284,24 @@ public final class UsageContext: Sendable {
         guard !state.records[index].isClear || value != 0 else {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
         }
-        // Each breakdown entry is taken back with its own detail, so a restarted session shows the reset too.
+        // Each breakdown entry (with what its own resets hid) is taken back with its own detail, so the history
+        // and a restarted session show the reset per model too.
+        let entries = state.records[index].entriesWithBaselines
+        let name = state.records[index].descriptor.name
+        let periodStart = state.records[index].periodStart
         var remaining = value
-        for entry in state.records[index].breakdown {
+        for entry in entries {
           state.records[index].count(
             -entry.amount, key: nil, label: entry.key, detail: Self.undoing(entry), kind: .reset,
             events: &state.events)
           remaining -= entry.amount
         }
         let unlabelled = state.records[index].fieldTotals.enumerated().map { position, total in
-          total - state.records[index].breakdown.reduce(0) { $0 + (position < $1.fields.count ? $1.fields[position] : 0) }
+          total - entries.reduce(0) { $0 + (position < $1.fields.count ? $1.fields[position] : 0) }
         }
-        let unlabelledCost = state.records[index].cost - state.records[index].breakdown.reduce(0) { $0 + $1.cost }
+        let unlabelledCost = state.records[index].cost - entries.reduce(0) { $0 + $1.cost }
+        // Baselines start again from the reset (their entries are back to zero).
+        for key in state.records[index].baselines.keys { ledger.setBaseline(metric: name, label: key, since: periodStart) }
         let detail =
           state.records[index].keepsDetail
           ? ChangeDetail(fields: unlabelled.map { -$0 }, cost: -unlabelledCost, priced: true, events: 0) : nil

@@ -30,7 +30,9 @@ final class ChangeCommitter {
   private let logger: Logger
   /// Whether answers wait for the commit (`--ack commit` with a durable ledger).
   let waitsForCommit: Bool
-  private var queue: [(change: ChangeRequest, reply: PendingReply)] = []
+  /// Changes waiting for the burst's transaction, and requests for changes already refused (bad params), which wait
+  /// with them so that answers keep the order of the requests.
+  private var queue: [(change: Result<ChangeRequest, RPCError>, reply: PendingReply)] = []
   private var commitScheduled = false
   /// Told of each applied change once it holds: its threshold crossing, and its metric (read again after the
   /// debounce).
@@ -52,10 +54,19 @@ final class ChangeCommitter {
   /// Takes a change: queued for the burst's transaction, or decided and answered now.
   func submit(_ change: ChangeRequest, reply: PendingReply) {
     if waitsForCommit {
-      queue.append((change, reply))
+      queue.append((.success(change), reply))
       return
     }
     finish(reply, decide(change))
+  }
+
+  /// Answers a change request refused before it could be decided (its params), in its turn among the changes.
+  func refuse(_ error: RPCError, reply: PendingReply) {
+    if waitsForCommit && !queue.isEmpty {
+      queue.append((.failure(error), reply))
+      return
+    }
+    dispatcher.reject(reply, error)
   }
 
   /// Decides the queued changes in one transaction, commits, then answers them. With nothing queued, writes what
@@ -69,15 +80,26 @@ final class ChangeCommitter {
     let batch = queue
     queue = []
     let checkpoint = context.checkpoint()
+    let metrics = batch.compactMap { item in (try? item.change.get()).map { context.metricNames[$0.metric] } }  // harmless: refused requests touch no metric
     do throws(CommitError) {
-      try ledger.begin(touching: Set(batch.map { context.metricNames[$0.change.metric] }))
+      try ledger.begin(touching: Set(metrics))
     } catch {
       logger.error("changes not written: \(error)")
-      for item in batch { dispatcher.reject(item.reply, .notRecorded(error.description)) }
+      for item in batch {
+        switch item.change {
+        case .success: dispatcher.reject(item.reply, .notRecorded(error.description))
+        case .failure(let refusal): dispatcher.reject(item.reply, refusal)
+        }
+      }
       afterCommit()
       return
     }
-    let outcomes = batch.map { decide($0.change) }
+    let outcomes = batch.map { item -> Outcome in
+      switch item.change {
+      case .success(let change): decide(change)
+      case .failure(let refusal): .refused(refusal)
+      }
+    }
     do throws(CommitError) {
       try ledger.commit()
     } catch {
@@ -87,13 +109,17 @@ final class ChangeCommitter {
         if case .applied = outcome {
           dispatcher.reject(item.reply, .notRecorded(error.description))
         } else {
-          finish(item.reply, outcome)
+          answer(item.reply, outcome)
         }
       }
       afterCommit()
       return
     }
-    for (item, outcome) in zip(batch, outcomes) { finish(item.reply, outcome) }
+    // The answers first (a batch's array is complete), then what the changes caused.
+    for (item, outcome) in zip(batch, outcomes) { answer(item.reply, outcome) }
+    for outcome in outcomes {
+      if case .applied(_, let crossing, let metric) = outcome { applied(crossing, metric) }
+    }
     afterCommit()
   }
 
@@ -120,11 +146,16 @@ final class ChangeCommitter {
     }
   }
 
+  /// Answers `reply` with `outcome`, then tells what an applied change caused.
   private func finish(_ reply: PendingReply, _ outcome: Outcome) {
+    answer(reply, outcome)
+    if case .applied(_, let crossing, let metric) = outcome { applied(crossing, metric) }
+  }
+
+  private func answer(_ reply: PendingReply, _ outcome: Outcome) {
     switch outcome {
-    case .applied(let answer, let crossing, let metric):
+    case .applied(let answer, _, _):
       dispatcher.resolve(reply) { writer in answer.withUnsafeBytes { writer.rawValue($0) } }
-      applied(crossing, metric)
     case .kept(let answer):
       dispatcher.resolve(reply) { writer in answer.withUnsafeBytes { writer.rawValue($0) } }
     case .refused(let error):

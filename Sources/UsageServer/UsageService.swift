@@ -131,16 +131,28 @@ public final class UsageService {
 
   // MARK: - Methods
 
+  /// Registers a method that changes a metric: `parse` reads and checks its params; the change is then decided and
+  /// answered by the committer, in the order of the requests (a refusal of its params too).
+  private func registerChange(_ method: String, _ parse: @escaping (RequestContext) throws(RPCError) -> ChangeRequest) {
+    dispatcher.registerDeferred(method) { [unowned self] request, reply throws(RPCError) in
+      do throws(RPCError) {
+        committer.submit(try parse(request), reply: reply)
+      } catch {
+        committer.refuse(error, reply: reply)
+      }
+    }
+  }
+
   private func registerMethods() {
     dispatcher.register("initialize") { [unowned self] request, result throws(RPCError) in try initialize(request, &result) }
     dispatcher.register("usage/get") { [unowned self] request, result throws(RPCError) in
       let params = try Params(request, allowed: ["metrics"])
       result.snapshot(context.snapshot(try metricList(params)))
     }
-    dispatcher.registerDeferred("usage/increment") { [unowned self] request, reply throws(RPCError) in
-      committer.submit(try incrementRequest(request), reply: reply)
+    registerChange("usage/increment") { [unowned self] request throws(RPCError) -> ChangeRequest in
+      try incrementRequest(request)
     }
-    dispatcher.registerDeferred("usage/decrement") { [unowned self] request, reply throws(RPCError) in
+    registerChange("usage/decrement") { [unowned self] request throws(RPCError) -> ChangeRequest in
       let params = try Params(request, allowed: ["metric", "amount", "key"])
       let metric = try metricIndex(params)
       if !fieldNames[metric].isEmpty {
@@ -152,11 +164,9 @@ public final class UsageService {
       }
       let amount = try params.amount("amount") ?? 1
       let key = try idempotencyKey(params)
-      committer.submit(
-        ChangeRequest(
-          metric: metric, operation: .decrement(amount: amount), key: key,
-          fingerprint: key == nil ? "" : Fingerprint.of(method: "usage/decrement", params: request.params)),
-        reply: reply)
+      return ChangeRequest(
+        metric: metric, operation: .decrement(amount: amount), key: key,
+        fingerprint: key == nil ? "" : Fingerprint.of(method: "usage/decrement", params: request.params))
     }
     dispatcher.register("usage/check") { [unowned self] request, result throws(RPCError) in
       let (metric, params, fields) = try measuredParams(request, allowed: ["metric", "amount", "labels"])
@@ -196,7 +206,7 @@ public final class UsageService {
       result.snapshot(context.snapshot())
       crossings.forEach(announce)
     }
-    dispatcher.registerDeferred("usage/reset") { [unowned self] request, reply throws(RPCError) in
+    registerChange("usage/reset") { [unowned self] request throws(RPCError) -> ChangeRequest in
       let params = try Params(request, allowed: ["metric", "labels"])
       let metric = try metricIndex(params)
       let labels = try params.labels()
@@ -210,7 +220,7 @@ public final class UsageService {
         }
         key = value
       }
-      committer.submit(ChangeRequest(metric: metric, operation: .reset(label: key)), reply: reply)
+      return ChangeRequest(metric: metric, operation: .reset(label: key))
     }
     dispatcher.registerDeferred("usage/refresh") { [unowned self] request, reply throws(RPCError) in
       let params = try Params(request, allowed: ["metrics", "force"])
