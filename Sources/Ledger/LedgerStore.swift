@@ -180,6 +180,7 @@ public final class LedgerStore {
   public init(directory: String, busyTimeout: Int32 = 5_000) throws(LedgerError) {
     path = directory + "/" + Self.fileName
     try Self.makeDirectory(directory, for: path)
+    try Self.createPrivateFile(path)
     connection = try SQLiteConnection(path: path, create: true)
     sqlite3_busy_timeout(connection.rawHandle, busyTimeout)
     // Recognised and migrated under the write lock, so processes opening a new ledger at once take turns.
