@@ -183,6 +183,8 @@ public final class LedgerStore {
     try Self.createPrivateFile(path)
     connection = try SQLiteConnection(path: path, create: true)
     sqlite3_busy_timeout(connection.rawHandle, busyTimeout)
+    // Before anything is written: a damaged ledger is refused untouched.
+    try Self.checkIntegrity(connection, within: busyTimeout)
     // Recognised and migrated under the write lock, so processes opening a new ledger at once take turns.
     try Self.recogniseAndMigrate(connection)
     try Self.useWriteAheadLog(connection, within: busyTimeout)
