@@ -37,7 +37,7 @@ public enum LedgerDamage {
   }
 
   /// Runs a Python script with `arguments`; returns the lines it printed.
-  static func python(_ script: String, _ arguments: String...) throws -> [String] {
+  public static func python(_ script: String, _ arguments: String...) throws -> [String] {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", "-c", script] + arguments
