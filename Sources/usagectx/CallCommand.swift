@@ -13,9 +13,9 @@ struct CallCommand: ParsableCommand {
     abstract: "Run one request against the state directory and print its result.",
     discussion: """
       Prints the result as one line of JSON on stdout and exits 0; a JSON-RPC error is printed on stderr with exit \
-      code 1. A session that cannot start (a ledger that is damaged, not a usagectx ledger or of a newer schema; a \
-      refused configuration) exits 2 with the message on stderr naming the file. Example: usagectx call \
-      usage/increment '{"metric":"requests"}'
+      code 1. A session that cannot start exits 2 with the message on stderr: a ledger that is damaged, not a \
+      usagectx ledger or of a newer schema (the message names the file, which is left as it was), or a refused \
+      configuration. Example: usagectx call usage/increment '{"metric":"requests"}'
       """)
 
   @Argument(help: "The method, e.g. usage/increment.")
