@@ -45,8 +45,9 @@ extension LedgerStore {
     var lines: [String] = []
     while status == SQLITE_OK || status == SQLITE_ROW {
       status = sqlite3_step(statement)
-      if status == SQLITE_ROW, let text = sqlite3_column_text(statement, 0) {
-        lines += String(cString: text).split(separator: "\n").map(String.init).filter { !$0.hasPrefix("*** in database") }
+      if status == SQLITE_ROW, let row = sqlite3_column_text(statement, 0) {
+        let found = String(cString: row).split(separator: "\n").map(String.init)
+        lines += found.filter { !$0.hasPrefix("*** in database") }
       }
     }
     guard status == SQLITE_DONE else {

@@ -43,7 +43,8 @@ struct LedgerFaultTests {
     }
   }
 
-  @Test("a ledger damaged in the middle of a page: serve, report and call exit 2 naming it, and its bytes stay the same")
+  @Test(
+    "a ledger damaged in the middle of a page: serve, report and call exit 2 naming it, and its bytes stay the same")
   func damagedPage() throws {
     let state = Self.stateDirectory()
     try Self.record(300, in: state)

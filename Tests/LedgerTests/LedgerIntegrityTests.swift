@@ -1,7 +1,7 @@
 import Foundation
 import Ledger
-import Testing
 import TestSupport
+import Testing
 
 /// What opening the ledger checks before it writes: damage anywhere in the file refuses it untouched, and the files it
 /// creates are the user's alone.
@@ -11,7 +11,8 @@ struct LedgerIntegrityTests {
   static func ledger(changes: Int = 300) throws -> String {
     let directory = try LedgerStoreTests.directory()
     let store = try LedgerStore(directory: directory)
-    try store.append((0..<changes).map { LedgerChange(metric: "documents", delta: 1, at: 1_780_000_000_000 + Int64($0)) })
+    try store.append(
+      (0..<changes).map { LedgerChange(metric: "documents", delta: 1, at: 1_780_000_000_000 + Int64($0)) })
     return store.path
   }
 
@@ -21,7 +22,8 @@ struct LedgerIntegrityTests {
     try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
   }
 
-  @Test("a ledger damaged in the middle of a page is refused as damaged, named, quoting quick_check, its bytes unchanged")
+  @Test(
+    "a ledger damaged in the middle of a page is refused as damaged, named, quoting quick_check, its bytes unchanged")
   func damagedPage() throws {
     let path = try Self.ledger()
     let damage = try LedgerDamage.damage(path)
