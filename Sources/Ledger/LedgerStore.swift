@@ -265,8 +265,11 @@ public final class LedgerStore {
   public init(directory: String, busyTimeout: Int32 = 5_000) throws(LedgerError) {
     path = directory + "/" + Self.fileName
     try Self.makeDirectory(directory, for: path)
+    try Self.createPrivateFile(path)
     connection = try SQLiteConnection(path: path, create: true)
     sqlite3_busy_timeout(connection.rawHandle, busyTimeout)
+    // Before anything is written: a damaged ledger is refused untouched.
+    try Self.checkIntegrity(connection, within: busyTimeout)
     // Recognised and migrated under the write lock, so processes opening a new ledger at once take turns.
     try Self.recogniseAndMigrate(connection)
     try Self.useWriteAheadLog(connection, within: busyTimeout)

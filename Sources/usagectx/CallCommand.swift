@@ -13,7 +13,9 @@ struct CallCommand: ParsableCommand {
     abstract: "Run one request against the state directory and print its result.",
     discussion: """
       Prints the result as one line of JSON on stdout and exits 0; a JSON-RPC error is printed on stderr with exit \
-      code 1. Example: usagectx call usage/increment '{"metric":"requests"}'
+      code 1. A session that cannot start exits 2 with the message on stderr: a ledger that is damaged, not a \
+      usagectx ledger or of a newer schema (the message names the file, which is left as it was), or a refused \
+      configuration. Example: usagectx call usage/increment '{"metric":"requests"}'
       """)
 
   @Argument(help: "The method, e.g. usage/increment.")
@@ -53,7 +55,8 @@ struct CallCommand: ParsableCommand {
     _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
   }
 
-  /// Runs a session that reads `line` and ends; returns its answer.
+  /// Runs a session that reads `line` and ends; returns its answer. A session that ends without one exits with the
+  /// session's exit code (2 for a ledger it refused, whose message is already on stderr).
   static func answer(to line: String, options: ServeOptions) throws -> JSONData {
     var toServer: [Int32] = [0, 0]
     var fromServer: [Int32] = [0, 0]
@@ -66,8 +69,9 @@ struct CallCommand: ParsableCommand {
     let input = toServer[0]
     let output = fromServer[1]
     let finished = DispatchSemaphore(value: 0)
+    let exitCode = ExitCodeBox()
     DispatchQueue.global().async {
-      _ = Sidecar.run(input: input, output: output, options: sidecarOptions, logger: logger)
+      exitCode.value = Sidecar.run(input: input, output: output, options: sidecarOptions, logger: logger)
       close(output)
       finished.signal()
     }
@@ -82,8 +86,10 @@ struct CallCommand: ParsableCommand {
     close(fromServer[0])
     close(input)
     for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+      // harmless: a line that is not JSON is not the answer
       if let message = try? JSONData(parsing: String(line)), message["id"] == 1 { return message }
     }
+    if exitCode.value != 0 { throw ExitCode(exitCode.value) }
     throw ValidationError("the session ended without an answer; see the log on stderr")
   }
 }

@@ -62,7 +62,7 @@ struct Demo: ParsableCommand {
 }
 
 /// Carries the session's exit code from its thread.
-private final class ExitCodeBox: @unchecked Sendable {
+final class ExitCodeBox: @unchecked Sendable {
   var value: Int32 = 0
 }
 

@@ -20,7 +20,8 @@ struct ReportCommand: ParsableCommand {
       Rows are ordered by metric, then by day, month or model.
 
       Exit status: 0 with the report on stdout; 1 when there is no ledger in the state directory; 2 for a bad \
-      option value or a ledger that cannot be read (the message on stderr names the file).
+      option value or a ledger that cannot be read: not a usagectx ledger, damaged (PRAGMA quick_check runs at \
+      open) or of a newer schema (the message on stderr names the file, which is left as it was).
       """
   )
 

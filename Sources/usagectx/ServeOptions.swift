@@ -43,7 +43,10 @@ struct ServeOptions: ParsableArguments {
   @Option(
     help: ArgumentHelp(
       "Directory of the durable ledger (usage.sqlite3).",
-      discussion: "Default: $XDG_STATE_HOME/usagectx, else ~/.local/state/usagectx."))
+      discussion: """
+        Default: $XDG_STATE_HOME/usagectx, else ~/.local/state/usagectx. A file there that is not a usagectx ledger \
+        or is damaged stops usagectx with exit code 2 and a message naming it; it is left as it was.
+        """))
   var state: String?
 
   @Flag(help: "Keep the ledger in memory only: nothing is written to disk and nothing outlives the session.")
