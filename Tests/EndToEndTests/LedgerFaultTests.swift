@@ -20,7 +20,10 @@ struct LedgerFaultTests {
     let sidecar = try SidecarProcess(arguments: ["--state", state])
     var burst = ""
     for id in 0..<count {
-      burst += #"{"jsonrpc":"2.0","id":\#(id),"method":"usage/increment","params":{"metric":"documents"}}"# + "\n"
+      // Each with a key, so each has a row of its own in the change log (keyless ones of a burst share one).
+      burst +=
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"usage/increment","params":{"metric":"documents","key":"k\#(id)"}}"#
+        + "\n"
     }
     try sidecar.sendRaw(burst)
     for _ in 0..<count { #expect(try sidecar.nextResponse()["result"]?["used"] != nil) }

@@ -12,7 +12,10 @@ struct LedgerIntegrityTests {
     let directory = try LedgerStoreTests.directory()
     let store = try LedgerStore(directory: directory)
     try store.append(
-      (0..<changes).map { LedgerChange(metric: "documents", delta: 1, at: 1_780_000_000_000 + Int64($0)) })
+      // Each with a key, so each has a row of its own in the change log.
+      (0..<changes).map {
+        LedgerChange(metric: "documents", delta: 1, at: 1_780_000_000_000 + Int64($0), key: "k\($0)")
+      })
     return store.path
   }
 
