@@ -26,6 +26,8 @@ public final class DurableLedger: UsageLedger {
     var dataVersion: Int64 = 0
     /// Metrics whose totals another process moved, found by any look since ``absorbOthers()`` last took them.
     var movedByOthers: Set<String> = []
+    /// The last value kept per metric by ``keepReading(metric:value:at:)`` (the same value is not written again).
+    var readings: [String: Int64] = [:]
   }
 
   private let state: Mutex<State>
@@ -203,13 +205,19 @@ public final class DurableLedger: UsageLedger {
   }
 
   public func keepReading(metric: String, value: Int64, at time: Timestamp) {
-    state.withLock { $0.batch.readings.append(KeptReading(metric: metric, value: value, at: time.milliseconds)) }
+    state.withLock { state in
+      guard state.readings[metric] != value else { return }
+      state.readings[metric] = value
+      state.batch.readings.append(KeptReading(metric: metric, value: value, at: time.milliseconds))
+    }
   }
 
   public func lastReadings() -> [String: (value: Int64, at: Timestamp)] {
     state.withLock { state in
       do throws(LedgerError) {
-        return try state.store.readings().reduce(into: [:]) { $0[$1.metric] = ($1.value, Timestamp(milliseconds: $1.at)) }
+        let readings = try state.store.readings()
+        for reading in readings { state.readings[reading.metric] = reading.value }
+        return readings.reduce(into: [:]) { $0[$1.metric] = ($1.value, Timestamp(milliseconds: $1.at)) }
       } catch {
         // Without them a restart starts from the first reading, as before readings were kept.
         return [:]

@@ -452,6 +452,10 @@ public final class UsageContext: Sendable {
       let index = ticket.metric
       let verdict = state.records[index].reconciliation.accept(value, startedAt: ticket.startedAt)
       guard case .accepted(let expected, let delta) = verdict else { return .stale }
+      // What a source in another place said last is kept, so a restart while it is away starts from it.
+      if !(state.records[index].authority is LedgerAuthority) {
+        ledger.keepReading(metric: state.records[index].descriptor.name, value: value, at: now)
+      }
       let drift =
         delta == 0
         ? nil
@@ -466,6 +470,32 @@ public final class UsageContext: Sendable {
       state.records[index].version = state.version
       let crossing = state.records[index].updateLevel(tier: state.tier)
       return .accepted(MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing), drift: drift)
+    }
+  }
+
+  /// Starts the metrics held by sources in other places (a directory, a program) from the readings the ledger kept
+  /// from an earlier session, so that while such a source cannot be read the session shows, limits and checks its
+  /// last known number (plus the changes it has not confirmed) rather than zero. A reading of the source replaces
+  /// it as usual. Returns the indices of the metrics that got one.
+  @discardableResult
+  public func restoreReadings() -> [Int] {
+    let kept = ledger.lastReadings()
+    guard !kept.isEmpty else { return [] }
+    return state.withLock { state in
+      var restored: [Int] = []
+      for index in state.records.indices where !(state.records[index].authority is LedgerAuthority) {
+        guard state.records[index].authority != nil, let reading = kept[state.records[index].descriptor.name] else {
+          continue
+        }
+        state.events += 1
+        state.records[index].reconciliation.sync(reading.value, event: state.events)
+        state.records[index].used = max(0, state.records[index].reconciliation.value)
+        state.version += 1
+        state.records[index].version = state.version
+        _ = state.records[index].updateLevel(tier: state.tier)
+        restored.append(index)
+      }
+      return restored
     }
   }
 

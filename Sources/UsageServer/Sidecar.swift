@@ -172,6 +172,9 @@ public enum Sidecar {
     }
     // The fields, cost and breakdown of the current period come back from the ledger.
     if durable != nil { context.restoreDetail() }
+    // Sources in other places start from what they said last (kept in the ledger), not from zero, in case they cannot
+    // be read now.
+    if durable != nil { context.restoreReadings() }
     // Changes an earlier session left for authorities that were away are counted and sent again.
     outbox?.replay(into: context)
     // Start from what the authorities say (a directory's files, a backend's count), read in parallel.
