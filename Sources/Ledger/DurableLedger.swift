@@ -259,6 +259,21 @@ public final class DurableLedger: UsageLedger {
     try state.withLock { (state: inout State) throws(LedgerError) -> [OutboxEntry] in try state.store.outbox() }
   }
 
+  /// How long individual changes stay in the change log: 90 days; older ones are rolled up into one row per UTC day,
+  /// metric, label and kind (``rollUpOldestDay()``), which history reads as exactly.
+  public static let retention: Int64 = 90 * 86_400_000
+
+  /// Rolls up the oldest day of the change log past ``retention`` that still holds individual changes. Returns
+  /// whether there was one (more may follow).
+  @discardableResult
+  public func rollUpOldestDay() throws(LedgerError) -> Bool {
+    let cutoff = clock.now().milliseconds - Self.retention
+    return try state.withLock { (state: inout State) throws(LedgerError) -> Bool in
+      guard !state.store.inTransaction else { return false }
+      return try state.store.rollUpOldestDay(before: cutoff) != nil
+    }
+  }
+
   /// Forgets answers kept before `cutoff` (milliseconds since the epoch).
   public func forgetAnswers(before cutoff: Int64) throws(LedgerError) {
     try state.withLock { (state: inout State) throws(LedgerError) in _ = try state.store.forgetAnswers(before: cutoff) }

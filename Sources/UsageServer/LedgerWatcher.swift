@@ -24,6 +24,23 @@ final class LedgerWatcher {
     self.context = context
     self.synchronizer = synchronizer
     nextLook = clock.now + Self.interval
+    nextRollUp = clock.now + .seconds(5)
+  }
+
+  /// When to roll up the next day of the change log past its retention: a few seconds after the start, then a day
+  /// per second while there are days to roll up, then hourly.
+  private var nextRollUp: ContinuousClock.Instant
+
+  /// Rolls up one day of the change log past its retention when it is time (see ``DurableLedger/rollUpOldestDay()``).
+  private func rollUpIfDue() {
+    guard clock.now >= nextRollUp else { return }
+    do {
+      let more = try ledger.rollUpOldestDay()
+      nextRollUp = clock.now + (more ? .seconds(1) : .seconds(3_600))
+    } catch {
+      logger.error("the change log could not be rolled up: \(error)")
+      nextRollUp = clock.now + .seconds(3_600)
+    }
   }
 
   /// Metrics another process changed whose fields, cost and breakdown are still to be summed again.
@@ -34,6 +51,7 @@ final class LedgerWatcher {
   func lookIfDue() {
     guard let due = nextLook, clock.now >= due else { return }
     nextLook = clock.now + Self.interval
+    rollUpIfDue()
     let changed: Set<String>
     do {
       changed = try ledger.absorbOthers()

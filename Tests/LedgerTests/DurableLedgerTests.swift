@@ -119,3 +119,42 @@ struct DurableLedgerTests {
     #expect(reopened.rowsReadAtOpen <= 3 * (1 + 33))
   }
 }
+
+/// The change log's retention: individual changes older than 90 days are rolled up into one row per day, metric,
+/// label and kind, and history reads the same totals.
+@Suite("Change log retention")
+struct RetentionTests {
+  @Test("rolling up days past the retention keeps history by day, month and model exact, with fewer rows")
+  func rollUp() throws {
+    let directory = try LedgerStoreTests.directory()
+    let store = try LedgerStore(directory: directory)
+    let day: Int64 = 86_400_000
+    let now = 20_500 * day
+    var changes: [LedgerChange] = []
+    for offset in 0..<120 {
+      for change in 0..<5 {
+        changes.append(
+          LedgerChange(
+            metric: "tokens", delta: Int64(change + 1), at: now - Int64(offset) * day + Int64(change) * 1_000,
+            key: "k-\(offset)-\(change)", label: change % 2 == 0 ? "gpt-4o" : "claude",
+            detail: ChangeDetail(fields: [Int64(change), 1], cost: 0.5, priced: true, events: 1)))
+      }
+      changes.append(LedgerChange(metric: "requests", delta: 1, at: now - Int64(offset) * day, key: "r-\(offset)"))
+    }
+    changes.append(LedgerChange(metric: "requests", delta: -3, at: now - 100 * day + 5, kind: .reset))
+    try store.append(changes)
+    let groupings = HistoryGrouping.allCases
+    let before = try groupings.map { try store.history(metric: nil, since: nil, until: nil, groupBy: $0) }
+    let rowsBefore = try store.changeRows()
+    var rolled = 0
+    while try store.rollUpOldestDay(before: now - 90 * day) != nil { rolled += 1 }
+    // Days 91 to 119 back lie wholly before the cutoff; day 90 back does not.
+    #expect(rolled == 29)
+    let after = try groupings.map { try store.history(metric: nil, since: nil, until: nil, groupBy: $0) }
+    #expect(after == before)
+    // 29 days of 6 keyed changes (and one reset) became 29 days of 3 rows (2 models and requests) plus the reset.
+    #expect(try store.changeRows() == rowsBefore - 29 * 6 - 1 + 29 * 3 + 1)
+    // The running totals are not touched.
+    #expect(try store.total(metric: "requests", since: nil) == 117)
+  }
+}
