@@ -227,6 +227,14 @@ public final class DurableLedger: UsageLedger {
 
   // MARK: - The session's other writes
 
+  /// Ends a clean session: marks the file as checked (see ``LedgerStore/markChecked()``).
+  public func closeCleanly() {
+    state.withLock { state in
+      guard state.batch.isEmpty, !state.store.inTransaction else { return }
+      state.store.markChecked()
+    }
+  }
+
   /// Whether anything waits for a commit.
   public var hasPending: Bool {
     state.withLock { !$0.batch.isEmpty }

@@ -252,6 +252,9 @@ public final class LedgerStore {
   private let deliver: SQLiteStatement
   private let note: SQLiteStatement
   private let version: SQLiteStatement
+  /// Whether opening read the whole file with `PRAGMA quick_check` (it does unless the file is as a check or a
+  /// clean close last left it).
+  public let checkedAtOpen: Bool
   /// How many counter rows the last ``counterTotals(metrics:fromDay:)`` read (start-up reads are bounded by it).
   public private(set) var rowsRead = 0
 
@@ -271,7 +274,7 @@ public final class LedgerStore {
     connection = try SQLiteConnection(path: path, create: true)
     sqlite3_busy_timeout(connection.rawHandle, busyTimeout)
     // Before anything is written: a damaged ledger is refused untouched.
-    try Self.checkIntegrity(connection, within: busyTimeout)
+    checkedAtOpen = try Self.checkIntegrity(connection, within: busyTimeout)
     // Recognised and migrated under the write lock, so processes opening a new ledger at once take turns.
     try Self.recogniseAndMigrate(connection)
     try Self.useWriteAheadLog(connection, within: busyTimeout)

@@ -183,6 +183,7 @@ public enum Sidecar {
     logger.debug("usagectx \(ServerInfo.version) serving \(context.metricNames.joined(separator: ", "))")
     let code = server.run()
     if durable != nil { committer.commitPending() }
+    durable?.closeCleanly()
     // Plugin programs get their stdin closed and time to finish, then are stopped and reaped.
     catalog.shutdown()
     return code

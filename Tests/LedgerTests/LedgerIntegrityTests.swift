@@ -2,6 +2,7 @@ import Foundation
 import Ledger
 import TestSupport
 import Testing
+import UsageCore
 
 /// What opening the ledger checks before it writes: damage anywhere in the file refuses it untouched, and the files it
 /// creates are the user's alone.
@@ -96,5 +97,44 @@ struct LedgerIntegrityTests {
     #expect(FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]))
     _ = try LedgerStore(directory: directory)
     #expect(try Self.mode(path) == 0o640)
+  }
+}
+
+/// The whole-file check is kept off the start of a session that follows a clean one: a clean close marks the file,
+/// and any change to the file since (damage included) brings the check back.
+@Suite("Ledger integrity mark")
+struct LedgerIntegrityMarkTests {
+  @Test("after a clean close the next open skips quick_check; after a change to the file it checks, and refuses damage")
+  func markAfterCleanClose() throws {
+    let directory = try LedgerStoreTests.directory()
+    do {
+      let ledger = try DurableLedger(store: try LedgerStore(directory: directory))
+      for batch in 0..<3 {
+        for change in 0..<100 {
+          ledger.record(RecordedChange(metric: "documents", delta: 1, at: Timestamp(milliseconds: 1_780_000_000_000), key: "k\(batch)-\(change)"))
+        }
+        try ledger.commit()
+      }
+      ledger.closeCleanly()
+    }
+    let path = directory + "/usage.sqlite3"
+    #expect(FileManager.default.fileExists(atPath: path + "-checked"))
+    do {
+      let again = try LedgerStore(directory: directory)
+      #expect(!again.checkedAtOpen)
+      #expect(try again.total(metric: "documents", since: nil) == 300)
+    }
+    // A session that ended without a clean close (killed) may have changed the file: the next open checks it.
+    do {
+      let killed = try DurableLedger(store: try LedgerStore(directory: directory))
+      killed.record(RecordedChange(metric: "documents", delta: 1, at: Timestamp(milliseconds: 1_780_000_000_000), key: "late"))
+      try killed.commit()
+    }
+    let reopened = try LedgerStore(directory: directory)
+    #expect(reopened.checkedAtOpen)
+    _ = consume reopened
+    let damage = try LedgerDamage.damage(path)
+    try #require(damage.quickCheck != "ok")
+    #expect(throws: LedgerError.self) { _ = try LedgerStore(directory: directory) }
   }
 }
