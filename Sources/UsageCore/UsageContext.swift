@@ -511,6 +511,20 @@ public final class UsageContext: Sendable {
     }
   }
 
+  /// A change of a metric held in another place was acknowledged by its source: what is kept of that source's number
+  /// becomes its last reading plus the changes it acknowledged since (what the next reading is expected to say), so
+  /// a restart before that reading neither loses the change nor counts it twice. Written with the commit that takes
+  /// the change out of the outbox.
+  public func keepExpectedReading(metric index: Int) {
+    let now = clock.now()
+    state.withLock { state in
+      let record = state.records[index]
+      guard !(record.authority is LedgerAuthority), record.reconciliation.hasReading else { return }
+      let expected = record.reconciliation.authoritative.saturatingAdd(record.reconciliation.settled)
+      ledger.keepReading(metric: record.descriptor.name, value: expected, at: now)
+    }
+  }
+
   /// Counts a change made in an earlier session that its authority has not acknowledged yet (an entry of the
   /// outbox): it stays unsettled until its outcome arrives, like any change in flight. Returns its sequence number.
   public func restoreUnsettled(metric index: Int, delta: Int64) -> UInt64 {

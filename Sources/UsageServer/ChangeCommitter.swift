@@ -5,13 +5,14 @@ import UsageCore
 
 /// Decides the session's changes inside transactions of the ledger and answers them once committed.
 ///
-/// With `--ack commit` (a durable ledger's default) the changes of a burst wait in a queue; ``commitQueued()``
-/// (at the end of the burst, before any request answered at once, and when the session ends) opens one transaction,
-/// decides each change in order against the ledger's committed state — its idempotency key, its limit, the 64-bit
+/// With `--ack commit` (a durable ledger's default) the changes of a burst wait in a queue (``submit(_:reply:)``);
+/// ``commitQueued()`` (at the end of the burst, before any request answered at once, and when the session ends) opens
+/// one transaction, decides each change in order against the ledger's committed state — its idempotency key, its limit, the 64-bit
 /// range — records it, commits, and only then answers them and sends the notifications they caused. A transaction
 /// that cannot be opened or committed changes nothing: the context goes back to where it was and each change it held
 /// is answered `-32051 Not recorded`. Otherwise (`--ack memory`, or no durable ledger) each change is decided and
-/// answered at once, and a durable ledger commits after the burst's answers were written (``commitSoon(_:)``).
+/// answered at once (``decideNow(_:into:)``), and a durable ledger commits after the burst's answers were written
+/// (``commitSoon(_:)``).
 ///
 /// - Important: Used on the session's loop thread only.
 final class ChangeCommitter {
@@ -51,18 +52,28 @@ final class ChangeCommitter {
     self.logger = logger
   }
 
-  /// Takes a change: queued for the burst's transaction, or decided and answered now.
+  /// Queues a change for the burst's transaction (``commitQueued()`` answers it).
   func submit(_ change: ChangeRequest, reply: PendingReply) {
-    if waitsForCommit {
-      queue.append((.success(change), reply))
-      return
+    queue.append((.success(change), reply))
+  }
+
+  /// Decides a change now and writes its answer into `result` (the handler's, so the answer goes out in the request's
+  /// place without waiting): for sessions whose answers do not wait for a commit.
+  func decideNow(_ change: ChangeRequest, into result: inout JSONWriter) throws(RPCError) {
+    switch decide(change) {
+    case .applied(let answer, let crossing, let metric):
+      answer.withUnsafeBytes { result.rawValue($0) }
+      applied(crossing, metric)
+    case .kept(let answer):
+      answer.withUnsafeBytes { result.rawValue($0) }
+    case .refused(let error):
+      throw error
     }
-    finish(reply, decide(change))
   }
 
   /// Answers a change request refused before it could be decided (its params), in its turn among the changes.
   func refuse(_ error: RPCError, reply: PendingReply) {
-    if waitsForCommit && !queue.isEmpty {
+    if !queue.isEmpty {
       queue.append((.failure(error), reply))
       return
     }
@@ -144,12 +155,6 @@ final class ChangeCommitter {
       committer.commitScheduled = false
       committer.commitPending()
     }
-  }
-
-  /// Answers `reply` with `outcome`, then tells what an applied change caused.
-  private func finish(_ reply: PendingReply, _ outcome: Outcome) {
-    answer(reply, outcome)
-    if case .applied(_, let crossing, let metric) = outcome { applied(crossing, metric) }
   }
 
   private func answer(_ reply: PendingReply, _ outcome: Outcome) {

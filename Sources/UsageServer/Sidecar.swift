@@ -164,7 +164,7 @@ public enum Sidecar {
         if let outbox = outboxReference?.value, !outbox.outcome(metric: metric, seq: seq, outcome) { return }
         context.settle(metric: index, seq: seq)
         switch outcome {
-        case .accepted: break
+        case .accepted: context.keepExpectedReading(metric: index)
         case .refused(let reason), .lost(let reason):
           logger.warning("change \(seq) of \(metric) was not written by its authority: \(reason)")
         }

@@ -133,7 +133,14 @@ public final class UsageService {
 
   /// Registers a method that changes a metric: `parse` reads and checks its params; the change is then decided and
   /// answered by the committer, in the order of the requests (a refusal of its params too).
+  /// Without a commit to wait for (`--ack memory`, no durable ledger) the change is decided and answered at once.
   private func registerChange(_ method: String, _ parse: @escaping (RequestContext) throws(RPCError) -> ChangeRequest) {
+    guard committer.waitsForCommit else {
+      dispatcher.register(method) { [unowned self] request, result throws(RPCError) in
+        try committer.decideNow(try parse(request), into: &result)
+      }
+      return
+    }
     dispatcher.registerDeferred(method) { [unowned self] request, reply throws(RPCError) in
       do throws(RPCError) {
         committer.submit(try parse(request), reply: reply)

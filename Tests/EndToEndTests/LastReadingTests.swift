@@ -13,23 +13,31 @@ struct LastReadingTests {
     let backend = plugins.appendingPathComponent("backend.json")
     let down = plugins.appendingPathComponent("down")
     try Data(#"{"seats": 7}"#.utf8).write(to: backend)
-    try ExecPluginTests.fixtureManifest(
-      "billing", in: plugins,
-      arguments: ["--metric", "seats", "--state", backend.path, "--down-file", down.path, "--dedupe-keys"],
-      extra: #", "timeoutMs": 60000"#)
+    /// The fixture holds `seats` in `backend`; `reports` says how it answers changes.
+    func manifest(reports: String) throws {
+      try ExecPluginTests.fixtureManifest(
+        "billing", in: plugins,
+        arguments: ["--metric", "seats", "--state", backend.path, "--down-file", down.path, reports],
+        extra: #", "timeoutMs": 60000"#)
+    }
     let arguments = ["--state", state, "--no-default-plugins", "--plugins", plugins.path]
     func seats(_ sidecar: SidecarProcess) throws -> JSONData {
       try #require(try sidecar.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"])
     }
+    func backendSeats() throws -> JSONData? {
+      try JSONData(parsing: String(contentsOf: backend, encoding: .utf8))["seats"]
+    }
 
+    try manifest(reports: "--dedupe-keys")
     let first = try SidecarProcess(arguments: arguments)
     #expect(try seats(first)["used"] == 7)
     first.closeInput()
     #expect(try first.waitForExit() == 0)
 
-    // The source is down: the session starts from its last reading, says the source is in error, and checks and
-    // enforced increments count with that number (the fixture's limit for seats is 10).
+    // The source is away (reads fail, changes get no answer): the session starts from its last reading, says the
+    // source is in error, and checks and enforced increments count with that number (the fixture's limit is 10).
     FileManager.default.createFile(atPath: down.path, contents: Data())
+    try manifest(reports: "--ignore-reports")
     let second = try SidecarProcess(arguments: arguments)
     let restarted = try seats(second)
     #expect(restarted["used"] == 7)
@@ -42,23 +50,40 @@ struct LastReadingTests {
     second.closeInput()
     #expect(try second.waitForExit() == 0)
 
-    // Still down: the last reading plus the change it has not confirmed.
+    // Still away: the last reading plus the change it has not confirmed.
     let third = try SidecarProcess(arguments: arguments)
     let waiting = try seats(third)
     #expect(waiting["used"] == 9)
     #expect(waiting["sync"]?["unconfirmed"] == 2)
     #expect(try third.call("usage/check", ["metric": "seats", "amount": 2])["allowed"] == false)
+    third.closeInput()
+    #expect(try third.waitForExit() == 0)
 
-    // Back: the change reaches the source once and the source's number is shown.
+    // It takes changes again but cannot be read yet: the change reaches it once, and what is kept is the last reading
+    // plus the changes it acknowledged, so a restart before it can be read shows neither less nor twice.
+    try manifest(reports: "--dedupe-keys")
+    let fourth = try SidecarProcess(arguments: arguments)
+    #expect(try DurabilityTests.eventually(10) { try seats(fourth)["sync"]?["unconfirmed"] == 0 })
+    #expect(try backendSeats() == 9)
+    #expect(try fourth.call("usage/increment", ["metric": "seats", "key": "seat-b"])["used"] == 10)
+    #expect(try DurabilityTests.eventually(10) { try seats(fourth)["sync"]?["unconfirmed"] == 0 })
+    fourth.closeInput()
+    #expect(try fourth.waitForExit() == 0)
+    let fifth = try SidecarProcess(arguments: arguments)
+    let acknowledged = try seats(fifth)
+    #expect(acknowledged["used"] == 10)
+    #expect(acknowledged["sync"]?["unconfirmed"] == 0)
+    #expect(acknowledged["sync"]?["state"] == "error")
+
+    // Back: read again, and the source's number is shown.
     try FileManager.default.removeItem(at: down)
-    _ = try third.call("usage/refresh", ["metrics": ["seats"], "force": true])
+    _ = try fifth.call("usage/refresh", ["metrics": ["seats"], "force": true])
     #expect(
       try DurabilityTests.eventually(10) {
-        let now = try seats(third)
-        return now["used"] == 9 && now["sync"]?["unconfirmed"] == 0 && now["sync"]?["state"] == "idle"
+        let now = try seats(fifth)
+        return now["used"] == 10 && now["sync"]?["unconfirmed"] == 0 && now["sync"]?["state"] == "idle"
       })
-    let text = try String(contentsOf: backend, encoding: .utf8)
-    #expect(try JSONData(parsing: text)["seats"] == 9)
+    #expect(try backendSeats() == 10)
   }
 
   @Test("a directory that cannot be read at start (an unmounted drive): documents and storage keep their last reading")
