@@ -83,12 +83,9 @@ public final class DurableLedger: UsageLedger {
     guard change.delta != 0 || change.detail.map({ $0.cost != 0 || $0.fields.contains { $0 != 0 } }) == true else {
       return
     }
-    let entry = LedgerChange(
-      metric: change.metric, delta: change.delta, at: change.at.milliseconds, key: change.key, label: change.label,
-      detail: change.detail, kind: change.kind)
     state.withLock { state in
-      state.batch.changes.append(entry)
-      Self.add(entry, to: &state, sign: 1)
+      state.batch.changes.append(change)
+      Self.add(change, to: &state, sign: 1)
     }
   }
 

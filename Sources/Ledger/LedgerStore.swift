@@ -100,36 +100,22 @@ struct CounterDelta {
   }
 }
 
-/// One change as the ledger records it.
-public struct LedgerChange: Sendable, Equatable {
-  public var metric: String
-  public var delta: Int64
-  /// When it was applied, in milliseconds since the Unix epoch (UTC).
-  public var at: Int64
-  /// The client's idempotency key, if it gave one.
-  public var key: String?
-  /// The breakdown entry it counted towards (a model), if any.
-  public var label: String?
-  /// Its fields, cost and events, if the metric has them.
-  public var detail: ChangeDetail?
-  /// Usage, or a reset of the metric.
-  public var kind: ChangeKind
+/// One change as the ledger records it (the core's ``RecordedChange``), made with its time in milliseconds.
+public typealias LedgerChange = RecordedChange
 
+extension RecordedChange {
+  /// A change applied at `at` milliseconds since the Unix epoch (UTC).
   public init(
-    metric: String, delta: Int64, at: Int64, key: String? = nil, label: String? = nil, detail: ChangeDetail? = nil,
-    kind: ChangeKind = .change
+    metric: String, delta: Int64, at milliseconds: Int64, key: String? = nil, label: String? = nil,
+    detail: ChangeDetail? = nil, kind: ChangeKind = .change
   ) {
-    self.metric = metric
-    self.delta = delta
-    self.at = at
-    self.key = key
-    self.label = label
-    self.detail = detail
-    self.kind = kind
+    self.init(
+      metric: metric, delta: delta, at: Timestamp(milliseconds: milliseconds), key: key, label: label, detail: detail,
+      kind: kind)
   }
 
   /// The UTC day it was applied on (days since the epoch).
-  var day: Int64 { at.floorDivided(by: LedgerStore.millisecondsPerDay) }
+  var day: Int64 { at.milliseconds.floorDivided(by: LedgerStore.millisecondsPerDay) }
 }
 
 /// The durable ledger's database: `usage.sqlite3` in the state directory, in WAL mode with `synchronous=FULL`, its
@@ -400,7 +386,7 @@ public final class LedgerStore {
       let detail = change.detail
       try insert.run(
         [
-          .text(change.metric), .integer(change.delta), .integer(change.at), .integer(change.day),
+          .text(change.metric), .integer(change.delta), .integer(change.at.milliseconds), .integer(change.day),
           .optional(change.key), .optional(change.label),
         ] + Self.fieldValues(detail?.fields) + [
           .real(detail?.cost ?? 0), .integer(detail?.priced == false ? 0 : 1), .integer(detail?.events ?? 0),
