@@ -6,7 +6,7 @@ import Synchronization
 /// metric does comes only from its descriptor and hook. Calendar time comes from the injected ``WallClock``:
 /// periodic metrics roll over when their period ends, checked on every access and by ``rollOverDueMetrics()``.
 public final class UsageContext: Sendable {
-  fileprivate struct State {
+  struct State {
     var tier: Tier
     var version: UInt64 = 0
     /// Numbers the events that decide whether a reading is stale (settlements, restarts of a count).
@@ -15,10 +15,11 @@ public final class UsageContext: Sendable {
     var configuration: UsageConfiguration
   }
 
-  private let state: Mutex<State>
+  /// The context's state; every access holds its lock.
+  let state: Mutex<State>
   private let plugins: [any MetricPlugin]
-  private let clock: any WallClock
-  private let ledger: any UsageLedger
+  let clock: any WallClock
+  let ledger: any UsageLedger
   private let authorityOverrides: [String: any Authority]
   private let outbox: (@Sendable (String, any Authority) -> any Authority)?
   /// Metric names, in plugin order; fixed for the context's life.
@@ -335,55 +336,9 @@ public final class UsageContext: Sendable {
       field: "amount", reason: "would take the total of \(metric) past the 64-bit range (2^63-1); nothing was changed")
   }
 
-  /// What the context holds at one moment, to go back to when the changes made since cannot be committed.
-  public struct Checkpoint {
-    fileprivate let state: State
-  }
-
-  /// Everything the context holds now (cheap: the numbers are copied on write).
-  public func checkpoint() -> Checkpoint {
-    state.withLock { Checkpoint(state: $0) }
-  }
-
-  /// Goes back to `checkpoint`: the changes made since were not committed, so they never happened. Only the
-  /// session's owner changes the context, so nothing else is lost.
-  public func restore(_ checkpoint: Checkpoint) {
-    state.withLock { $0 = checkpoint.state }
-  }
-
   /// The detail that takes `entry` back out (the reset of one breakdown entry).
   private static func undoing(_ entry: BreakdownEntry) -> ChangeDetail {
     ChangeDetail(fields: entry.fields.map { -$0 }, cost: -entry.cost, priced: true, events: -entry.events)
-  }
-
-  /// Shows again the fields, cost and breakdown the ledger kept for the current period of every metric whose
-  /// authority is the ledger (a restarted session); each breakdown entry's facts come from the metric's hook.
-  /// `metrics` limits it to those (by name); `nil` for all. Returns the indices of the metrics whose detail was set.
-  @discardableResult
-  public func restoreDetail(_ metrics: Set<String>? = nil) -> [Int] {
-    let now = clock.now()
-    return state.withLock { state in
-      Self.rollOver(&state, now: now)
-      var restored: [Int] = []
-      for index in state.records.indices where state.records[index].keepsDetail {
-        if let metrics, !metrics.contains(state.records[index].descriptor.name) { continue }
-        guard state.records[index].authority is LedgerAuthority else { continue }
-        let name = state.records[index].descriptor.name
-        let totals = ledger.breakdown(metric: name, since: state.records[index].periodStart)
-        guard !totals.isEmpty else { continue }
-        let baselines = ledger.baselines(metric: name, since: state.records[index].periodStart)
-        let record = state.records[index]
-        state.records[index].restore(totals, baselines: baselines) { label in
-          guard let field = record.descriptor.breakdownLabel, let hook = record.hook else { return [:] }
-          let zero = Array(repeating: Int64(0), count: record.descriptor.fields.count)
-          return (try? hook.measure(MeasureInput(fields: zero, labels: [field: label])))?.attributes ?? [:]
-        }
-        state.version += 1
-        state.records[index].version = state.version
-        restored.append(index)
-      }
-      return restored
-    }
   }
 
   /// Changes the tier: limits change for every metric. Returns the crossings it caused.
@@ -433,136 +388,6 @@ public final class UsageContext: Sendable {
     state.withLock { state in state.records.indices.filter { state.records[$0].authority != nil } }
   }
 
-  /// Starts a read of the metric's authority: the ticket tells ``acceptReading(_:value:)`` what the reading may
-  /// be missing.
-  public func beginRead(metric index: Int) -> ReadTicket {
-    state.withLock { ReadTicket(metric: index, startedAt: $0.events) }
-  }
-
-  /// Judges a reading of `value` from the read started with `ticket`.
-  ///
-  /// A reading that started before a change was settled may miss that change: it is discarded (``ReadingResult/stale``)
-  /// and nothing moves back. Otherwise the authority wins: the metric's value becomes the reading plus the local
-  /// changes it has not acknowledged yet, a source error is cleared, and when the reading differs from what was
-  /// expected (the previous reading plus the changes settled since) the ``Drift`` says by how much.
-  public func acceptReading(_ ticket: ReadTicket, value: Int64) -> ReadingResult {
-    let now = clock.now()
-    return state.withLock { state in
-      Self.rollOver(&state, now: now)
-      let index = ticket.metric
-      let verdict = state.records[index].reconciliation.accept(value, startedAt: ticket.startedAt)
-      guard case .accepted(let expected, let delta) = verdict else { return .stale }
-      // What a source in another place said last is kept, so a restart while it is away starts from it.
-      if !(state.records[index].authority is LedgerAuthority) {
-        ledger.keepReading(metric: state.records[index].descriptor.name, value: value, at: now)
-      }
-      let drift =
-        delta == 0
-        ? nil
-        : Drift(metric: state.records[index].descriptor.name, expected: expected, authoritative: value, delta: delta)
-      let used = max(0, state.records[index].reconciliation.value)
-      guard state.records[index].used != used || state.records[index].error != nil else {
-        return .accepted(MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil), drift: drift)
-      }
-      state.records[index].used = used
-      state.records[index].error = nil
-      state.version += 1
-      state.records[index].version = state.version
-      let crossing = state.records[index].updateLevel(tier: state.tier)
-      return .accepted(MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing), drift: drift)
-    }
-  }
-
-  /// Starts the metrics held by sources in other places (a directory, a program) from the readings the ledger kept
-  /// from an earlier session, so that while such a source cannot be read the session shows, limits and checks its
-  /// last known number (plus the changes it has not confirmed) rather than zero. A reading of the source replaces
-  /// it as usual. Returns the indices of the metrics that got one.
-  @discardableResult
-  public func restoreReadings() -> [Int] {
-    let kept = ledger.lastReadings()
-    guard !kept.isEmpty else { return [] }
-    return state.withLock { state in
-      var restored: [Int] = []
-      for index in state.records.indices where !(state.records[index].authority is LedgerAuthority) {
-        guard state.records[index].authority != nil, let reading = kept[state.records[index].descriptor.name] else {
-          continue
-        }
-        state.events += 1
-        state.records[index].reconciliation.sync(reading.value, event: state.events)
-        state.records[index].used = max(0, state.records[index].reconciliation.value)
-        state.version += 1
-        state.records[index].version = state.version
-        _ = state.records[index].updateLevel(tier: state.tier)
-        restored.append(index)
-      }
-      return restored
-    }
-  }
-
-  /// The change numbered `seq` of the metric was settled (its authority acknowledged it, refused it, or it was lost):
-  /// readings that started earlier become stale, and the next one to be accepted includes it. Returns `false` when
-  /// no such change was waiting. The number shown does not change.
-  @discardableResult
-  public func settle(metric index: Int, seq: UInt64) -> Bool {
-    state.withLock { state in
-      state.events += 1
-      let event = state.events
-      return state.records[index].reconciliation.settle(seq: seq, event: event)
-    }
-  }
-
-  /// A change of a metric held in another place was acknowledged by its source: what is kept of that source's number
-  /// becomes its last reading plus the changes it acknowledged since (what the next reading is expected to say), so
-  /// a restart before that reading neither loses the change nor counts it twice. Written with the commit that takes
-  /// the change out of the outbox.
-  public func keepExpectedReading(metric index: Int) {
-    let now = clock.now()
-    state.withLock { state in
-      let record = state.records[index]
-      guard !(record.authority is LedgerAuthority), record.reconciliation.hasReading else { return }
-      let expected = record.reconciliation.authoritative.saturatingAdd(record.reconciliation.settled)
-      ledger.keepReading(metric: record.descriptor.name, value: expected, at: now)
-    }
-  }
-
-  /// Counts a change made in an earlier session that its authority has not acknowledged yet (an entry of the
-  /// outbox): it stays unsettled until its outcome arrives, like any change in flight. Returns its sequence number.
-  public func restoreUnsettled(metric index: Int, delta: Int64) -> UInt64 {
-    state.withLock { state in
-      let seq = state.records[index].reconciliation.nextSeq()
-      state.records[index].reconciliation.record(seq: seq, delta: delta, receipt: .pending, event: state.events)
-      let used = max(0, state.records[index].reconciliation.value)
-      if used != state.records[index].used {
-        state.records[index].used = used
-        state.version += 1
-        state.records[index].version = state.version
-        _ = state.records[index].updateLevel(tier: state.tier)
-      }
-      return seq
-    }
-  }
-
-  /// Sets how the metric's synchronisation stands (shown in its state; not a change of the numbers, so the version
-  /// stays).
-  public func setSync(metric index: Int, _ status: SyncStatus) {
-    state.withLock { $0.records[index].sync = status }
-  }
-
-  /// Records (or, with `nil`, clears) an error from a metric's source; the numbers stay as they are.
-  public func setError(metric index: Int, _ message: String?) {
-    state.withLock { state in
-      guard state.records[index].error != message else { return }
-      state.records[index].error = message
-      state.version += 1
-      state.records[index].version = state.version
-    }
-  }
-
-  /// Clears the error state of the metrics at `indices` (all when `nil`).
-  public func resetErrors(_ indices: [Int]? = nil) {
-    for index in indices ?? Array(metricNames.indices) { setError(metric: index, nil) }
-  }
-
   // MARK: - Periods
 
   /// When the next periodic metric rolls over, if any does.
@@ -578,7 +403,7 @@ public final class UsageContext: Sendable {
   }
 
   @discardableResult
-  private static func rollOver(_ state: inout State, now: Timestamp) -> Bool {
+  static func rollOver(_ state: inout State, now: Timestamp) -> Bool {
     var any = false
     for index in state.records.indices where state.records[index].rollOverIfDue(now: now, event: state.events + 1) {
       state.events += 1
@@ -598,71 +423,5 @@ public final class UsageContext: Sendable {
       if let crossing = state.records[index].updateLevel(tier: state.tier) { crossings.append(crossing) }
     }
     return crossings
-  }
-
-  // MARK: - Measuring
-
-  private static func measure(
-    descriptor: MetricDescriptor, hook: (any MeasureHook)?, amount: Int64?, fields: [Int64?], labels: [String: String]
-  ) throws(UsageError) -> Measurement {
-    guard !descriptor.fields.isEmpty else {
-      return Measurement(amount: amount ?? 1)
-    }
-    let given = fields.contains { $0 != nil }
-    guard given else {
-      let names = descriptor.fields.joined(separator: ", ")
-      throw .invalidField(field: descriptor.fields[0], reason: "is required: \(descriptor.name) counts \(names)")
-    }
-    var values = Array(repeating: Int64(0), count: descriptor.fields.count)
-    for (position, value) in fields.enumerated() where position < values.count { values[position] = value ?? 0 }
-    let measurement =
-      try hook?.measure(MeasureInput(fields: values, labels: labels))
-      ?? Measurement(amount: values.reduce(0) { $0.saturatingAdd($1) })
-    if let amount, amount != measurement.amount {
-      throw .invalidField(
-        field: "amount", reason: "must equal \(measurement.amount), what \(descriptor.fields.joined(separator: " + ")) add up to")
-    }
-    return measurement
-  }
-
-  private static func apply(
-    _ measurement: Measurement, fields: [Int64?], labels: [String: String], to record: inout MetricRecord,
-    version: UInt64, tier: Tier
-  ) -> MutationResult {
-    record.version = version
-    if !record.fieldTotals.isEmpty {
-      for (position, value) in fields.enumerated() where position < record.fieldTotals.count {
-        record.fieldTotals[position] = record.fieldTotals[position].saturatingAdd(value ?? 0)
-      }
-    }
-    if record.descriptor.currency != nil { record.cost += measurement.cost }
-    if let label = record.descriptor.breakdownLabel {
-      let key = labels[label] ?? "unknown"
-      let position: Int
-      if let existing = record.breakdownIndex[key] {
-        position = existing
-      } else {
-        position = record.breakdown.count
-        record.breakdownIndex[key] = position
-        record.breakdown.append(
-          BreakdownEntry(
-            key: key, amount: 0, fields: Array(repeating: 0, count: record.fieldTotals.count), cost: 0, priced: true,
-            events: 0, attributes: [:]))
-      }
-      let wasPriced = record.breakdown[position].priced
-      record.breakdown[position].amount = record.breakdown[position].amount.saturatingAdd(measurement.amount)
-      for (field, value) in fields.enumerated() where field < record.breakdown[position].fields.count {
-        record.breakdown[position].fields[field] = record.breakdown[position].fields[field].saturatingAdd(value ?? 0)
-      }
-      record.breakdown[position].cost += measurement.cost
-      record.breakdown[position].priced = wasPriced && measurement.priced
-      record.breakdown[position].events += 1
-      if record.breakdown[position].attributes != measurement.attributes {
-        record.breakdown[position].attributes.merge(measurement.attributes) { _, new in new }
-      }
-      if wasPriced && !measurement.priced { record.unpriced.append(key) }
-    }
-    let crossing = record.updateLevel(tier: tier)
-    return MutationResult(state: record.state(tier: tier), crossing: crossing)
   }
 }

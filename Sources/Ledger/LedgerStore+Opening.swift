@@ -1,0 +1,71 @@
+import CSQLite
+import Glibc
+
+/// Opening a ledger: its directory, recognising the file, migrating its schema, write-ahead logging.
+extension LedgerStore {
+
+  static func makeDirectory(_ directory: String, for path: String) throws(LedgerError) {
+    var prefix = directory.hasPrefix("/") ? "" : "."
+    for component in directory.split(separator: "/") {
+      prefix += "/" + component
+      if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+        throw .cannotOpen(path: path, reason: "cannot create \(prefix): \(String(cString: strerror(errno)))")
+      }
+    }
+  }
+
+  /// Accepts a usagectx ledger or an empty database; refuses anything else.
+  private static func recognise(_ connection: SQLiteConnection) throws(LedgerError) {
+    // The first read of a file that is not SQLite fails here (SQLITE_NOTADB).
+    let application = try connection.integer("PRAGMA application_id") ?? 0
+    let tables = try connection.integer("SELECT count(*) FROM sqlite_master") ?? 0
+    if application == applicationID {
+      let version = try connection.integer("PRAGMA user_version") ?? 0
+      if version > Int64(migrations.count) {
+        throw .newerSchema(path: connection.path, version: version, known: Int64(migrations.count))
+      }
+      return
+    }
+    guard application == 0 && tables == 0 else {
+      throw .notALedger(
+        path: connection.path,
+        reason: application == 0
+          ? "an SQLite database with \(tables) other objects" : "an SQLite database of application \(application)")
+    }
+  }
+
+  static func recogniseAndMigrate(_ connection: SQLiteConnection) throws(LedgerError) {
+    try connection.execute("BEGIN IMMEDIATE")
+    do throws(LedgerError) {
+      try recognise(connection)
+      let version = try connection.integer("PRAGMA user_version") ?? 0
+      for step in Int(version)..<migrations.count {
+        try connection.execute(migrations[step])
+        try connection.execute("PRAGMA user_version = \(step + 1)")
+      }
+      try connection.execute("PRAGMA application_id = \(applicationID)")
+      try connection.execute("COMMIT")
+    } catch {
+      try? connection.execute("ROLLBACK")
+      throw error
+    }
+  }
+
+  /// Switches to write-ahead logging (a no-op once any process did), retrying while another process holds the
+  /// database, for at most `timeout` milliseconds.
+  static func useWriteAheadLog(_ connection: SQLiteConnection, within timeout: Int32) throws(LedgerError) {
+    var waited: Int32 = 0
+    while true {
+      do throws(LedgerError) {
+        guard try connection.text("PRAGMA journal_mode = WAL")?.lowercased() == "wal" else {
+          throw .failed(path: connection.path, reason: "cannot use write-ahead logging")
+        }
+        return
+      } catch {
+        guard case .busy = error, waited < timeout else { throw error }
+        usleep(10_000)
+        waited += 10
+      }
+    }
+  }
+}

@@ -1,0 +1,88 @@
+extension LedgerStore {
+  /// The schema, one step per version: version `n` is reached by running `migrations[n - 1]`.
+  static let migrations: [String] = [
+    """
+    CREATE TABLE changes (
+      id INTEGER PRIMARY KEY,
+      metric TEXT NOT NULL,
+      delta INTEGER NOT NULL,
+      at_ms INTEGER NOT NULL,
+      day INTEGER NOT NULL,
+      key TEXT,
+      label TEXT
+    );
+    CREATE INDEX changes_by_metric_day ON changes (metric, day);
+    """,
+    """
+    CREATE TABLE idempotency (
+      key TEXT PRIMARY KEY,
+      fingerprint TEXT NOT NULL,
+      answer BLOB NOT NULL,
+      at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_by_age ON idempotency (at_ms);
+    """,
+    """
+    CREATE TABLE outbox (
+      id INTEGER PRIMARY KEY,
+      metric TEXT NOT NULL,
+      delta INTEGER NOT NULL,
+      key TEXT NOT NULL,
+      at_ms INTEGER NOT NULL
+    );
+    """,
+    """
+    ALTER TABLE changes ADD COLUMN f0 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN f1 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN f2 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN f3 INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN cost REAL NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN priced INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE changes ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
+    """,
+    """
+    ALTER TABLE changes ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE changes ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE changes ADD COLUMN rolled INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX changes_to_roll_up ON changes (rolled, day);
+    CREATE TABLE counters (
+      metric TEXT NOT NULL,
+      day INTEGER NOT NULL,
+      label TEXT NOT NULL,
+      amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer'),
+      f0 INTEGER NOT NULL CHECK (typeof(f0) = 'integer'),
+      f1 INTEGER NOT NULL CHECK (typeof(f1) = 'integer'),
+      f2 INTEGER NOT NULL CHECK (typeof(f2) = 'integer'),
+      f3 INTEGER NOT NULL CHECK (typeof(f3) = 'integer'),
+      cost REAL NOT NULL,
+      priced INTEGER NOT NULL,
+      events INTEGER NOT NULL,
+      PRIMARY KEY (metric, day, label)
+    ) WITHOUT ROWID;
+    CREATE INDEX counters_by_day ON counters (day);
+    INSERT INTO counters
+      SELECT metric, day, COALESCE(label, ''), SUM(delta), SUM(f0), SUM(f1), SUM(f2), SUM(f3), SUM(cost), MIN(priced),
+        SUM(events)
+      FROM changes GROUP BY metric, day, COALESCE(label, '');
+    INSERT INTO counters
+      SELECT metric, -9223372036854775808, label, SUM(amount), SUM(f0), SUM(f1), SUM(f2), SUM(f3), SUM(cost),
+        MIN(priced), SUM(events)
+      FROM counters GROUP BY metric, label;
+    CREATE TABLE baselines (
+      metric TEXT NOT NULL,
+      label TEXT NOT NULL,
+      since_day INTEGER NOT NULL,
+      amount INTEGER NOT NULL,
+      f0 INTEGER NOT NULL, f1 INTEGER NOT NULL, f2 INTEGER NOT NULL, f3 INTEGER NOT NULL,
+      cost REAL NOT NULL,
+      events INTEGER NOT NULL,
+      PRIMARY KEY (metric, label)
+    ) WITHOUT ROWID;
+    CREATE TABLE readings (
+      metric TEXT PRIMARY KEY,
+      value INTEGER NOT NULL,
+      at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
+  ]
+}
