@@ -55,7 +55,7 @@ public final class LedgerStore {
     try Self.makeDirectory(directory, for: path)
     try Self.createPrivateFile(path)
     connection = try SQLiteConnection(path: path, create: true)
-    sqlite3_busy_timeout(connection.rawHandle, busyTimeout)
+    connection.setBusyTimeout(busyTimeout)
     // Before anything is written: a damaged ledger is refused untouched.
     checkedAtOpen = try Self.checkIntegrity(connection, within: busyTimeout)
     // Recognised and migrated under the write lock, so processes opening a new ledger at once take turns.

@@ -1,4 +1,5 @@
 import CSQLite
+import Glibc
 
 /// One connection to an SQLite database, with the few operations the ledger needs: plain statements, prepared
 /// statements, and the first column of the first row.
@@ -26,6 +27,20 @@ final class SQLiteConnection {
 
   deinit {
     sqlite3_close_v2(handle)
+    busyTimeout?.deallocate()
+  }
+
+  /// How long a statement waits for another connection's lock, in milliseconds (read by ``waitWhileBusy``).
+  private var busyTimeout: UnsafeMutablePointer<Int32>?
+
+  /// Waits up to `milliseconds` for another connection's lock before a statement fails as busy. Unlike
+  /// `sqlite3_busy_timeout`, whose sleeps grow to 100 ms, it looks again every quarter of a millisecond at first and
+  /// every millisecond later, so processes taking turns at a write lock held for a millisecond or two do not wait
+  /// tens of milliseconds each.
+  func setBusyTimeout(_ milliseconds: Int32) {
+    if busyTimeout == nil { busyTimeout = .allocate(capacity: 1) }
+    busyTimeout?.pointee = milliseconds
+    sqlite3_busy_handler(handle, waitWhileBusy, busyTimeout)
   }
 
   /// Runs `sql` (one or more statements without results).
@@ -158,6 +173,17 @@ enum SQLiteValue: Equatable {
   case null
 
   static func optional(_ text: String?) -> SQLiteValue { text.map { .text($0) } ?? .null }
+}
+
+/// The busy handler of ``SQLiteConnection/setBusyTimeout(_:)``: `context` points at the timeout in milliseconds,
+/// `attempts` counts the calls so far for this wait. Returns 1 to try again, 0 to give up.
+private func waitWhileBusy(_ context: UnsafeMutableRawPointer?, _ attempts: Int32) -> Int32 {
+  let timeout = Int64(context?.load(as: Int32.self) ?? 0) * 1_000
+  let quick: Int64 = 40
+  let waited = Int64(attempts) < quick ? Int64(attempts) * 250 : quick * 250 + (Int64(attempts) - quick) * 1_000
+  guard waited < timeout else { return 0 }
+  usleep(Int64(attempts) < quick ? 250 : 1_000)
+  return 1
 }
 
 /// SQLite copies the bound text before the call returns.

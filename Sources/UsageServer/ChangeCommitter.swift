@@ -81,11 +81,11 @@ final class ChangeCommitter {
   }
 
   /// Decides the queued changes in one transaction, commits, then answers them. With nothing queued, writes what
-  /// else waits (outbox acknowledgements, readings).
-  func commitQueued() {
+  /// else waits (outbox acknowledgements, readings) when `pendingToo` (at the end of a burst).
+  func commitQueued(pendingToo: Bool = true) {
     guard waitsForCommit else { return }
     guard !queue.isEmpty else {
-      commitPending()
+      if pendingToo { commitPending() }
       return
     }
     let batch = queue

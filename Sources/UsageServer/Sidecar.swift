@@ -58,7 +58,12 @@ public enum Sidecar {
     var durable: DurableLedger?
     if let directory = options.stateDirectory {
       do {
-        durable = try DurableLedger(store: try LedgerStore(directory: directory, busyTimeout: options.busyTimeout))
+        let store = try LedgerStore(directory: directory, busyTimeout: options.busyTimeout)
+        let checked = store.checkedAtOpen
+        let ledger = try DurableLedger(store: store)
+        logger.debug(
+          "ledger \(ledger.path): \(ledger.rowsReadAtOpen) counter rows read at open, whole-file check \(checked ? "run" : "skipped (marked)")")
+        durable = ledger
       } catch {
         logger.critical("\(error)")
         catalog.shutdown()

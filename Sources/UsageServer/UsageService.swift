@@ -51,7 +51,7 @@ public final class UsageService {
     }
     // Changes waiting for their commit are decided and answered before any request answered at once, so answers
     // keep the order of the requests and every request sees the changes sent before it.
-    dispatcher.beforeAnsweringAtOnce = { [unowned self] in committer.commitQueued() }
+    dispatcher.beforeAnsweringAtOnce = { [unowned self] in committer.commitQueued(pendingToo: false) }
     synchronizer?.events = { [unowned self] event in handle(event) }
     synchronizer?.onReadFailure = { [logger] metric, source, message in
       logger.warning("reading \(metric) from \(source) failed: \(message)")

@@ -193,6 +193,32 @@ struct SharedLedgerTests {
   }
 }
 
+extension SharedLedgerTests {
+  @Test("a restart reads counters, not the change log: the rows read at open stay few however many changes were made")
+  func boundedStart() throws {
+    let state = DurabilityTests.stateDirectory()
+    let sidecar = try SidecarProcess(arguments: ["--state", state])
+    // Keyed changes: each is a row of the change log.
+    try sidecar.sendRaw(
+      Self.burst(3_000) { index in
+        let metric: JSONData = index % 2 == 0 ? "documents" : "requests"
+        return ["metric": metric, "key": .string("k\(index)")]
+      })
+    for _ in 0..<3_000 { #expect(try sidecar.nextResponse()["result"] != nil) }
+    sidecar.closeInput()
+    #expect(try sidecar.waitForExit() == 0)
+    let restarted = try SidecarProcess(arguments: ["--state", state, "--log-level", "debug"])
+    #expect(try DurabilityTests.documents(restarted) == 1_500)
+    restarted.closeInput()
+    #expect(try restarted.waitForExit() == 0)
+    let line = try #require(restarted.stderrText.split(separator: "\n").first { $0.contains("counter rows read at open") })
+    let count = try #require(line.split(separator: " ").firstIndex(of: "counter").map { Int(line.split(separator: " ")[$0 - 1]) } ?? nil)
+    // Two metrics, one label each: their all-time row and today's.
+    #expect(count == 4, "\(line)")
+    #expect(line.contains("whole-file check skipped"), "a clean close marks the file: \(line)")
+  }
+}
+
 /// Results gathered from concurrent work.
 final class Results: @unchecked Sendable {
   private let lock = NSLock()
