@@ -93,6 +93,10 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // The benchmark's ledger filler (bench/run builds it; not a product): writes a large ledger through DurableLedger.
+    .executableTarget(
+      name: "bench-ledger-fill", dependencies: ["Ledger", "UsageCore"], path: "bench/fill",
+      swiftSettings: swiftSettings),
     // What several test targets share: a seeded random source, a process holding a database lock.
     .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
     .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),

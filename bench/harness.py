@@ -13,8 +13,11 @@ only: what plugins cost; the refresh overhead (throughput of a baseline build fr
 the reconciliation path, `--baseline`, against this build with the default refresh settings and with settings that
 make reads run often, pipelined and with a bounded window of requests in flight); a trigger storm (fetches an
 exec plugin gets during 1,000 focus changes and 100 concurrent refreshes); and durability (pipelined throughput and
-round trips with the durable ledger, answers after the commit or before it, and the delay until a change made by
-one process reaches another process's subscriber).
+round trips with the durable ledger, answers after the commit or before it, against the floor, `--no-state` and bare
+SQLite commits (`--sqlite-floor`, bench/sqlite_floor.c); first answers and idle memory on a fresh ledger and on a
+large one that `--fill` (the bench-ledger-fill target) writes through the ledger's own code; two processes enforcing a
+limit on one ledger against one alone; and the delay until a change made by one process reaches another process's
+subscriber).
 Progress goes to stderr, the tables to stdout. Python 3.11 standard library only.
 
 usagectx keeps a durable ledger by default. Every usagectx session the harness starts names its state: `--no-state`
@@ -296,6 +299,7 @@ class Program:
     env: dict | None = None  # the child's environment (None: the harness's own)
     sync_ages: list = field(default_factory=list)  # ms between the last authority read and the last answer, per run
     window_sync_ages: list = field(default_factory=list)  # the same for the windowed runs
+    large: LargeLedger | None = None  # the large ledger, once filled (durable program only)
 
 
 def check_exit(program: Program, child: Child, what: str) -> None:
@@ -340,12 +344,19 @@ def fresh_state_directory() -> Path:
 def session_argv(program: Program):
     """The program's argv for one session: FRESH_STATE, if present, becomes a new, empty state directory, removed
     when the session ends (after the child exited)."""
-    if FRESH_STATE not in program.argv:
-        yield program.argv
+    with fresh_argv(program.argv) as argv:
+        yield argv
+
+
+@contextlib.contextmanager
+def fresh_argv(argv: list[str]):
+    """`argv` with FRESH_STATE, if present, replaced by a new, empty state directory, removed afterwards."""
+    if FRESH_STATE not in argv:
+        yield argv
         return
     directory = fresh_state_directory()
     try:
-        yield [str(directory) if arg == FRESH_STATE else arg for arg in program.argv]
+        yield [str(directory) if arg == FRESH_STATE else arg for arg in argv]
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -590,28 +601,40 @@ def measure_round_trip(program: Program, args, key: str = "rt", warmup: int | No
         f"p99 {program.values[f'{key}_p99']:.1f} µs")
 
 
-def measure_first_answer(program: Program, args) -> None:
-    """Spawn-to-first-answer latency over `args.spawns` spawns; the first answer is checked field by field."""
+def named(key: str, default: str) -> str:
+    """` (key)` for progress lines, unless `key` is the measurement's default one."""
+    return "" if key == default else f" ({key})"
+
+
+def measure_first_answer(program: Program, args, key: str = "first", argv: list[str] | None = None,
+                         check=None) -> None:
+    """Spawn-to-first-answer latency over `args.spawns` spawns of `argv` (default: the program's); the first answer
+    is checked field by field, by `check(raw, spawn)` when given (spawn counts from 0). Stored as `<key>_median` and
+    `<key>_p90` (ms)."""
     request = frame(request_body(1), "newline")
+    template = program.argv if argv is None else argv
     samples = []
     try:
-        for _ in range(args.spawns):
-            with session_argv(program) as argv, Child(argv, args.timeout, program.log) as child:
+        for spawn in range(args.spawns):
+            with fresh_argv(template) as session, Child(session, args.timeout, program.log) as child:
                 child.write_all(request)
                 answer = child.read_line()
                 samples.append(time.perf_counter() - child.spawned_at)
-                check_answer(answer, 1, 1)
+                if check is None:
+                    check_answer(answer, 1, 1)
+                else:
+                    check(answer, spawn)
                 check_exit(program, child, "first answer")
     except BenchError as error:
-        program.errors["first"] = str(error)
-        log(f"  {program.label}: first answer: ERROR {error}")
+        program.errors[key] = str(error)
+        log(f"  {program.label}: first answer{named(key, 'first')}: ERROR {error}")
         return
     samples.sort()
-    program.values["first_median"] = statistics.median(samples) * 1000
-    program.values["first_p90"] = percentile(samples, 90) * 1000
+    program.values[f"{key}_median"] = statistics.median(samples) * 1000
+    program.values[f"{key}_p90"] = percentile(samples, 90) * 1000
     log(
-        f"  {program.label}: first answer median {program.values['first_median']:.2f} ms, "
-        f"p90 {program.values['first_p90']:.2f} ms"
+        f"  {program.label}: first answer{named(key, 'first')} median {program.values[f'{key}_median']:.2f} ms, "
+        f"p90 {program.values[f'{key}_p90']:.2f} ms"
     )
 
 
@@ -674,22 +697,28 @@ def measure_plugin_costs(program: Program, args) -> None:
     log(f"  increments without a hook {max(documents):,.0f} msg/s, through the tokens hook {max(tokens):,.0f} msg/s")
 
 
-def measure_idle_rss(program: Program, args) -> None:
-    """VmRSS one second after answering one request, in MB (10^6 bytes)."""
+def measure_idle_rss(program: Program, args, key: str = "rss", argv: list[str] | None = None, check=None) -> None:
+    """VmRSS one second after answering one request, in MB (10^6 bytes), of a session of `argv` (default: the
+    program's); the answer is checked by `check(raw, 0)` when given. Stored as `key`."""
     try:
-        with session_argv(program) as argv, Child(argv, args.timeout, program.log) as child:
+        with fresh_argv(program.argv if argv is None else argv) as session, \
+                Child(session, args.timeout, program.log) as child:
             child.write_all(frame(request_body(1), "newline"))
-            check_answer(child.read_line(), 1, 1)
+            answer = child.read_line()
+            if check is None:
+                check_answer(answer, 1, 1)
+            else:
+                check(answer, 0)
             time.sleep(1.0)
             status = Path(f"/proc/{child.proc.pid}/status").read_text()
             rss_kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
             check_exit(program, child, "idle memory")
     except (BenchError, OSError, StopIteration) as error:
-        program.errors["rss"] = str(error) or type(error).__name__
-        log(f"  {program.label}: idle RSS: ERROR {program.errors['rss']}")
+        program.errors[key] = str(error) or type(error).__name__
+        log(f"  {program.label}: idle RSS{named(key, 'rss')}: ERROR {program.errors[key]}")
         return
-    program.values["rss"] = rss_kib * 1024 / 1e6
-    log(f"  {program.label}: idle RSS {program.values['rss']:.1f} MB")
+    program.values[key] = rss_kib * 1024 / 1e6
+    log(f"  {program.label}: idle RSS{named(key, 'rss')} {program.values[key]:.1f} MB")
 
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "plugin"  # the benchmark's exec plugin (benchsource)
@@ -810,7 +839,7 @@ def measure_storm(program: Program, args) -> None:
 
 
 WAL_FRAME = 4096 + 24  # one page and its frame header in SQLite's write-ahead log
-COMMIT_FRAMES = 2  # frames one increment's commit appends (its table page and its index page)
+COMMIT_FRAMES = 3  # frames one increment's commit appends (the change log's page, its index's, the counters')
 WAL_WRAP = 1000  # frames after which SQLite checkpoints and writes the log from its start again (the default)
 
 
@@ -849,6 +878,303 @@ def measure_flush(program: Program, args) -> None:
     program.values["flush_p99"] = percentile(samples, 99) / 1000
     log(f"  write {COMMIT_FRAMES * WAL_FRAME:,} bytes + fdatasync: p50 {program.values['flush_p50']:.1f} µs, "
         f"p99 {program.values['flush_p99']:.1f} µs")
+
+
+def sqlite_floor_samples(args, ledger_writes: bool, count: int, log_path: Path) -> list[float]:
+    """`count` timed one-row commits (µs, in order) of bench/sqlite_floor.c after `args.durable_warmup` untimed ones,
+    in a fresh directory under the state root, on the CPU the round trips are pinned to; with `ledger_writes`, each
+    commit writes what one increment's commit writes in the ledger (a change row, its index, the running totals)."""
+    directory = fresh_state_directory()
+    argv = [args.sqlite_floor] + (["--ledger-writes"] if ledger_writes else []) + [
+        str(directory), str(count), str(args.durable_warmup)]
+    try:
+        with one_cpu(args.pin), open(log_path, "ab") as stderr:
+            done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=stderr, timeout=args.timeout, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"{args.sqlite_floor} exited with status {done.returncode} (see {log_path})")
+        return [float(sample) for sample in json.loads(done.stdout)["samples_us"]]
+    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError) as error:
+        raise BenchError(f"{args.sqlite_floor}: {error}") from None
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+SQLITE_FLOORS = (("sqlf", False), ("sqll", True))  # value keys: the one-row floor, the ledger's writes
+
+
+def measure_durable_round_trip(program: Program, args) -> None:
+    """The `--ack commit` round trip (`drt_*`), bracketed by the physical floor: half of the SQLite floor's commits
+    (the one-row floor, `sqlf_*`, and the ledger's writes, `sqll_*`) right before the round trips, half right after,
+    so that a change in the disk's speed meanwhile hits both. p50/p99 in µs."""
+    first = args.durable_round_trips // 2
+    samples: dict[str, list[float]] = {key: [] for key, _ in SQLITE_FLOORS}
+
+    def floors(count: int) -> None:
+        for key, ledger_writes in SQLITE_FLOORS:
+            if count and key not in program.errors:
+                try:
+                    samples[key] += sqlite_floor_samples(args, ledger_writes, count, program.log)
+                except BenchError as error:
+                    program.errors[key] = f"SQLite floor: {error}"
+                    log(f"  SQLite floor: ERROR {error}")
+
+    floors(first)
+    measure_round_trip(program, args, "drt", args.durable_warmup, args.durable_round_trips)
+    floors(args.durable_round_trips - first)
+    for key, ledger_writes in SQLITE_FLOORS:
+        if key in program.errors:
+            continue
+        got = sorted(samples[key])
+        program.values[f"{key}_p50"] = percentile(got, 50)
+        program.values[f"{key}_p99"] = percentile(got, 99)
+        what = "usagectx's ledger writes" if ledger_writes else "one row"
+        log(f"  SQLite WAL synchronous=FULL commit of {what}: p50 {program.values[f'{key}_p50']:.1f} µs, "
+            f"p99 {program.values[f'{key}_p99']:.1f} µs")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# First answer on a large ledger
+
+
+LEDGER_FILE = "usage.sqlite3"
+LARGE_SEED = 1  # the fill's seed: every run builds the same ledger
+FILL_TIMEOUT = 3600.0  # s the fill may take at most
+
+
+@dataclass
+class LargeLedger:
+    """The run's large ledger: its state directory and what bench-ledger-fill reported."""
+    directory: Path
+    changes: int
+    commits: int
+    totals: dict  # metric -> all-time total written
+    fill_seconds: float  # wall time of the fill, as the harness saw it
+    open_ms: float  # opening the filled ledger once more (integrity check, running totals), in the fill
+    rows_read_at_open: int
+    size: int  # bytes of its files after the fill
+    labels: list  # the models its token changes count towards
+
+
+def ledger_size(directory: Path) -> int:
+    """Bytes of a ledger's files: the database, and its write-ahead log and shared index while they exist."""
+    return sum(path.stat().st_size for path in directory.glob(LEDGER_FILE + "*"))
+
+
+def build_large_ledger(args, log_path: Path) -> LargeLedger:
+    """Fills a ledger with `args.large_ledger` changes over the last 365 days through the ledger's own code
+    (bench-ledger-fill: DurableLedger, 1,000 changes per commit), in the state root."""
+    directory = _state_root / "large-ledger"
+    argv = [args.fill, str(directory), str(args.large_ledger), str(LARGE_SEED)]
+    began = time.perf_counter()
+    try:
+        with open(log_path, "ab") as stderr:
+            done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=stderr, timeout=FILL_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise BenchError(f"bench-ledger-fill: {error}") from None
+    elapsed = time.perf_counter() - began
+    if done.returncode != 0:
+        raise BenchError(f"bench-ledger-fill exited with status {done.returncode} (see {log_path})")
+    try:
+        report = json.loads(done.stdout)
+        return LargeLedger(
+            directory, int(report["changes"]), int(report["commits"]), dict(report["totals"]), elapsed,
+            float(report["openSeconds"]) * 1000, int(report["rowsReadAtOpen"]), ledger_size(directory),
+            list(report["labels"]))
+    except (ValueError, KeyError, TypeError) as error:
+        raise BenchError(f"bench-ledger-fill printed {done.stdout[:300]!r} ({error})") from None
+
+
+def check_used(raw: bytes, used: int) -> None:
+    """Raises BenchError unless `raw` answers request 1 with the documents metric at `used` (a session on a ledger
+    that already holds changes: the other fields depend on them)."""
+    try:
+        answer = json.loads(raw)
+        result = answer["result"]
+        ok = answer.get("id") == 1 and result["name"] == METRIC and result["used"] == used
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise BenchError(f"unexpected answer {raw[:300]!r} (wanted id 1, {METRIC} used {used})")
+    if "sync" in result:
+        check_sync(result["sync"], raw)
+
+
+def measure_ledger_sessions(program: Program, args, logs: Path) -> None:
+    """Spawn to first answer and idle memory of `usagectx --state DIR` (the default plugins and ack) on a fresh
+    ledger (a new directory per session) and, unless `--large-ledger 0`, on the run's large ledger, built first
+    and shared by its sessions (each adds one document, so each answer is one more). Stored on `program`:
+    first_fresh_*, rss_fresh, first_large_*, rss_large, and `program.large`."""
+    fresh = [args.usagectx, "--state", FRESH_STATE]
+    measure_first_answer(program, args, "first_fresh", fresh)
+    measure_idle_rss(program, args, "rss_fresh", fresh)
+    if not args.large_ledger:
+        return
+    log(f"filling a ledger with {args.large_ledger:,} changes")
+    try:
+        large = build_large_ledger(args, logs / "bench-ledger-fill.stderr.log")
+    except BenchError as error:
+        program.errors["large"] = str(error)
+        log(f"  large ledger: ERROR {error}")
+        return
+    program.large = large
+    log(f"  {large.changes:,} changes in {large.commits:,} commits, {large.fill_seconds:.1f} s, "
+        f"{large.size / 1e6:.1f} MB; opening it again took {large.open_ms:.0f} ms")
+    argv = [args.usagectx, "--state", str(large.directory)]
+    used = [int(large.totals.get(METRIC, 0))]
+
+    def check(raw: bytes, _spawn: int) -> None:
+        used[0] += 1
+        check_used(raw, used[0])
+
+    measure_first_answer(program, args, "first_large", argv, check)
+    measure_idle_rss(program, args, "rss_large", argv, check)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cross-process enforce
+
+
+ENFORCE_LIMIT = 1_000_000_000_000  # the documents limit while enforcing: high enough never to refuse
+ERROR_MARK = b'"error":{'  # how a JSON-RPC error answer starts its error member (sync's `error` is null or a string)
+
+
+def enforce_payload(count: int) -> bytes:
+    """`count` enforced increments of documents, ids 1 .. count, newline framed."""
+    body = b'{"jsonrpc":"2.0","id":%d,"method":"usage/increment","params":{"metric":"documents","enforce":true}}\n'
+    return b"".join(body % i for i in range(1, count + 1))
+
+
+def read_all_answers(children: list[Child], count: int) -> tuple[list[float], list[bytes], int]:
+    """Reads every child's answers in this thread until each sent `count`. Returns when each child's last answer
+    arrived, each one's last answer, and how many answers were errors."""
+    selector = selectors.DefaultSelector()
+    streams = {child.stdout_fd: [child, 0, b""] for child in children}  # child, answers, last bytes
+    for fd in streams:
+        selector.register(fd, selectors.EVENT_READ)
+    finished: dict[int, float] = {}
+    errors = 0
+    while len(finished) < len(children):
+        for key, _ in selector.select():
+            child, received, tail = streams[key.fd]
+            data = child.read_some()
+            seam = tail[-(len(ERROR_MARK) - 1):] + data[: len(ERROR_MARK) - 1]
+            errors += data.count(ERROR_MARK) + seam.count(ERROR_MARK)
+            received += data.count(b"\n")
+            streams[key.fd][1:] = [received, (tail + data)[-TAIL:]]
+            if received >= count:
+                finished[key.fd] = time.perf_counter()
+                selector.unregister(key.fd)
+    selector.close()
+    lasts = [streams[c.stdout_fd][2].rstrip(b"\r\n").rsplit(b"\n", 1)[-1] for c in children]
+    return [finished[c.stdout_fd] for c in children], lasts, errors
+
+
+def concurrent_pipelined(program: Program, argv: list[str], processes: int, payload: bytes,
+                         count: int, timeout: float) -> tuple[float, list[bytes]]:
+    """Starts `processes` sessions of `argv`, then writes `payload` (`count` requests) to each from its own thread,
+    all released at once, closing each stdin after its payload. Returns messages/s over all of them (answers / time
+    from the first write to the last answer) and each session's last answer."""
+    with contextlib.ExitStack() as stack:
+        children = [stack.enter_context(Child(argv, timeout, program.log)) for _ in range(processes)]
+        go = threading.Event()
+        starts = [0.0] * processes
+
+        def writer(index: int, child: Child) -> None:
+            go.wait()
+            starts[index] = time.perf_counter()
+            view = memoryview(payload)
+            try:
+                for offset in range(0, len(view), WRITE_CHUNK):
+                    child.write_all(view[offset : offset + WRITE_CHUNK])
+                child.proc.stdin.close()
+            except BenchError:
+                pass  # the child died or was killed; the reader reports why
+
+        threads = [threading.Thread(target=writer, args=(i, c), daemon=True) for i, c in enumerate(children)]
+        for thread in threads:
+            thread.start()
+        go.set()
+        try:
+            finished, lasts, errors = read_all_answers(children, count)
+        except BaseException:
+            for child in children:
+                child.kill()
+            raise
+        finally:
+            for thread in threads:
+                thread.join(timeout=10)
+        if errors:
+            raise BenchError(f"{errors:,} of {processes * count:,} answers were errors: {lasts[0][:300]!r}")
+        for child in children:
+            check_exit(program, child, "cross-process enforce")
+    return processes * count / (max(finished) - min(starts)), lasts
+
+
+def stored_documents(args, directory: Path, config: Path) -> int:
+    """The documents total stored in the ledger of `directory`, read by a third process (`usagectx call`)."""
+    argv = [args.usagectx, "call", "usage/get", json.dumps({"metrics": [METRIC]}), "--state", str(directory),
+            "--config", str(config)]
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=args.timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise BenchError(f"usagectx call usage/get: {error}") from None
+    try:
+        return int(json.loads(done.stdout)["metrics"][METRIC]["used"])
+    except (ValueError, KeyError, TypeError):
+        raise BenchError(f"usagectx call usage/get answered {done.stdout[:200]!r} (exit status {done.returncode}: "
+                         f"{done.stderr[:200]!r})") from None
+
+
+def last_used(raw: bytes, count: int) -> int:
+    """The `used` of an answer to request `count` (the last of a run)."""
+    try:
+        answer = json.loads(raw)
+        if answer.get("id") == count:
+            return int(answer["result"]["used"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise BenchError(f"unexpected last answer {raw[:300]!r} (wanted the answer to request {count})")
+
+
+def cross_process_run(program: Program, args, config: Path, processes: int, payload: bytes) -> float:
+    """One run of `processes` sessions on one fresh state directory, each given the enforced increments; checks
+    that the last answer and a third process both see every increment stored. Returns messages/s over all."""
+    count = args.cross_process
+    directory = fresh_state_directory()
+    try:
+        argv = [args.usagectx, "--state", str(directory), "--config", str(config)]
+        rate, lasts = concurrent_pipelined(program, argv, processes, payload, count, args.timeout)
+        sent = processes * count
+        seen = max(last_used(raw, count) for raw in lasts)
+        stored = stored_documents(args, directory, config)
+        if seen != sent or stored != sent:
+            raise BenchError(f"{sent:,} increments sent, the last answer says {seen:,}, the ledger holds {stored:,}")
+        program.values["xp_stored"] = stored
+        return rate
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def measure_cross_process(program: Program, args, logs: Path) -> None:
+    """Aggregate throughput of two sessions enforcing a limit on one state directory, against one session alone;
+    `args.runs` runs each, alternating. Stored as xp_one_best/median, xp_two_best/median (msg/s)."""
+    config = logs / "enforce-limit.json"
+    config.write_text(json.dumps({"metrics": {METRIC: {"limits": {"free": ENFORCE_LIMIT}}}}) + "\n")
+    payload = enforce_payload(args.cross_process)
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    try:
+        for run in range(args.runs):
+            for processes in (1, 2):
+                rate = cross_process_run(program, args, config, processes, payload)
+                rates[processes].append(rate)
+                log(f"  {processes} process{'es' if processes > 1 else ''}, run {run + 1}: {rate:,.0f} msg/s")
+    except BenchError as error:
+        program.errors["xp"] = str(error)
+        log(f"  cross-process enforce: ERROR {error}")
+        return
+    for processes, name in ((1, "one"), (2, "two")):
+        program.values[f"xp_{name}_best"] = max(rates[processes])
+        program.values[f"xp_{name}_median"] = statistics.median(rates[processes])
 
 
 CONVERGENCE_METRIC = "requests"
@@ -1035,6 +1361,10 @@ def machine_description() -> str:
     return f"{cpus} CPUs (nproc), {model}, Linux {platform.release()}, Python {platform.python_version()}"
 
 
+def load_text(load: tuple[float, float, float]) -> str:
+    return ", ".join(f"{value:.2f}" for value in load)
+
+
 def report(programs: list[Program], args) -> str:
     by_label = {p.label: p for p in programs}
     floor, usagectx = by_label.get("floor"), by_label.get("usagectx")
@@ -1047,6 +1377,8 @@ def report(programs: list[Program], args) -> str:
         f"- Round trip: {args.round_trips:,} timed round trips after {args.warmup:,} warm-up, newline framing, "
         + ("harness and child pinned to one CPU" if args.pin else "not pinned"),
         f"- First answer: {args.spawns} spawns; idle memory: VmRSS 1 s after one answer",
+        f"- Load average (1, 5, 15 min): at the start {load_text(args.load_at_start)}, at the end "
+        f"{load_text(os.getloadavg())} (other work on the machine shows here)",
     ]
     for program in programs:
         lines.append(f"- {program.label}: `{' '.join(program.argv)}`")
@@ -1096,7 +1428,7 @@ def report(programs: list[Program], args) -> str:
         lines += storm_table(usagectx, args)
     memory, durable = by_label.get("usagectx-ack-memory"), by_label.get("usagectx-durable")
     if durable:
-        lines += durability_tables(usagectx, memory, durable, args)
+        lines += durability_tables(floor, usagectx, memory, durable, args)
     problems = [
         f"- {p.label}, {key}: {message}" for p in programs for key, message in p.errors.items()
     ] + [f"- {p.label}: {note}" for p in programs for note in p.notes]
@@ -1169,7 +1501,13 @@ def refresh_overhead_table(baseline: Program, usagectx: Program, refresh: Progra
     return lines
 
 
-DURABLE_TARGET = 0.50  # durable (--ack commit) pipelined throughput / --ack memory, at least
+DURABLE_VS_NOSTATE = 0.90  # durable (--ack commit) pipelined throughput / --no-state, at least
+DURABLE_VS_FLOOR = 1.00  # durable (--ack commit) pipelined throughput / the C floor, at least
+SQLITE_FLOOR_TARGET = 1.30  # durable round trip p50 / bare SQLite one-row commit p50, at most
+FIRST_ANSWER_TARGET = 10.0  # ms, spawn to first answer with a ledger on disk, fresh or large
+LARGE_SIZE_TARGET = 300.0  # MB, the large ledger's files
+LEDGER_RSS_TARGET = 15.0  # MB, idle resident memory of a session with a ledger on disk
+CROSS_PROCESS_TARGET = 0.50  # two processes' aggregate throughput / one process alone, at least
 CONVERGENCE_TARGET = 1000.0  # ms: a change reaches the other processes' subscribers within a second
 
 
@@ -1195,89 +1533,215 @@ def state_root_description(args) -> str:
     return f"`{parent}` ({filesystem_of(parent)})"
 
 
-def durability_tables(nostate: Program | None, memory: Program | None, durable: Program, args) -> list[str]:
-    """Pipelined throughput and round trips with the durable ledger (--ack commit, the default) against --ack memory
-    and --no-state; the convergence delay between two processes on one state directory."""
-    columns = [(nostate, "`--no-state`"), (memory, "`--ack memory`"), (durable, "`--ack commit` (default)")]
+def value_cell(program: Program | None, key: str, error_key: str, fmt: str) -> tuple[float | None, str]:
+    """A program's value and its cell: empty without the program, `error` when its measurement failed, `—` when
+    missing."""
+    if program is None:
+        return None, ""
+    if error_key in program.errors:
+        return None, "error"
+    got = program.values.get(key)
+    return got, "—" if got is None else format(got, fmt)
 
-    def value(program: Program | None, key: str, error_key: str, fmt: str) -> tuple[float | None, str]:
-        if program is None:
-            return None, ""
-        if error_key in program.errors:
-            return None, "error"
-        got = program.values.get(key)
-        return got, "—" if got is None else format(got, fmt)
 
-    def ratio_cell(num: float | None, den: float | None, digits: int = 2) -> tuple[float | None, str]:
-        if num is None or not den:
-            return None, ""
-        ratio = num / den
-        while digits < 6 and (round(ratio, digits) >= DURABLE_TARGET) != (ratio >= DURABLE_TARGET):
-            digits += 1
-        return ratio, f"{ratio:.{digits}f}"
+def judged_ratio(num: float | None, den: float | None, meets) -> tuple[str, str]:
+    """The ratio num/den (two decimals, more when two would round it across its target) and PASS/MISS by `meets`;
+    empty and `n/a` when a value is missing."""
+    if num is None or not den:
+        return "", "n/a"
+    ratio = num / den
+    digits = 2
+    while digits < 6 and meets(round(ratio, digits)) != meets(ratio):
+        digits += 1
+    return f"{ratio:.{digits}f}", "PASS" if meets(ratio) else "MISS"
 
+
+def durability_tables(floor: Program | None, nostate: Program | None, memory: Program | None, durable: Program,
+                      args) -> list[str]:
+    """Pipelined throughput and round trips with the durable ledger (--ack commit, the default) against the floor,
+    --no-state, --ack memory and bare SQLite; first answers and memory with a ledger on disk, fresh and large; two
+    processes enforcing on one ledger; the convergence delay between two processes on one state directory."""
+    lines = durable_throughput_table(floor, nostate, memory, durable, args)
+    lines += durable_round_trip_table(nostate, memory, durable, args)
+    if "first_fresh_median" in durable.values or any(k in durable.errors for k in ("first_fresh", "large")):
+        lines += ledger_sessions_table(durable, args)
+    if args.cross_process:
+        lines += cross_process_table(durable, args)
+    if args.convergence:
+        lines += convergence_table(durable, args)
+    return lines
+
+
+def durable_throughput_table(floor: Program | None, nostate: Program | None, memory: Program | None,
+                             durable: Program, args) -> list[str]:
+    columns = [(floor, "floor"), (nostate, "`--no-state`"), (memory, "`--ack memory`"),
+               (durable, "`--ack commit` (default)")]
     lines = [
         "",
         f"Durability (same run; the throughput runs interleaved with the others): this build with the durable ledger "
         f"in a fresh state directory per session, answers written after the burst's commit (`--ack commit`, the "
-        f"default) or before it (`--ack memory`), and with no ledger on disk (`--no-state`, the `usagectx` column "
-        f"above). State directories: {state_root_description(args)}.",
+        f"default) or before it (`--ack memory`), against the C floor and this build with no ledger on disk "
+        f"(`--no-state`), the columns of the first table. State directories: {state_root_description(args)}.",
         "",
-        "| Measurement | " + " | ".join(name for _, name in columns) + " | commit/memory | Target | Result |",
-        "|---|--:|--:|--:|--:|---|---|",
+        "| Measurement | " + " | ".join(name for _, name in columns)
+        + f" | commit/`--no-state` | Result (≥ {DURABLE_VS_NOSTATE:.2f}) | commit/floor "
+        f"| Result (≥ {DURABLE_VS_FLOOR:.2f}) | commit/memory |",
+        "|---|--:|--:|--:|--:|--:|---|--:|---|--:|",
     ]
     for mode, name in (("tp_newline", "newline framing"), ("tp_content-length", "Content-Length framing")):
         for stat in ("best", "median"):
-            cells = [value(p, f"{mode}_{stat}", mode, ",.0f") for p, _ in columns]
-            ratio, text = ratio_cell(cells[2][0], cells[1][0])
-            result = "n/a" if ratio is None else "PASS" if ratio >= DURABLE_TARGET else "MISS"
+            cells = [value_cell(p, f"{mode}_{stat}", mode, ",.0f") for p, _ in columns]
+            got = [c[0] for c in cells]
+            vs_nostate = judged_ratio(got[3], got[1], lambda r: r >= DURABLE_VS_NOSTATE)
+            vs_floor = judged_ratio(got[3], got[0], lambda r: r >= DURABLE_VS_FLOOR)
+            vs_memory = judged_ratio(got[3], got[2], lambda r: True)[0]
             lines.append(
                 f"| Pipelined increments, {name}, {stat} (msg/s) | " + " | ".join(c[1] for c in cells)
-                + f" | {text} | ≥ {DURABLE_TARGET:.2f} | {result} |")
+                + f" | {vs_nostate[0]} | {vs_nostate[1]} | {vs_floor[0]} | {vs_floor[1]} | {vs_memory} |")
+    return lines
+
+
+def durable_round_trip_table(nostate: Program | None, memory: Program | None, durable: Program,
+                             args) -> list[str]:
+    columns = [(nostate, "`--no-state`"), (memory, "`--ack memory`"), (durable, "`--ack commit` (default)")]
+    lines = [
+        "",
+        "| Measurement | " + " | ".join(name for _, name in columns)
+        + " | SQLite floor (one row) | SQLite, the ledger's writes | commit/SQLite floor | Target | Result |",
+        "|---|--:|--:|--:|--:|--:|--:|---|---|",
+    ]
     for stat in ("p50", "p99"):
-        cells = [value(p, f"drt_{stat}", "drt", ",.1f") for p, _ in columns]
-        _, text = ratio_cell(cells[2][0], cells[1][0])
+        cells = [value_cell(p, f"drt_{stat}", "drt", ",.1f") for p, _ in columns]
+        floor = value_cell(durable, f"sqlf_{stat}", "sqlf", ",.1f")
+        shaped = value_cell(durable, f"sqll_{stat}", "sqll", ",.1f")
+        ratio, result = judged_ratio(cells[2][0], floor[0], lambda r: r <= SQLITE_FLOOR_TARGET)
+        target = f"≤ {SQLITE_FLOOR_TARGET:.2f}" if stat == "p50" else ""
         lines.append(
             f"| Round trip, one request in flight, {stat} (µs) | " + " | ".join(c[1] for c in cells)
-            + f" | {text} | | |")
+            + f" | {floor[1]} | {shaped[1]} | {ratio} | {target} | {result if target else ''} |")
     pin = "harness and child pinned to one CPU" if args.pin else "not pinned"
     lines += [
         "",
         f"Round trips: {args.durable_round_trips:,} timed after {args.durable_warmup:,} warm-up, newline framing, "
-        f"{pin}, one session per column.",
+        f"{pin}, one session per column. SQLite floor: `bench/sqlite_floor.c`, bare SQLite in WAL mode with "
+        f"`synchronous=FULL` in a fresh database on the same file system, as many commits (`BEGIN IMMEDIATE`, one "
+        f"`INSERT`, `COMMIT`, each timed) on the same CPU, half right before the `--ack commit` round trips and half "
+        f"right after (each half after {args.durable_warmup:,} warm-up commits). For information, `SQLite, the "
+        f"ledger's writes` is the same program writing what one increment's commit writes in the ledger (a row of the "
+        f"change log and its index, the day's and the all-time running totals: {COMMIT_FRAMES} pages).",
     ]
     if "flush_p50" in durable.values:
         lines[-1] += (
-            f" For reference, what the disk charges per commit: writing {COMMIT_FRAMES * WAL_FRAME:,} bytes (the "
-            f"{COMMIT_FRAMES} write-ahead-log frames of one increment's commit) into a file in the same file system, "
-            f"from its start again every {WAL_WRAP:,} frames as SQLite's log, then `fdatasync`, as often: "
+            f" Also for information, what the disk charges per commit: writing {COMMIT_FRAMES * WAL_FRAME:,} bytes "
+            f"(the {COMMIT_FRAMES} write-ahead-log frames of one increment's commit) into a file in the same file "
+            f"system, from its start again every {WAL_WRAP:,} frames as SQLite's log, then `fdatasync`, as often: "
             f"p50 {durable.values['flush_p50']:,.1f} µs, p99 {durable.values['flush_p99']:,.1f} µs.")
     elif "flush" in durable.errors:
         lines[-1] += " The fdatasync reference failed (see Problems)."
-    if args.convergence:
-        failed = "conv" in durable.errors
-        v = durable.values
+    return lines
 
-        def ms(key: str) -> str:
-            return "error" if failed or key not in v else f"{v[key]:,.0f}"
 
-        result = "n/a" if failed or "conv_max" not in v else "PASS" if v["conv_max"] <= CONVERGENCE_TARGET else "MISS"
-        gap = f"{args.convergence_gap:,} ms plus up to {CONVERGENCE_JITTER * 1000:.0f} ms at random"
+def ledger_sessions_table(durable: Program, args) -> list[str]:
+    large = durable.large
+    failed = "large" in durable.errors
+    size_of = f"{args.large_ledger:,} changes"
+    # title, key of the fresh ledger's value, of the large one's, their error keys, format, limit, target text
+    rows = [
+        ("Spawn to first answer, median (ms)", "first_fresh_median", "first_large_median", "first_fresh",
+         "first_large", ".2f", FIRST_ANSWER_TARGET, f"≤ {FIRST_ANSWER_TARGET:.0f} ms"),
+        ("Spawn to first answer, p90 (ms)", "first_fresh_p90", "first_large_p90", "first_fresh", "first_large",
+         ".2f", None, ""),
+        ("Idle resident memory (MB)", "rss_fresh", "rss_large", "rss_fresh", "rss_large", ".1f", LEDGER_RSS_TARGET,
+         f"≤ {LEDGER_RSS_TARGET:.0f} MB"),
+    ]
+    lines = [
+        "",
+        "First answer and memory with the ledger on disk (`usagectx --state DIR`, the four standard plugins, "
+        "answers after the commit): a fresh ledger is a new state directory per session; the large ledger is built "
+        "once per run and shared by its sessions (each adds one document). First answer as in the first table "
+        f"({args.spawns} spawns, one `usage/increment`); memory: VmRSS 1 s after that answer.",
+        "",
+        f"| Measurement | fresh ledger | large ledger ({size_of}) | Target | Result (fresh / large) |",
+        "|---|--:|--:|---|---|",
+    ]
+    for title, fresh_key, large_key, fresh_error, large_error, fmt, limit, target in rows:
+        fresh = value_cell(durable, fresh_key, fresh_error, fmt)
+        big = (None, "error") if failed else value_cell(durable, large_key, large_error, fmt)
+        if not args.large_ledger:
+            big = (None, "")
+        result = ""
+        if limit is not None:
+            verdicts = ["n/a" if v is None else "PASS" if v <= limit else "MISS" for v, _ in (fresh, big)]
+            result = verdicts[0] if not args.large_ledger else " / ".join(verdicts)
+        lines.append(f"| {title} | {fresh[1]} | {big[1]} | {target} | {result} |")
+    if args.large_ledger:
+        size = None if large is None else large.size / 1e6
+        verdict = "n/a" if size is None else "PASS" if size <= LARGE_SIZE_TARGET else "MISS"
+        lines.append(f"| Ledger files (MB) | | {'error' if size is None else format(size, ',.1f')} "
+                     f"| ≤ {LARGE_SIZE_TARGET:.0f} MB | {verdict} |")
+    if large is not None:
         lines += [
             "",
-            f"Convergence (two processes, `usagectx --state DIR` each, on one fresh state directory): B subscribes to "
-            f"`{CONVERGENCE_METRIC}`, then A starts and gets {args.convergence:,} `usage/increment` requests of "
-            f"`{CONVERGENCE_METRIC}`, one at a time, {gap} apart; the delay is from A's answer arriving to B's "
-            f"`usage/changed` with the value A answered arriving:",
-            "",
-            "| Measurement | usagectx | Target | Result |",
-            "|---|--:|---|---|",
-            f"| Convergence delay, p50 (ms) | {ms('conv_p50')} | | |",
-            f"| Convergence delay, p99 (ms) | {ms('conv_p99')} | | |",
-            f"| Convergence delay, max (ms) | {ms('conv_max')} | ≤ {CONVERGENCE_TARGET:,.0f} ms | {result} |",
-            f"| Convergence delay, min (ms) | {ms('conv_min')} | | |",
+            f"Large ledger: {large.changes:,} changes over the last 365 days (documents, requests, and tokens of "
+            f"{len(large.labels)} models with their fields and cost; about one in ten with an idempotency key), written "
+            f"by `bench-ledger-fill` through `DurableLedger` in {large.commits:,} commits of 1,000 in "
+            f"{large.fill_seconds:,.1f} s. Opening it once more in the fill (the integrity check and the running "
+            f"totals, as a session's start) took {large.open_ms:,.0f} ms and read {large.rows_read_at_open:,} "
+            f"counter rows.",
         ]
     return lines
+
+
+def cross_process_table(durable: Program, args) -> list[str]:
+    lines = [
+        "",
+        f"Cross-process enforce (newline framing, {args.runs} run(s) each, alternating): {args.cross_process:,} "
+        f"pipelined `usage/increment` requests of `{METRIC}` with `\"enforce\": true` per process, `usagectx "
+        f"--state DIR --config FILE` (default ack) with the limit {ENFORCE_LIMIT:,} so that none is refused; two "
+        f"processes started together on one fresh state directory against one process alone on a fresh one. "
+        f"Aggregate: all answers / time from the first write to the last answer of both.",
+        "",
+        "| Measurement | one process | two processes (aggregate) | two/one | Target | Result |",
+        "|---|--:|--:|--:|---|---|",
+    ]
+    for stat in ("best", "median"):
+        one = value_cell(durable, f"xp_one_{stat}", "xp", ",.0f")
+        two = value_cell(durable, f"xp_two_{stat}", "xp", ",.0f")
+        ratio, result = judged_ratio(two[0], one[0], lambda r: r >= CROSS_PROCESS_TARGET)
+        lines.append(f"| Enforced increments, {stat} (msg/s) | {one[1]} | {two[1]} | {ratio} | "
+                     f"≥ {CROSS_PROCESS_TARGET:.2f} | {result} |")
+    stored = durable.values.get("xp_stored")
+    sent = 2 * args.cross_process
+    stored_cell = "error" if "xp" in durable.errors or stored is None else f"{stored:,.0f} of {sent:,}"
+    verdict = "n/a" if stored_cell == "error" else "PASS" if stored == sent else "MISS"
+    lines.append(f"| Stored total after each two-process run (`usagectx call usage/get`, a third process) | "
+                 f"| {stored_cell} | | = sent | {verdict} |")
+    return lines
+
+
+def convergence_table(durable: Program, args) -> list[str]:
+    failed = "conv" in durable.errors
+    v = durable.values
+
+    def ms(key: str) -> str:
+        return "error" if failed or key not in v else f"{v[key]:,.0f}"
+
+    result = "n/a" if failed or "conv_max" not in v else "PASS" if v["conv_max"] <= CONVERGENCE_TARGET else "MISS"
+    gap = f"{args.convergence_gap:,} ms plus up to {CONVERGENCE_JITTER * 1000:.0f} ms at random"
+    return [
+        "",
+        f"Convergence (two processes, `usagectx --state DIR` each, on one fresh state directory): B subscribes to "
+        f"`{CONVERGENCE_METRIC}`, then A starts and gets {args.convergence:,} `usage/increment` requests of "
+        f"`{CONVERGENCE_METRIC}`, one at a time, {gap} apart; the delay is from A's answer arriving to B's "
+        f"`usage/changed` with the value A answered arriving:",
+        "",
+        "| Measurement | usagectx | Target | Result |",
+        "|---|--:|---|---|",
+        f"| Convergence delay, p50 (ms) | {ms('conv_p50')} | | |",
+        f"| Convergence delay, p99 (ms) | {ms('conv_p99')} | | |",
+        f"| Convergence delay, max (ms) | {ms('conv_max')} | ≤ {CONVERGENCE_TARGET:,.0f} ms | {result} |",
+        f"| Convergence delay, min (ms) | {ms('conv_min')} | | |",
+    ]
 
 
 def storm_table(usagectx: Program, args) -> list[str]:
@@ -1365,6 +1829,18 @@ def parse_args() -> argparse.Namespace:
         help="ms between those increments, before a random 0-250 ms is added (default 300)")
     parser.add_argument(
         "--state-root", help="where the fresh state directories go (default: the system's temporary directory)")
+    parser.add_argument(
+        "--sqlite-floor", default="bench/out/sqlite_floor",
+        help="the bare SQLite commit program (bench/sqlite_floor.c) for the durable round trip's floor")
+    parser.add_argument(
+        "--fill", default=".build-bench/release/bench-ledger-fill",
+        help="the ledger filler (the bench-ledger-fill target) that builds the large ledger")
+    parser.add_argument(
+        "--large-ledger", type=int,
+        help="changes in the large ledger of the first-answer test (default 10,000,000; 200,000 with --quick; 0: none)")
+    parser.add_argument(
+        "--cross-process", type=int,
+        help="enforced increments per process in the cross-process test (default: --n; 0: none)")
     args = parser.parse_args()
     quick = args.quick
     args.n = args.n if args.n is not None else (100_000 if quick else 1_000_000)
@@ -1376,13 +1852,18 @@ def parse_args() -> argparse.Namespace:
         args.durable_round_trips = 500 if quick else 5_000
     args.durable_warmup = args.durable_warmup if args.durable_warmup is not None else (50 if quick else 200)
     args.convergence = args.convergence if args.convergence is not None else (10 if quick else 100)
+    if args.large_ledger is None:
+        args.large_ledger = 200_000 if quick else 10_000_000
+    args.cross_process = args.cross_process if args.cross_process is not None else args.n
     if args.no_durability:
         args.convergence = 0
+        args.large_ledger = 0
+        args.cross_process = 0
     if args.no_baseline:
         args.baseline = None
     if (min(args.n, args.runs, args.round_trips, args.spawns, args.durable_round_trips) < 1 or args.warmup < 0
             or args.storms < 0 or args.window < 0 or args.durable_warmup < 0 or args.convergence < 0
-            or args.convergence_gap < 0):
+            or args.convergence_gap < 0 or args.large_ledger < 0 or args.cross_process < 0):
         parser.error("counts must be positive")
     return args
 
@@ -1399,6 +1880,7 @@ def main() -> int:
 
 
 def run(args, logs: Path) -> int:
+    args.load_at_start = os.getloadavg()
     # usagectx keeps a durable ledger by default; every row but the durability ones measures it with the ledger in
     # memory (--no-state), comparable with the floor and the baseline, which have none.
     programs = [
@@ -1432,6 +1914,10 @@ def run(args, logs: Path) -> int:
     log("idle resident memory")
     for program in programs:
         measure_idle_rss(program, args)
+    durable = next((p for p in extra if p.label == "usagectx-durable"), None)
+    if durable:
+        log("first answer and idle memory with the ledger on disk")
+        measure_ledger_sessions(durable, args, logs)
     log("round trip")
     for program in programs:
         measure_round_trip(program, args)
@@ -1449,13 +1935,16 @@ def run(args, logs: Path) -> int:
                 log("trigger storm")
                 measure_storm(program, args)
     by_label = {p.label: p for p in programs + extra}
-    durable = by_label.get("usagectx-durable")
     if durable:
         log("durable round trips")
-        for label in ("usagectx", "usagectx-ack-memory", "usagectx-durable"):
+        for label in ("usagectx", "usagectx-ack-memory"):
             if label in by_label:
                 measure_round_trip(by_label[label], args, "drt", args.durable_warmup, args.durable_round_trips)
+        measure_durable_round_trip(durable, args)
         measure_flush(durable, args)
+        if args.cross_process:
+            log(f"cross-process enforce ({args.cross_process:,} increments per process)")
+            measure_cross_process(durable, args, logs)
         if args.convergence:
             log(f"convergence between two processes ({args.convergence} increments)")
             measure_convergence(durable, args)
