@@ -34,7 +34,18 @@ extension LedgerStore {
     }
   }
 
-  static func recogniseAndMigrate(_ connection: SQLiteConnection) throws(LedgerError) {
+  /// Recognises the file and brings its schema up to date, then makes sure it uses write-ahead logging. A ledger
+  /// that is already current is only read (nothing is written at open); a new, empty file switches to write-ahead
+  /// logging first, so that its schema is created with one commit of the log. Migrations run under the write lock
+  /// and look again once they hold it, so processes opening a new ledger at once take turns.
+  static func recogniseAndMigrate(_ connection: SQLiteConnection, within timeout: Int32) throws(LedgerError) {
+    let application = try connection.integer("PRAGMA application_id") ?? 0
+    let version = try connection.integer("PRAGMA user_version") ?? 0
+    if application == applicationID && version == Int64(migrations.count) {
+      return try useWriteAheadLog(connection, within: timeout)
+    }
+    try recognise(connection)
+    if application == 0 { try useWriteAheadLog(connection, within: timeout) }
     try connection.execute("BEGIN IMMEDIATE")
     do throws(LedgerError) {
       try recognise(connection)
@@ -43,12 +54,15 @@ extension LedgerStore {
         try connection.execute(migrations[step])
         try connection.execute("PRAGMA user_version = \(step + 1)")
       }
-      try connection.execute("PRAGMA application_id = \(applicationID)")
+      if try connection.integer("PRAGMA application_id") != applicationID {
+        try connection.execute("PRAGMA application_id = \(applicationID)")
+      }
       try connection.execute("COMMIT")
     } catch {
-      try? connection.execute("ROLLBACK")
+      try? connection.execute("ROLLBACK")  // harmless: the error that led here is the one reported
       throw error
     }
+    try useWriteAheadLog(connection, within: timeout)
   }
 
   /// Switches to write-ahead logging (a no-op once any process did), retrying while another process holds the

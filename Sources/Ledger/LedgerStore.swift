@@ -35,6 +35,9 @@ public final class LedgerStore {
   private let deliver: SQLiteStatement
   private let note: SQLiteStatement
   private let version: SQLiteStatement
+  /// `BEGIN IMMEDIATE` and `COMMIT`, prepared once: a burst's transaction runs them every time.
+  private let beginWrite: SQLiteStatement
+  private let commitWrite: SQLiteStatement
   /// Whether opening read the whole file with `PRAGMA quick_check` (it does unless the file is as a check or a
   /// clean close last left it).
   public let checkedAtOpen: Bool
@@ -58,9 +61,7 @@ public final class LedgerStore {
     connection.setBusyTimeout(busyTimeout)
     // Before anything is written: a damaged ledger is refused untouched.
     checkedAtOpen = try Self.checkIntegrity(connection, within: busyTimeout)
-    // Recognised and migrated under the write lock, so processes opening a new ledger at once take turns.
-    try Self.recogniseAndMigrate(connection)
-    try Self.useWriteAheadLog(connection, within: busyTimeout)
+    try Self.recogniseAndMigrate(connection, within: busyTimeout)
     try connection.execute("PRAGMA synchronous = FULL")
     insert = try connection.prepare(
       """
@@ -83,6 +84,8 @@ public final class LedgerStore {
     deliver = try connection.prepare("DELETE FROM outbox WHERE id = ?")
     note = try connection.prepare("INSERT OR REPLACE INTO readings (metric, value, at_ms) VALUES (?, ?, ?)")
     version = try connection.prepare("PRAGMA data_version")
+    beginWrite = try connection.prepare("BEGIN IMMEDIATE")
+    commitWrite = try connection.prepare("COMMIT")
   }
 
   /// The schema version of the file.
@@ -100,7 +103,7 @@ public final class LedgerStore {
 
   /// Opens a write transaction (`BEGIN IMMEDIATE`: the write lock is taken now, waiting up to the busy timeout).
   public func begin() throws(LedgerError) {
-    try connection.execute("BEGIN IMMEDIATE")
+    try beginWrite.run([])
   }
 
   /// Whether a transaction is open.
@@ -115,7 +118,7 @@ public final class LedgerStore {
   @discardableResult
   public func write(_ batch: LedgerBatch) throws(LedgerError) -> [Int64] {
     guard !batch.isEmpty else {
-      if inTransaction { try connection.execute("COMMIT") }
+      if inTransaction { try commitWrite.run([]) }
       return []
     }
     if !inTransaction { try begin() }
@@ -132,7 +135,7 @@ public final class LedgerStore {
       for id in batch.delivered { try deliver.run([.integer(id)]) }
       for baseline in batch.baselines { try setBaseline(baseline) }
       for reading in batch.readings { try note.run([.text(reading.metric), .integer(reading.value), .integer(reading.at)]) }
-      try connection.execute("COMMIT")
+      try commitWrite.run([])
       return outboxIDs
     } catch {
       rollBack()
