@@ -56,34 +56,44 @@ extension LedgerStore {
   public func counterTotals(
     metrics: Set<String>? = nil, fromDay: Int64
   ) throws(LedgerError) -> [(metric: String, day: Int64, total: Int64)] {
-    var rows: [(metric: String, day: Int64, total: Int64)] = []
     rowsRead = 0
-    let statement: SQLiteStatement
-    if let metrics {
-      statement = try connection.prepare(
-        "SELECT day, amount FROM counters WHERE metric = ? AND (day = ? OR day >= ?)")
-      for metric in metrics.sorted() {
-        try statement.bind([.text(metric), .integer(Self.allTime), .integer(fromDay)])
-        var sums: [Int64: Int64] = [:]
-        while try statement.step() {
-          rowsRead += 1
-          sums[statement.int64(0), default: 0] = try Self.add(sums[statement.int64(0), default: 0], statement.int64(1), path)
-        }
-        for (day, total) in sums { rows.append((metric, day, total)) }
+    let allTime = try connection.prepare("SELECT amount FROM counters WHERE metric = ? AND day = ?")
+    let days = try connection.prepare("SELECT day, amount FROM counters WHERE metric = ? AND day >= ?")
+    var rows: [(metric: String, day: Int64, total: Int64)] = []
+    let names: [String]
+    if let metrics { names = metrics.sorted() } else { names = try counterMetrics() }
+    for metric in names {
+      var sums: [Int64: Int64] = [:]
+      try allTime.bind([.text(metric), .integer(Self.allTime)])
+      while try allTime.step() {
+        rowsRead += 1
+        sums[Self.allTime] = try Self.add(sums[Self.allTime] ?? 0, allTime.int64(0), path)
       }
-      return rows
+      try days.bind([.text(metric), .integer(fromDay)])
+      while try days.step() {
+        rowsRead += 1
+        sums[days.int64(0)] = try Self.add(sums[days.int64(0)] ?? 0, days.int64(1), path)
+      }
+      for (day, total) in sums { rows.append((metric, day, total)) }
     }
-    statement = try connection.prepare("SELECT metric, day, amount FROM counters WHERE day = ? OR day >= ?")
-    try statement.bind([.integer(Self.allTime), .integer(fromDay)])
-    var sums: [String: [Int64: Int64]] = [:]
-    while try statement.step() {
-      rowsRead += 1
-      let metric = statement.text(0) ?? ""
-      let day = statement.int64(1)
-      sums[metric, default: [:]][day] = try Self.add(sums[metric]?[day] ?? 0, statement.int64(2), path)
-    }
-    for (metric, days) in sums { for (day, total) in days { rows.append((metric, day, total)) } }
     return rows
+  }
+
+  /// The metrics that have running totals, found by stepping from one metric to the next through the counters'
+  /// key (one look-up per metric, however many rows each holds).
+  func counterMetrics() throws(LedgerError) -> [String] {
+    let next = try connection.prepare("SELECT metric FROM counters WHERE metric > ? ORDER BY metric LIMIT 1")
+    var metrics: [String] = []
+    var last = ""
+    while true {
+      try next.bind([.text(last)])
+      guard try next.step(), let metric = next.text(0) else { break }
+      next.reset()
+      rowsRead += 1
+      metrics.append(metric)
+      last = metric
+    }
+    return metrics
   }
 
   private static func add(_ first: Int64, _ second: Int64, _ path: String) throws(LedgerError) -> Int64 {

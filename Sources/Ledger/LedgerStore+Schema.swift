@@ -44,7 +44,6 @@ extension LedgerStore {
     ALTER TABLE changes ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE changes ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE changes ADD COLUMN rolled INTEGER NOT NULL DEFAULT 0;
-    CREATE INDEX changes_to_roll_up ON changes (rolled, day);
     CREATE TABLE counters (
       metric TEXT NOT NULL,
       day INTEGER NOT NULL,
@@ -59,7 +58,6 @@ extension LedgerStore {
       events INTEGER NOT NULL,
       PRIMARY KEY (metric, day, label)
     ) WITHOUT ROWID;
-    CREATE INDEX counters_by_day ON counters (day);
     INSERT INTO counters
       SELECT metric, day, COALESCE(label, ''), SUM(delta), SUM(f0), SUM(f1), SUM(f2), SUM(f3), SUM(cost), MIN(priced),
         SUM(events)

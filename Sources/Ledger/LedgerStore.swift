@@ -239,8 +239,15 @@ public final class LedgerStore {
   @discardableResult
   public func rollUpOldestDay(before cutoff: Int64) throws(LedgerError) -> Int64? {
     let lastDay = cutoff.floorDivided(by: Self.millisecondsPerDay) - 1
-    guard let day = try connection.integer("SELECT MIN(day) FROM changes WHERE rolled = 0 AND day <= \(lastDay)")
-    else { return nil }
+    // Per metric through the (metric, day) index: the rows read are the days already rolled up, then one.
+    let oldest = try connection.prepare("SELECT MIN(day) FROM changes WHERE metric = ? AND rolled = 0 AND day <= ?")
+    var found: Int64?
+    for metric in try counterMetrics() {
+      try oldest.bind([.text(metric), .integer(lastDay)])
+      if try oldest.step(), !oldest.isNull(0) { found = min(found ?? .max, oldest.int64(0)) }
+      oldest.reset()
+    }
+    guard let day = found else { return nil }
     try begin()
     do throws(LedgerError) {
       try connection.execute(
