@@ -90,7 +90,9 @@ struct SpawnedProcessTests {
       switch try output.read(timeout: Self.timeout) {
       case .bytes(let bytes): received += bytes
       case .endOfFile: break reading
-      case .timedOut: Issue.record("cat did not see the end of its input"); break reading
+      case .timedOut:
+        Issue.record("cat did not see the end of its input")
+        break reading
       }
     }
     #expect(received == Array("hello".utf8))

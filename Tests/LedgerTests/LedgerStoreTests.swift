@@ -68,7 +68,11 @@ struct LedgerStoreTests {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let path = directory + "/usage.sqlite3"
     let sqlite = try SpawnedProcess(
-      "python3", ["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('create table notes(x)'); c.commit()", path])
+      "python3",
+      [
+        "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('create table notes(x)'); c.commit()",
+        path,
+      ])
     #expect(try sqlite.wait().code == 0)
     let before = try Data(contentsOf: URL(fileURLWithPath: path))
     #expect {
@@ -86,7 +90,11 @@ struct LedgerStoreTests {
     do { _ = try LedgerStore(directory: directory) }
     let path = directory + "/usage.sqlite3"
     let bump = try SpawnedProcess(
-      "python3", ["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('pragma user_version = 99'); c.commit()", path])
+      "python3",
+      [
+        "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('pragma user_version = 99'); c.commit()",
+        path,
+      ])
     try bump.wait()
     #expect(throws: LedgerError.newerSchema(path: path, version: 99, known: LedgerStore.latestSchemaVersion)) {
       _ = try LedgerStore(directory: directory)

@@ -77,7 +77,8 @@ public final class SpawnedProcess {
   public let stdout: PipeEnd?
   /// The read end of the child's stderr when it is a ``Stream/pipe``.
   public let stderr: PipeEnd?
-  /// How the child ended, once it has been reaped (by ``wait()``, ``wait(timeout:)``, ``isRunning`` or ``end(grace:)``).
+  /// How the child ended, once it has been reaped (by ``wait()``, ``wait(timeout:)``, ``isRunning`` or
+  /// ``end(grace:)``).
   public private(set) var termination: Termination?
 
   /// Starts `executable` with `arguments` (not counting the program's name, which is `executable` as given).
