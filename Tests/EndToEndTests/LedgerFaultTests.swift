@@ -101,44 +101,45 @@ struct LedgerFaultTests {
 /// `usagectx` started by `/bin/sh` under `umask 000` (the test process's own umask is shared by the tests running
 /// beside it), with newline-delimited JSON on its stdin and stdout; stderr is discarded. Every wait is bounded.
 final class UmaskedSession {
-  private let process = Process()
-  private let input = Pipe()
-  private let output = Pipe()
+  private let process: SpawnedProcess
+  private let input: PipeEnd
+  private let output: PipeEnd
   private var buffer: [UInt8] = []
 
   init(arguments: [String]) throws {
     let path = SidecarProcess.binaryPath
     guard FileManager.default.isExecutableFile(atPath: path) else { throw SidecarProcess.Failure.binaryMissing(path) }
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", #"umask 000 && exec "$0" "$@""#, path] + arguments
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
+    process = try SpawnedProcess(
+      "/bin/sh", ["-c", #"umask 000 && exec "$0" "$@""#, path] + arguments, stdin: .pipe, stdout: .pipe, stderr: .null)
+    guard let input = process.stdin, let output = process.stdout else {
+      preconditionFailure("SpawnedProcess returns the test's end of every piped stream")
+    }
+    self.input = input
+    self.output = output
   }
 
+  /// A session still running is asked to end (SIGTERM), given a few seconds for it, then killed; either way it is
+  /// reaped.
   deinit {
-    if process.isRunning { process.terminate() }
+    process.end(grace: 5)
   }
 
   /// Sends one message and a newline.
   func send(_ line: String) throws {
-    try input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+    try input.write(Array((line + "\n").utf8))
   }
 
   /// The next line usagectx writes.
   func nextLine(timeout: Double = SidecarProcess.defaultTimeout) throws -> String {
     let deadline = Date().addingTimeInterval(timeout)
-    let fd = output.fileHandleForReading.fileDescriptor
     while buffer.firstIndex(of: 0x0A) == nil {
       let remaining = deadline.timeIntervalSinceNow
       guard remaining > 0 else { throw SidecarProcess.Failure.timedOut("a line") }
-      var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-      guard poll(&descriptor, 1, Int32(remaining * 1000) + 1) > 0 else { continue }
-      var chunk = [UInt8](repeating: 0, count: 65536)
-      let count = read(fd, &chunk, chunk.count)
-      guard count > 0 else { throw SidecarProcess.Failure.closed("a line") }
-      buffer.append(contentsOf: chunk[0..<count])
+      switch try output.read(timeout: remaining) {
+      case .bytes(let bytes): buffer.append(contentsOf: bytes)
+      case .endOfFile: throw SidecarProcess.Failure.closed("a line")
+      case .timedOut: continue
+      }
     }
     let newline = buffer.firstIndex(of: 0x0A) ?? buffer.endIndex
     defer { buffer.removeSubrange(...newline) }
@@ -147,12 +148,10 @@ final class UmaskedSession {
 
   /// Ends the input and waits for usagectx to exit; returns its status.
   func finish(timeout: Double = SidecarProcess.defaultTimeout) throws -> Int32 {
-    try input.fileHandleForWriting.close()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning {
-      if Date() > deadline { throw SidecarProcess.Failure.timedOut("process exit") }
-      usleep(2_000)
+    input.close()
+    guard let termination = try process.wait(timeout: timeout) else {
+      throw SidecarProcess.Failure.timedOut("process exit")
     }
-    return process.terminationStatus
+    return termination.code
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import TestSupport
 import Testing
 
 /// The session's life: answering in the client's framing, initialize, shutdown, exit codes.
@@ -138,7 +139,7 @@ struct LifecycleTests {
     #expect(answers.allSatisfy { $0["result"]?["metrics"] != nil })
     #expect(try sidecar.waitForExit(timeout: 5) == 0)
     #expect(Date().timeIntervalSince(started) < 2)
-    #expect(sidecar.process.terminationReason == .exit)
+    #expect(sidecar.process.termination?.exitStatus != nil)
   }
 
   @Test(
@@ -152,30 +153,26 @@ struct LifecycleTests {
     sidecar.signal(signal)
     #expect(try sidecar.waitForExit(timeout: 5) == 0)
     #expect(Date().timeIntervalSince(started) < 2)
-    #expect(sidecar.process.terminationReason == .exit)
+    #expect(sidecar.process.termination?.exitStatus != nil)
   }
 
   /// A `sleep` process standing in for the client.
-  static func startClient() throws -> Process {
-    let client = Process()
-    client.executableURL = URL(fileURLWithPath: "/bin/sleep")
-    client.arguments = ["30"]
-    try client.run()
-    return client
+  static func startClient() throws -> SpawnedProcess {
+    try SpawnedProcess("/bin/sleep", ["30"])
   }
 
   /// Kills the stand-in client, reaps it, and requires usagectx to exit within about three seconds.
-  static func killClientAndExpectExit(_ client: Process, _ sidecar: SidecarProcess) throws {
+  static func killClientAndExpectExit(_ client: SpawnedProcess, _ sidecar: SidecarProcess) throws {
     #expect(try sidecar.staysQuiet(for: 0.3))
     #expect(sidecar.process.isRunning)
-    // SIGKILL: a child inherits the spawning thread's blocked signals (SIGTERM among them here).
-    kill(client.processIdentifier, SIGKILL)
-    client.waitUntilExit()
+    // SIGKILL: nothing the client could catch or ignore.
+    client.kill(SIGKILL)
+    try client.wait()
     let started = Date()
     let status = try sidecar.waitForExit(timeout: 6)
     let waited = Date().timeIntervalSince(started)
     #expect(waited < 3.5, "exited \(waited) s after the client")
-    #expect(sidecar.process.terminationReason == .exit)
+    #expect(sidecar.process.termination?.exitStatus != nil)
     #expect(status == 1, "the client vanished without shutdown")
   }
 
@@ -183,9 +180,9 @@ struct LifecycleTests {
     "--client-process-id: usagectx exits soon after that process is gone", arguments: SidecarProcess.Framing.allCases)
   func clientProcessOption(framing: SidecarProcess.Framing) throws {
     let client = try Self.startClient()
-    defer { if client.isRunning { kill(client.processIdentifier, SIGKILL) } }
+    defer { if client.isRunning { client.kill(SIGKILL) } }
     let sidecar = try SidecarProcess(
-      framing: framing, arguments: ["--client-process-id", "\(client.processIdentifier)"])
+      framing: framing, arguments: ["--client-process-id", "\(client.pid)"])
     #expect(try sidecar.request("ping", id: 1)["result"] == [:])
     try Self.killClientAndExpectExit(client, sidecar)
   }
@@ -194,9 +191,9 @@ struct LifecycleTests {
     "initialize.processId: usagectx exits soon after that process is gone", arguments: SidecarProcess.Framing.allCases)
   func clientProcessFromInitialize(framing: SidecarProcess.Framing) throws {
     let client = try Self.startClient()
-    defer { if client.isRunning { kill(client.processIdentifier, SIGKILL) } }
+    defer { if client.isRunning { client.kill(SIGKILL) } }
     let sidecar = try SidecarProcess(framing: framing)
-    _ = try sidecar.call("initialize", ["processId": .int(Int64(client.processIdentifier))])
+    _ = try sidecar.call("initialize", ["processId": .int(Int64(client.pid))])
     try Self.killClientAndExpectExit(client, sidecar)
   }
 

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import TestSupport
 import Testing
 
 /// `usagectx report` run as a person or a script would: a ledger on disk, the binary, its stdout, stderr and exit
@@ -48,12 +49,8 @@ struct ReportTests {
         [(m, d, at, at // 86400000, k, l) for m, d, at, k, l in json.loads(sys.argv[2])])
       c.commit()
       """
-    let python = Process()
-    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    python.arguments = ["python3", "-c", script, directory + "/usage.sqlite3", json]
-    try python.run()
-    python.waitUntilExit()
-    #expect(python.terminationStatus == 0)
+    let python = try SpawnedProcess("python3", ["-c", script, directory + "/usage.sqlite3", json])
+    #expect(try python.wait().code == 0)
   }
 
   /// 2026-01-31T23:59:59.999Z and 2026-02-01T00:00:00Z: the last millisecond of January, the first of February.

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import TestSupport
 import Testing
 
 /// The examples of section 7 of the JSON-RPC 2.0 specification, replayed against usagectx in both framings.

@@ -67,12 +67,13 @@ struct LedgerStoreTests {
     let directory = try Self.directory()
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let path = directory + "/usage.sqlite3"
-    let sqlite = Process()
-    sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    sqlite.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('create table notes(x)'); c.commit()", path]
-    try sqlite.run()
-    sqlite.waitUntilExit()
-    #expect(sqlite.terminationStatus == 0)
+    let sqlite = try SpawnedProcess(
+      "python3",
+      [
+        "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('create table notes(x)'); c.commit()",
+        path,
+      ])
+    #expect(try sqlite.wait().code == 0)
     let before = try Data(contentsOf: URL(fileURLWithPath: path))
     #expect {
       _ = try LedgerStore(directory: directory)
@@ -88,11 +89,13 @@ struct LedgerStoreTests {
     let directory = try Self.directory()
     do { _ = try LedgerStore(directory: directory) }
     let path = directory + "/usage.sqlite3"
-    let bump = Process()
-    bump.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    bump.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('pragma user_version = 99'); c.commit()", path]
-    try bump.run()
-    bump.waitUntilExit()
+    let bump = try SpawnedProcess(
+      "python3",
+      [
+        "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('pragma user_version = 99'); c.commit()",
+        path,
+      ])
+    try bump.wait()
     #expect(throws: LedgerError.newerSchema(path: path, version: 99, known: LedgerStore.latestSchemaVersion)) {
       _ = try LedgerStore(directory: directory)
     }

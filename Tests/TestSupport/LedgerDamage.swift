@@ -38,16 +38,11 @@ public enum LedgerDamage {
 
   /// Runs a Python script with `arguments`; returns the lines it printed.
   public static func python(_ script: String, _ arguments: String...) throws -> [String] {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script] + arguments
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let process = try SpawnedProcess("python3", ["-c", script] + arguments, stdout: .pipe)
+    let data = try process.stdout?.readToEnd() ?? []
+    let status = try process.wait().code
     let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
-    guard process.terminationStatus == 0 else { throw Failure(output: lines) }
+    guard status == 0 else { throw Failure(output: lines) }
     return lines
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// One run of a `usagectx` subcommand that reads no input and exits by itself (`usagectx report …`), with what it
 /// wrote to stdout and stderr. Output goes to files, so neither stream can fill a pipe and stall the other.
@@ -28,26 +29,17 @@ struct OneShotCommand {
       try? err.close()
     }
 
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
     var merged = ProcessInfo.processInfo.environment
     for (key, value) in environment { merged[key] = value }
-    process.environment = merged
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning {
-      if Date() > deadline {
-        process.terminate()
-        throw SidecarProcess.Failure.timedOut("usagectx \(arguments.joined(separator: " ")) to exit")
-      }
-      usleep(2_000)
+    let process = try SpawnedProcess(
+      path, arguments, environment: merged,
+      stdin: .null, stdout: .fileDescriptor(out.fileDescriptor), stderr: .fileDescriptor(err.fileDescriptor))
+    guard let termination = try process.wait(timeout: timeout) else {
+      process.end(grace: 5)
+      throw SidecarProcess.Failure.timedOut("usagectx \(arguments.joined(separator: " ")) to exit")
     }
     return OneShotCommand(
-      status: process.terminationStatus,
+      status: termination.code,
       stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
       stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
   }

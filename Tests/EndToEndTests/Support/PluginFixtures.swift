@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Builds the C fixture plugin (`Tests/Fixtures/plugins/widgets.c`) with the system C compiler, against the plugin
 /// header alone, into a fresh temporary directory per call.
@@ -18,16 +19,14 @@ enum PluginFixtures {
   @discardableResult
   static func build(_ fileName: String, in directory: URL, defines: [String] = []) throws -> URL {
     let output = directory.appendingPathComponent(fileName)
-    let compiler = Process()
-    compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    compiler.arguments =
-      ["cc", "-shared", "-fPIC", "-O1", "-I", repositoryRoot.appendingPathComponent("protocol").path] + defines + [
+    let compiler = try SpawnedProcess(
+      "cc",
+      ["-shared", "-fPIC", "-O1", "-I", repositoryRoot.appendingPathComponent("protocol").path] + defines + [
         "-o", output.path, repositoryRoot.appendingPathComponent("Tests/Fixtures/plugins/widgets.c").path,
-      ]
-    try compiler.run()
-    compiler.waitUntilExit()
-    guard compiler.terminationStatus == 0 else {
-      throw NSError(domain: "PluginFixtures", code: Int(compiler.terminationStatus))
+      ])
+    let status = try compiler.wait().code
+    guard status == 0 else {
+      throw NSError(domain: "PluginFixtures", code: Int(status))
     }
     return output
   }

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import TestSupport
 
 /// A `usagectx` process launched from the build folder and driven over real pipes, in either framing.
 ///
@@ -29,15 +30,15 @@ final class SidecarProcess {
   }
 
   let framing: Framing
-  let process = Process()
-  private let stdinPipe = Pipe()
-  private let stdoutPipe = Pipe()
-  private let stderrPipe = Pipe()
+  let process: SpawnedProcess
+  private let input: PipeEnd
+  private let output: PipeEnd
+  /// Everything usagectx writes to stderr, read on a thread of its own.
+  private let errors: OutputCollector
   private var buffer: [UInt8] = []
   private var outputClosed = false
   /// Notifications read while waiting for answers, in arrival order.
   private(set) var notifications: [JSONData] = []
-  private var stderrBytes = LockedBytes()
 
   /// Seconds any single wait may take; `USAGECTX_TEST_TIMEOUT` overrides.
   static var defaultTimeout: Double {
@@ -61,39 +62,31 @@ final class SidecarProcess {
     self.framing = framing
     let path = Self.binaryPath
     guard FileManager.default.isExecutableFile(atPath: path) else { throw Failure.binaryMissing(path) }
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
     // Each process gets a state directory of its own (a fresh ledger) unless the test names one.
     var merged = ProcessInfo.processInfo.environment
     merged["XDG_STATE_HOME"] = FileManager.default.temporaryDirectory
       .appendingPathComponent("usagectx-state-\(UUID().uuidString)").path
     for (key, value) in environment { merged[key] = value }
-    process.environment = merged
-    process.standardInput = stdinPipe
-    process.standardOutput = stdoutPipe
-    process.standardError = stderrPipe
-    let sink = stderrBytes
-    stderrPipe.fileHandleForReading.readabilityHandler = { handle in
-      let data = handle.availableData
-      if data.isEmpty {
-        sink.markClosed()
-        handle.readabilityHandler = nil
-      } else {
-        sink.append(data)
-      }
+    process = try SpawnedProcess(path, arguments, environment: merged, stdin: .pipe, stdout: .pipe, stderr: .pipe)
+    guard let input = process.stdin, let output = process.stdout, let errors = process.stderr else {
+      preconditionFailure("SpawnedProcess returns the test's end of every piped stream")
     }
-    try process.run()
+    self.input = input
+    self.output = output
+    self.errors = OutputCollector(errors)
   }
 
+  /// A process still running is asked to end (SIGTERM, as a client going away would), given a few seconds for it,
+  /// then killed; either way it is reaped.
   deinit {
-    stderrPipe.fileHandleForReading.readabilityHandler = nil
-    if process.isRunning { process.terminate() }
+    process.end(grace: 5)
+    errors.stop()
   }
 
-  var pid: Int32 { process.processIdentifier }
+  var pid: Int32 { process.pid }
 
   /// Everything written to stderr so far.
-  var stderrText: String { String(decoding: stderrBytes.snapshot(), as: UTF8.self) }
+  var stderrText: String { errors.text }
 
   // MARK: - Writing
 
@@ -107,7 +100,7 @@ final class SidecarProcess {
 
   /// Writes bytes exactly as given.
   func sendRaw(_ bytes: [UInt8]) throws {
-    try stdinPipe.fileHandleForWriting.write(contentsOf: Data(bytes))
+    try input.write(bytes)
   }
 
   func sendRaw(_ text: String) throws { try sendRaw(Array(text.utf8)) }
@@ -122,7 +115,7 @@ final class SidecarProcess {
 
   /// Closes usagectx's stdin (end of input).
   func closeInput() {
-    try? stdinPipe.fileHandleForWriting.close()
+    input.close()
   }
 
   // MARK: - Reading
@@ -215,56 +208,30 @@ final class SidecarProcess {
     return try takeFrame(peek: true) == nil
   }
 
-  /// Waits for the process to exit and returns its status.
+  /// Waits for the process to exit and returns its exit status (or the number of the signal that ended it), once
+  /// stderr has reached its end of file too (or up to two seconds more), so that ``stderrText`` is complete.
   func waitForExit(timeout: Double = SidecarProcess.defaultTimeout) throws -> Int32 {
     let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning {
-      if Date() > deadline { throw Failure.timedOut("process exit") }
-      usleep(2_000)
-    }
-    drainStderr(until: min(deadline, Date().addingTimeInterval(2)))
-    return process.terminationStatus
-  }
-
-  /// Reads what is left on stderr after the process ended, up to its end of file (or `deadline`), so that
-  /// ``stderrText`` is complete. The readability handler is stopped first: it does not always hear end of file.
-  private func drainStderr(until deadline: Date) {
-    let handle = stderrPipe.fileHandleForReading
-    handle.readabilityHandler = nil
-    let fd = handle.fileDescriptor
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while !stderrBytes.isClosed && Date() < deadline {
-      var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-      guard poll(&descriptor, 1, 50) > 0 else { continue }
-      let count = read(fd, &chunk, chunk.count)
-      if count <= 0 {
-        stderrBytes.markClosed()
-      } else {
-        stderrBytes.append(Data(chunk[0..<count]))
-      }
-    }
+    guard let termination = try process.wait(timeout: timeout) else { throw Failure.timedOut("process exit") }
+    errors.waitUntilFinished(timeout: min(deadline.timeIntervalSinceNow, 2))
+    return termination.code
   }
 
   /// Sends a signal to the process.
-  func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+  func signal(_ number: Int32) { process.kill(number) }
 
+  /// Reads what usagectx wrote next into the buffer, waiting up to a second (and never past `deadline`).
   private func fill(until deadline: Date, what: String) throws {
-    let fd = stdoutPipe.fileHandleForReading.fileDescriptor
     let remaining = deadline.timeIntervalSinceNow
     guard remaining > 0 else { throw Failure.timedOut(what) }
-    var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-    let ready = poll(&descriptor, 1, Int32(min(remaining * 1000, 1000)) + 1)
-    guard ready > 0 else {
-      if Date() >= deadline { throw Failure.timedOut(what) }
-      return
-    }
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    let count = read(fd, &chunk, chunk.count)
-    if count <= 0 {
+    switch try output.read(timeout: min(remaining, 1)) {
+    case .bytes(let bytes):
+      buffer.append(contentsOf: bytes)
+    case .endOfFile:
       outputClosed = true
-      return
+    case .timedOut:
+      if Date() >= deadline { throw Failure.timedOut(what) }
     }
-    buffer.append(contentsOf: chunk[0..<count])
   }
 
   /// Removes and returns one complete frame body from the buffer, if there is one.
@@ -288,17 +255,4 @@ final class SidecarProcess {
       return body
     }
   }
-}
-
-/// Bytes appended from a reading thread and read from the test.
-final class LockedBytes: @unchecked Sendable {
-  private let lock = NSLock()
-  private var bytes: [UInt8] = []
-
-  private var closed = false
-
-  func append(_ data: Data) { lock.withLock { bytes.append(contentsOf: data) } }
-  func snapshot() -> [UInt8] { lock.withLock { bytes } }
-  func markClosed() { lock.withLock { closed = true } }
-  var isClosed: Bool { lock.withLock { closed } }
 }
