@@ -15,8 +15,7 @@ public final class DurableLedger: UsageLedger {
   private struct State: ~Copyable {
     let store: LedgerStore
     /// Totals per metric per UTC day (from about a month ago) and over all time: committed plus waiting.
-    var days: [String: [Int64: Int64]] = [:]
-    var allTime: [String: Int64] = [:]
+    var totals: [String: RunningTotals] = [:]
     /// What the next commit writes.
     var batch = LedgerBatch()
     /// Outbox entries written by the last commits, with their ids, not yet taken.
@@ -53,14 +52,9 @@ public final class DurableLedger: UsageLedger {
   private static func reload(_ state: inout State, today: Int64) throws(LedgerError) {
     state.dataVersion = try state.store.dataVersion()
     let rows = try state.store.counterTotals(fromDay: today - daysKept)
-    state.days = [:]
-    state.allTime = [:]
+    state.totals = [:]
     for row in rows {
-      if row.day == LedgerStore.allTime {
-        state.allTime[row.metric] = row.total
-      } else {
-        state.days[row.metric, default: [:]][row.day] = row.total
-      }
+      state.totals[row.metric, default: RunningTotals()].set(row.total, day: row.day == LedgerStore.allTime ? nil : row.day)
     }
     for change in state.batch.changes { add(change, to: &state, sign: 1) }
   }
@@ -69,11 +63,10 @@ public final class DurableLedger: UsageLedger {
   @discardableResult
   private func refreshIfOthersCommitted(_ state: inout State) throws(LedgerError) -> Bool {
     guard try state.store.dataVersion() != state.dataVersion else { return false }
-    let days = state.days
-    let allTime = state.allTime
+    let before = state.totals
     try Self.reload(&state, today: clock.now().milliseconds.floorDivided(by: 86_400_000))
-    let metrics = Set(days.keys).union(state.days.keys).union(allTime.keys).union(state.allTime.keys)
-    state.movedByOthers.formUnion(metrics.filter { days[$0] != state.days[$0] || allTime[$0] != state.allTime[$0] })
+    let metrics = Set(before.keys).union(state.totals.keys)
+    state.movedByOthers.formUnion(metrics.filter { before[$0] != state.totals[$0] })
     return true
   }
 
@@ -90,15 +83,7 @@ public final class DurableLedger: UsageLedger {
   }
 
   public func total(metric: String, since start: Timestamp?) -> Int64 {
-    state.withLock { Self.total(metric: metric, since: start, in: $0) }
-  }
-
-  private static func total(metric: String, since start: Timestamp?, in state: borrowing State) -> Int64 {
-    guard let start else { return state.allTime[metric] ?? 0 }
-    let first = start.milliseconds.floorDivided(by: 86_400_000)
-    return (state.days[metric] ?? [:]).reduce(into: Int64(0)) { sum, entry in
-      if entry.key >= first { sum = sum.saturatingAdd(entry.value) }
-    }
+    state.withLock { $0.totals[metric]?.total(fromDay: start.map(RunningTotals.day)) ?? 0 }
   }
 
   public func committed(metric: String, since start: Timestamp?, at time: Timestamp) -> CommittedTotal {
@@ -110,10 +95,8 @@ public final class DurableLedger: UsageLedger {
           // The totals in memory stay as they are; the commit that follows meets the same error and says so.
         }
       }
-      let total = Self.total(metric: metric, since: start, in: state)
-      let today = state.days[metric]?[time.milliseconds.floorDivided(by: 86_400_000)] ?? 0
-      let allTime = state.allTime[metric] ?? 0
-      return CommittedTotal(total: total, lowest: min(total, today, allTime), highest: max(total, today, allTime))
+      return (state.totals[metric] ?? RunningTotals()).committed(
+        fromDay: start.map(RunningTotals.day), today: RunningTotals.day(time))
     }
   }
 
@@ -305,7 +288,6 @@ public final class DurableLedger: UsageLedger {
 
   private static func add(_ change: LedgerChange, to state: inout State, sign: Int64) {
     let delta = sign == 1 ? change.delta : 0 &- change.delta
-    state.days[change.metric, default: [:]][change.day, default: 0] &+= delta
-    state.allTime[change.metric, default: 0] &+= delta
+    state.totals[change.metric, default: RunningTotals()].add(delta, on: change.day)
   }
 }

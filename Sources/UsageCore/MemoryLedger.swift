@@ -5,8 +5,7 @@ import Synchronization
 /// cannot fail: a change is committed when it is recorded.
 public final class MemoryLedger: UsageLedger {
   private struct State {
-    var days: [String: [Int64: Int64]] = [:]
-    var allTime: [String: Int64] = [:]
+    var totals: [String: RunningTotals] = [:]
     var answers = KeptAnswers()
   }
 
@@ -16,31 +15,20 @@ public final class MemoryLedger: UsageLedger {
 
   public func record(_ change: RecordedChange) {
     guard change.delta != 0 else { return }
-    let day = change.at.milliseconds.floorDivided(by: 86_400_000)
+    let day = RunningTotals.day(change.at)
     state.withLock { state in
-      state.days[change.metric, default: [:]][day, default: 0].saturatingAddInPlace(change.delta)
-      state.allTime[change.metric, default: 0].saturatingAddInPlace(change.delta)
+      state.totals[change.metric, default: RunningTotals()].add(change.delta, on: day)
     }
   }
 
   public func total(metric: String, since start: Timestamp?) -> Int64 {
-    state.withLock { Self.total(metric: metric, since: start, in: $0) }
+    state.withLock { $0.totals[metric]?.total(fromDay: start.map(RunningTotals.day)) ?? 0 }
   }
 
   public func committed(metric: String, since start: Timestamp?, at time: Timestamp) -> CommittedTotal {
     state.withLock { state in
-      let total = Self.total(metric: metric, since: start, in: state)
-      let today = state.days[metric]?[time.milliseconds.floorDivided(by: 86_400_000)] ?? 0
-      let allTime = state.allTime[metric] ?? 0
-      return CommittedTotal(total: total, lowest: min(total, today, allTime), highest: max(total, today, allTime))
-    }
-  }
-
-  private static func total(metric: String, since start: Timestamp?, in state: State) -> Int64 {
-    guard let start else { return state.allTime[metric] ?? 0 }
-    let first = start.milliseconds.floorDivided(by: 86_400_000)
-    return (state.days[metric] ?? [:]).reduce(into: Int64(0)) { sum, entry in
-      if entry.key >= first { sum = sum.saturatingAdd(entry.value) }
+      (state.totals[metric] ?? RunningTotals()).committed(
+        fromDay: start.map(RunningTotals.day), today: RunningTotals.day(time))
     }
   }
 
@@ -62,11 +50,4 @@ public final class MemoryLedger: UsageLedger {
   public func setBaseline(metric: String, label: String, since start: Timestamp?) {}
   public func keepReading(metric: String, value: Int64, at time: Timestamp) {}
   public func lastReadings() -> [String: (value: Int64, at: Timestamp)] { [:] }
-}
-
-extension Int64 {
-  /// Adds `other`, staying at the nearest bound instead of overflowing.
-  mutating func saturatingAddInPlace(_ other: Int64) {
-    self = saturatingAdd(other)
-  }
 }

@@ -60,9 +60,8 @@ final class ChangeCommitter {
   /// Decides a change now and writes its answer into `result` (the handler's, so the answer goes out in the request's
   /// place without waiting): for sessions whose answers do not wait for a commit.
   func decideNow(_ change: ChangeRequest, into result: inout JSONWriter) throws(RPCError) {
-    switch decide(change) {
-    case .applied(let answer, let crossing, let metric):
-      answer.withUnsafeBytes { result.rawValue($0) }
+    switch decide(change, into: &result) {
+    case .applied(let crossing, let metric):
       applied(crossing, metric)
     case .kept(let answer):
       answer.withUnsafeBytes { result.rawValue($0) }
@@ -171,6 +170,23 @@ final class ChangeCommitter {
   /// Decides one change: the answer kept under its key, or the change applied to the context (which records it
   /// with the metric's authority) and its answer kept under its key.
   private func decide(_ change: ChangeRequest) -> Outcome {
+    var writer = JSONWriter(capacity: 512)
+    switch decide(change, into: &writer) {
+    case .applied(let crossing, let metric): return .applied(writer.bytes, crossing, metric: metric)
+    case .kept(let answer): return .kept(answer)
+    case .refused(let error): return .refused(error)
+    }
+  }
+
+  /// What deciding a change came to when its answer is written in place.
+  private enum Decision {
+    case applied(ThresholdCrossing?, metric: Int)
+    case kept([UInt8])
+    case refused(RPCError)
+  }
+
+  /// Decides one change, writing the answer of an applied one into `writer` (nothing else is written).
+  private func decide(_ change: ChangeRequest, into writer: inout JSONWriter) -> Decision {
     if let key = change.key {
       do throws(CommitError) {
         if let kept = try ledger.keptAnswer(key) {
@@ -198,13 +214,13 @@ final class ChangeCommitter {
     } catch {
       return .refused(RPCError(error))
     }
-    var writer = JSONWriter(capacity: 512)
+    let start = writer.count
     writer.metricState(result.state, withSync: false)
-    let answer = writer.bytes
     if let key = change.key {
+      let answer = writer.withBytes { Array($0[start...]) }
       ledger.keep(
         KeptAnswer(key: key, fingerprint: change.fingerprint, answer: answer, at: context.now().milliseconds))
     }
-    return .applied(answer, result.crossing, metric: change.metric)
+    return .applied(result.crossing, metric: change.metric)
   }
 }
