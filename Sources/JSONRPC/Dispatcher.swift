@@ -24,7 +24,7 @@ public final class Dispatcher {
   public var limits: Limits
   private let logger: Logger
   private var requests = MethodTable<RequestHandler>()
-  private var deferred = MethodTable<DeferredHandler>()
+  private var deferred = MethodTable<(handler: DeferredHandler, reservesID: Bool)>()
   private var notifications = MethodTable<NotificationHandler>()
   /// Deferred requests not answered yet, by id: a second request reusing one of these ids is refused.
   private var inFlight: [RPCID: PendingReply] = [:]
@@ -62,8 +62,16 @@ public final class Dispatcher {
   }
 
   /// Adds (or replaces) a request method whose answer comes later (see ``PendingReply``).
-  public func registerDeferred(_ method: String, _ handler: @escaping DeferredHandler) {
-    deferred.insert(method, handler)
+  ///
+  /// With `reservesID` (the default) the request's id stays reserved while it waits: another request reusing it is
+  /// refused (`duplicateId`), `$/cancelRequest` can answer it, and the session does not end before it is answered
+  /// (``rejectOutstanding(_:)`` answers it when the session must end). Without, the owner promises to answer it
+  /// soon and in order — before any request answered at once (``beforeAnsweringAtOnce``) and when the session stops
+  /// (``StdioServer/onStop``) — so its id may be reused by the requests that follow, as with answers given at once.
+  public func registerDeferred(
+    _ method: String, reservesID: Bool = true, _ handler: @escaping DeferredHandler
+  ) {
+    deferred.insert(method, (handler, reservesID))
     if !requestMethodNames.contains(method) { requestMethodNames.append(method) }
   }
 
@@ -89,7 +97,10 @@ public final class Dispatcher {
   }
 
   /// Requests answered later that are still waiting.
-  public var outstandingCount: Int { inFlight.count }
+  public var outstandingCount: Int { inFlight.count + unreservedWaiting }
+
+  /// Deferred requests waiting whose ids are not reserved (see ``registerDeferred(_:reservesID:_:)``).
+  private var unreservedWaiting = 0
 
   private func settle(_ reply: PendingReply, _ write: (inout JSONWriter) -> Void) {
     guard !reply.isSettled else { return }
@@ -337,10 +348,13 @@ public final class Dispatcher {
 
   /// Starts a deferred request (its id is known not to be in flight). Returns `true` when an answer was written at
   /// once (an error).
-  private func startDeferred(_ handler: DeferredHandler, params: JSONValue?, id: RPCID?) -> Bool {
-    let reply = PendingReply(id: id, batch: currentBatch)
+  private func startDeferred(
+    _ entry: (handler: DeferredHandler, reservesID: Bool), params: JSONValue?, id: RPCID?
+  ) -> Bool {
+    let handler = entry.handler
+    let reply = PendingReply(id: id, batch: currentBatch, reservesID: entry.reservesID)
     if let id {
-      inFlight[id] = reply
+      if entry.reservesID { inFlight[id] = reply } else { unreservedWaiting += 1 }
       if let batch = currentBatch {
         reply.slot = batch.parts.count
         batch.parts.append(nil)
@@ -375,7 +389,7 @@ public final class Dispatcher {
   /// Stops tracking `reply` as waiting.
   private func forget(_ reply: PendingReply) {
     if let id = reply.id {
-      inFlight[id] = nil
+      if reply.reservesID { inFlight[id] = nil } else { unreservedWaiting -= 1 }
     } else if reply.batch != nil {
       silentBatchMembers.removeAll { $0 === reply }
     }

@@ -12,10 +12,13 @@ public final class PendingReply {
   var slot: Int?
   /// `true` once answered (or cancelled); later attempts to settle it are ignored.
   public internal(set) var isSettled = false
+  /// Whether its id stays reserved while it waits (see ``Dispatcher/registerDeferred(_:reservesID:_:)``).
+  let reservesID: Bool
 
-  init(id: RPCID?, batch: BatchAnswer?) {
+  init(id: RPCID?, batch: BatchAnswer?, reservesID: Bool = true) {
     self.id = id
     self.batch = batch
+    self.reservesID = reservesID
   }
 }
 

@@ -87,6 +87,16 @@ struct CounterDelta {
   var priced = true
   var events: Int64 = 0
 
+  /// Adds another sum.
+  mutating func add(_ other: CounterDelta) {
+    amount &+= other.amount
+    if fields.count < other.fields.count { fields += Array(repeating: 0, count: other.fields.count - fields.count) }
+    for (position, value) in other.fields.enumerated() { fields[position] &+= value }
+    cost += other.cost
+    priced = priced && other.priced
+    events &+= other.events
+  }
+
   mutating func add(_ change: LedgerChange) {
     amount &+= change.delta
     guard let detail = change.detail else { return }

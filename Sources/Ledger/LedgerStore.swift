@@ -154,32 +154,41 @@ public final class LedgerStore {
   }
 
   private func writeChanges(_ changes: [LedgerChange]) throws(LedgerError) {
+    // Changes are summed per group (metric, day, label): the running totals move once per group, and changes without
+    // a key share one row of the log per group. A burst's changes mostly follow one another in the same group, so
+    // the last group is compared before any hashing.
+    var groups: [ChangeGroup: Int] = [:]
+    var keys: [ChangeGroup] = []
+    var sums: [CounterDelta] = []
+    var sharedRow: [Int?] = []
+    var last: (group: ChangeGroup, index: Int)?
     var rows: [LedgerChange] = []
-    var shared: [ChangeGroup: Int] = [:]
     var counts: [Int64] = []
-    var totals: [CounterKey: CounterDelta] = [:]
-    var order: [CounterKey] = []
     for change in changes {
-      if change.key == nil && change.kind == .change {
-        let group = ChangeGroup(metric: change.metric, day: change.day, label: change.label)
-        if let row = shared[group] {
-          rows[row].delta += change.delta
-          rows[row].at = change.at
-          rows[row].detail = Self.sum(rows[row].detail, change.detail)
-          counts[row] += 1
-        } else {
-          shared[group] = rows.count
-          rows.append(change)
-          counts.append(1)
-        }
+      let group = ChangeGroup(metric: change.metric, day: change.day, label: change.label)
+      let index: Int
+      if let last, last.group == group {
+        index = last.index
+      } else if let found = groups[group] {
+        index = found
       } else {
+        index = sums.count
+        groups[group] = index
+        keys.append(group)
+        sums.append(CounterDelta())
+        sharedRow.append(nil)
+      }
+      last = (group, index)
+      sums[index].add(change)
+      if change.key == nil && change.kind == .change, let row = sharedRow[index] {
+        rows[row].delta &+= change.delta
+        rows[row].at = change.at
+        rows[row].detail = Self.sum(rows[row].detail, change.detail)
+        counts[row] += 1
+      } else {
+        if change.key == nil && change.kind == .change { sharedRow[index] = rows.count }
         rows.append(change)
         counts.append(1)
-      }
-      for day in [change.day, Self.allTime] {
-        let key = CounterKey(metric: change.metric, day: day, label: change.label ?? "")
-        if totals[key] == nil { order.append(key) }
-        totals[key, default: CounterDelta()].add(change)
       }
     }
     for (row, change) in rows.enumerated() {
@@ -193,12 +202,24 @@ public final class LedgerStore {
           .integer(change.kind.rawValue), .integer(counts[row]),
         ])
     }
-    for key in order {
-      guard let delta = totals[key] else { continue }
-      try count.run(
-        [.text(key.metric), .integer(key.day), .text(key.label), .integer(delta.amount)]
-          + Self.fieldValues(delta.fields) + [.real(delta.cost), .integer(delta.priced ? 1 : 0), .integer(delta.events)])
+    var allTime: [CounterKey: CounterDelta] = [:]
+    var allTimeOrder: [CounterKey] = []
+    for (group, sum) in zip(keys, sums) {
+      try addToCounter(CounterKey(metric: group.metric, day: group.day, label: group.label ?? ""), sum)
+      let key = CounterKey(metric: group.metric, day: Self.allTime, label: group.label ?? "")
+      if allTime[key] == nil { allTimeOrder.append(key) }
+      allTime[key, default: CounterDelta()].add(sum)
     }
+    for key in allTimeOrder {
+      if let sum = allTime[key] { try addToCounter(key, sum) }
+    }
+  }
+
+  /// Moves one running total by `delta`.
+  private func addToCounter(_ key: CounterKey, _ delta: CounterDelta) throws(LedgerError) {
+    try count.run(
+      [.text(key.metric), .integer(key.day), .text(key.label), .integer(delta.amount)]
+        + Self.fieldValues(delta.fields) + [.real(delta.cost), .integer(delta.priced ? 1 : 0), .integer(delta.events)])
   }
 
   /// The first ``keptFields`` field values, zeros where missing.

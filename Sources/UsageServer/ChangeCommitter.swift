@@ -18,8 +18,8 @@ import UsageCore
 final class ChangeCommitter {
   /// What deciding one change came to.
   enum Outcome {
-    /// Applied: the answer's bytes and the threshold it crossed, if any.
-    case applied([UInt8], ThresholdCrossing?, metric: Int)
+    /// Applied: the metric's new state (the answer) and the threshold it crossed, if any.
+    case applied(MetricState, ThresholdCrossing?, metric: Int)
     /// Its key was used before with the same params: the answer given then.
     case kept([UInt8])
     case refused(RPCError)
@@ -60,8 +60,9 @@ final class ChangeCommitter {
   /// Decides a change now and writes its answer into `result` (the handler's, so the answer goes out in the request's
   /// place without waiting): for sessions whose answers do not wait for a commit.
   func decideNow(_ change: ChangeRequest, into result: inout JSONWriter) throws(RPCError) {
-    switch decide(change, into: &result) {
-    case .applied(let crossing, let metric):
+    switch decide(change) {
+    case .applied(let state, let crossing, let metric):
+      result.metricState(state, withSync: false)
       applied(crossing, metric)
     case .kept(let answer):
       answer.withUnsafeBytes { result.rawValue($0) }
@@ -158,8 +159,8 @@ final class ChangeCommitter {
 
   private func answer(_ reply: PendingReply, _ outcome: Outcome) {
     switch outcome {
-    case .applied(let answer, _, _):
-      dispatcher.resolve(reply) { writer in answer.withUnsafeBytes { writer.rawValue($0) } }
+    case .applied(let state, _, _):
+      dispatcher.resolve(reply) { $0.metricState(state, withSync: false) }
     case .kept(let answer):
       dispatcher.resolve(reply) { writer in answer.withUnsafeBytes { writer.rawValue($0) } }
     case .refused(let error):
@@ -170,23 +171,6 @@ final class ChangeCommitter {
   /// Decides one change: the answer kept under its key, or the change applied to the context (which records it
   /// with the metric's authority) and its answer kept under its key.
   private func decide(_ change: ChangeRequest) -> Outcome {
-    var writer = JSONWriter(capacity: 512)
-    switch decide(change, into: &writer) {
-    case .applied(let crossing, let metric): return .applied(writer.bytes, crossing, metric: metric)
-    case .kept(let answer): return .kept(answer)
-    case .refused(let error): return .refused(error)
-    }
-  }
-
-  /// What deciding a change came to when its answer is written in place.
-  private enum Decision {
-    case applied(ThresholdCrossing?, metric: Int)
-    case kept([UInt8])
-    case refused(RPCError)
-  }
-
-  /// Decides one change, writing the answer of an applied one into `writer` (nothing else is written).
-  private func decide(_ change: ChangeRequest, into writer: inout JSONWriter) -> Decision {
     if let key = change.key {
       do throws(CommitError) {
         if let kept = try ledger.keptAnswer(key) {
@@ -214,13 +198,12 @@ final class ChangeCommitter {
     } catch {
       return .refused(RPCError(error))
     }
-    let start = writer.count
-    writer.metricState(result.state, withSync: false)
     if let key = change.key {
-      let answer = writer.withBytes { Array($0[start...]) }
+      var writer = JSONWriter(capacity: 512)
+      writer.metricState(result.state, withSync: false)
       ledger.keep(
-        KeptAnswer(key: key, fingerprint: change.fingerprint, answer: answer, at: context.now().milliseconds))
+        KeptAnswer(key: key, fingerprint: change.fingerprint, answer: writer.bytes, at: context.now().milliseconds))
     }
-    return .applied(result.crossing, metric: change.metric)
+    return .applied(result.state, result.crossing, metric: change.metric)
   }
 }

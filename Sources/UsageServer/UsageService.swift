@@ -141,7 +141,9 @@ public final class UsageService {
       }
       return
     }
-    dispatcher.registerDeferred(method) { [unowned self] request, reply throws(RPCError) in
+    // Answered at the end of the burst, in order, before anything answered at once: the id is not held meanwhile
+    // (a script may send every request with the same id, as it could when changes were answered at once).
+    dispatcher.registerDeferred(method, reservesID: false) { [unowned self] request, reply throws(RPCError) in
       do throws(RPCError) {
         committer.submit(try parse(request), reply: reply)
       } catch {

@@ -219,6 +219,20 @@ extension SharedLedgerTests {
   }
 }
 
+extension SharedLedgerTests {
+  @Test("changes pipelined with one id (as a shell script sends them) are each answered, in order, after the commit")
+  func reusedIDs() throws {
+    let sidecar = try SidecarProcess(arguments: ["--state", DurabilityTests.stateDirectory()])
+    let line = #"{"jsonrpc":"2.0","id":1,"method":"usage/increment","params":{"metric":"documents"}}"# + "\n"
+    try sidecar.sendRaw(line + line + #"{"jsonrpc":"2.0","id":1,"method":"usage/get","params":{"metrics":["documents"]}}"#
+      + "\n" + line)
+    #expect(try sidecar.nextResponse()["result"]?["used"] == 1)
+    #expect(try sidecar.nextResponse()["result"]?["used"] == 2)
+    #expect(try sidecar.nextResponse()["result"]?["metrics"]?["documents"]?["used"] == 2)
+    #expect(try sidecar.nextResponse()["result"]?["used"] == 3)
+  }
+}
+
 /// Results gathered from concurrent work.
 final class Results: @unchecked Sendable {
   private let lock = NSLock()
