@@ -136,24 +136,27 @@ public final class DurableLedger: UsageLedger {
 
   public func commit() throws(CommitError) {
     try state.withLock { (state: inout State) throws(CommitError) in
-      let batch = state.batch
-      state.batch = LedgerBatch()
       let outboxIDs: [Int64]
       do throws(LedgerError) {
-        outboxIDs = try state.store.write(batch)
+        outboxIDs = try state.store.write(state.batch)
       } catch {
-        for change in batch.changes { Self.add(change, to: &state, sign: -1) }
-        // Acknowledgements are facts: they are written with the next commit.
-        state.batch.delivered = batch.delivered
-        state.batch.readings = batch.readings
-        state.failed += batch.outbox
+        for change in state.batch.changes { Self.add(change, to: &state, sign: -1) }
+        state.failed += state.batch.outbox
+        // Acknowledgements and readings are facts: they are written with the next commit.
+        let delivered = state.batch.delivered
+        let readings = state.batch.readings
+        state.batch.removeAll()
+        state.batch.delivered = delivered
+        state.batch.readings = readings
         throw CommitError(error.description)
       }
-      for (entry, id) in zip(batch.outbox, outboxIDs) {
+      for (entry, id) in zip(state.batch.outbox, outboxIDs) {
         var posted = entry
         posted.id = id
         state.posted.append(posted)
       }
+      // Emptied with its capacity kept: the next burst's changes take the same memory.
+      state.batch.removeAll()
       do throws(LedgerError) {
         // Another process may have committed between the last look and this commit.
         try refreshIfOthersCommitted(&state)

@@ -45,6 +45,16 @@ public struct LedgerBatch: Sendable {
     self.delivered = delivered
   }
 
+  /// Empties the batch, keeping the memory of its lists for the next one.
+  public mutating func removeAll() {
+    changes.removeAll(keepingCapacity: true)
+    answers.removeAll(keepingCapacity: true)
+    outbox.removeAll(keepingCapacity: true)
+    delivered.removeAll(keepingCapacity: true)
+    baselines.removeAll(keepingCapacity: true)
+    readings.removeAll(keepingCapacity: true)
+  }
+
   public var isEmpty: Bool {
     changes.isEmpty && answers.isEmpty && outbox.isEmpty && delivered.isEmpty && baselines.isEmpty && readings.isEmpty
   }

@@ -18,8 +18,8 @@ import UsageCore
 final class ChangeCommitter {
   /// What deciding one change came to.
   enum Outcome {
-    /// Applied: the metric's new state (the answer) and the threshold it crossed, if any.
-    case applied(MetricState, ThresholdCrossing?, metric: Int)
+    /// Applied: where its answer was written (in the writer given to the decision) and the threshold it crossed.
+    case applied(Range<Int>, ThresholdCrossing?, metric: Int)
     /// Its key was used before with the same params: the answer given then.
     case kept([UInt8])
     case refused(RPCError)
@@ -60,14 +60,10 @@ final class ChangeCommitter {
   /// Decides a change now and writes its answer into `result` (the handler's, so the answer goes out in the request's
   /// place without waiting): for sessions whose answers do not wait for a commit.
   func decideNow(_ change: ChangeRequest, into result: inout JSONWriter) throws(RPCError) {
-    switch decide(change) {
-    case .applied(let state, let crossing, let metric):
-      result.metricState(state, withSync: false)
-      applied(crossing, metric)
-    case .kept(let answer):
-      answer.withUnsafeBytes { result.rawValue($0) }
-    case .refused(let error):
-      throw error
+    switch decide(change, into: &result) {
+    case .applied(_, let crossing, let metric): applied(crossing, metric)
+    case .kept(let answer): answer.withUnsafeBytes { result.rawValue($0) }
+    case .refused(let error): throw error
     }
   }
 
@@ -80,6 +76,12 @@ final class ChangeCommitter {
     dispatcher.reject(reply, error)
   }
 
+  /// The answers of the transaction being decided, one after another (their places in ``Outcome/applied``); kept
+  /// with its capacity from burst to burst, like the queue, so a burst allocates nothing in proportion to its size.
+  private var answers = JSONWriter(capacity: 64 * 1024)
+  private var outcomes: [Outcome] = []
+  private var spare: [(change: Result<ChangeRequest, RPCError>, reply: PendingReply)] = []
+
   /// Decides the queued changes in one transaction, commits, then answers them. With nothing queued, writes what
   /// else waits (outbox acknowledgements, readings) when `pendingToo` (at the end of a burst).
   func commitQueued(pendingToo: Bool = true) {
@@ -88,12 +90,24 @@ final class ChangeCommitter {
       if pendingToo { commitPending() }
       return
     }
-    let batch = queue
-    queue = []
+    var batch = spare
+    swap(&batch, &queue)
+    defer {
+      batch.removeAll(keepingCapacity: true)
+      spare = batch
+      outcomes.removeAll(keepingCapacity: true)
+      answers.reset()
+    }
     let checkpoint = context.checkpoint()
-    let metrics = batch.compactMap { item in (try? item.change.get()).map { context.metricNames[$0.metric] } }  // harmless: refused requests touch no metric
+    var touched = Set<String>()
+    var seen = [Bool](repeating: false, count: context.metricNames.count)
+    for item in batch {
+      guard case .success(let change) = item.change, !seen[change.metric] else { continue }
+      seen[change.metric] = true
+      touched.insert(context.metricNames[change.metric])
+    }
     do throws(CommitError) {
-      try ledger.begin(touching: Set(metrics))
+      try ledger.begin(touching: touched)
     } catch {
       logger.error("changes not written: \(error)")
       for item in batch {
@@ -105,10 +119,10 @@ final class ChangeCommitter {
       afterCommit()
       return
     }
-    let outcomes = batch.map { item -> Outcome in
+    for item in batch {
       switch item.change {
-      case .success(let change): decide(change)
-      case .failure(let refusal): .refused(refusal)
+      case .success(let change): outcomes.append(decide(change, into: &answers))
+      case .failure(let refusal): outcomes.append(.refused(refusal))
       }
     }
     do throws(CommitError) {
@@ -159,8 +173,10 @@ final class ChangeCommitter {
 
   private func answer(_ reply: PendingReply, _ outcome: Outcome) {
     switch outcome {
-    case .applied(let state, _, _):
-      dispatcher.resolve(reply) { $0.metricState(state, withSync: false) }
+    case .applied(let range, _, _):
+      answers.withBytes { bytes in
+        dispatcher.resolve(reply) { $0.rawValue(UnsafeRawBufferPointer(rebasing: bytes[range])) }
+      }
     case .kept(let answer):
       dispatcher.resolve(reply) { writer in answer.withUnsafeBytes { writer.rawValue($0) } }
     case .refused(let error):
@@ -170,7 +186,8 @@ final class ChangeCommitter {
 
   /// Decides one change: the answer kept under its key, or the change applied to the context (which records it
   /// with the metric's authority) and its answer kept under its key.
-  private func decide(_ change: ChangeRequest) -> Outcome {
+  /// The answer of an applied change is written into `writer`; nothing else is.
+  private func decide(_ change: ChangeRequest, into writer: inout JSONWriter) -> Outcome {
     if let key = change.key {
       do throws(CommitError) {
         if let kept = try ledger.keptAnswer(key) {
@@ -198,12 +215,14 @@ final class ChangeCommitter {
     } catch {
       return .refused(RPCError(error))
     }
+    let start = writer.count
+    writer.truncate(to: start)  // a value of its own: no separator before it
+    writer.metricState(result.state, withSync: false)
+    let range = start..<writer.count
     if let key = change.key {
-      var writer = JSONWriter(capacity: 512)
-      writer.metricState(result.state, withSync: false)
-      ledger.keep(
-        KeptAnswer(key: key, fingerprint: change.fingerprint, answer: writer.bytes, at: context.now().milliseconds))
+      let answer = writer.withBytes { Array($0[range]) }
+      ledger.keep(KeptAnswer(key: key, fingerprint: change.fingerprint, answer: answer, at: context.now().milliseconds))
     }
-    return .applied(result.state, result.crossing, metric: change.metric)
+    return .applied(range, result.crossing, metric: change.metric)
   }
 }
