@@ -74,7 +74,7 @@ public enum Sidecar {
     let outbox = durable.map {
       Outbox(
         ledger: $0, logger: logger, session: Self.sessionTag(),
-        backoff: (try? RefreshSettings.globalPolicy(options.configuration))?.backoff ?? Backoff())
+        backoff: (try? RefreshSettings.globalPolicy(options.configuration))?.backoff ?? Backoff())  // harmless: the same settings are validated just below and refused there
     }
     let outboxReference = outbox.map { LoopBound($0) }
     var wrap: (@Sendable (String, any Authority) -> any Authority)?
