@@ -155,14 +155,9 @@ public final class DurableLedger: UsageLedger {
         posted.id = id
         state.posted.append(posted)
       }
-      // Emptied with its capacity kept: the next burst's changes take the same memory.
+      // Emptied with its capacity kept: the next burst's changes take the same memory. What another process commits
+      // from now on is read by the next transaction, the next look outside one, or the watcher.
       state.batch.removeAll()
-      do throws(LedgerError) {
-        // Another process may have committed between the last look and this commit.
-        try refreshIfOthersCommitted(&state)
-      } catch {
-        // The next transaction or look reads the totals again.
-      }
     }
   }
 
