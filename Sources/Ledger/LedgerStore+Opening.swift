@@ -44,7 +44,16 @@ extension LedgerStore {
     if application == applicationID && version == Int64(migrations.count) {
       return try useWriteAheadLog(connection, within: timeout)
     }
-    try recognise(connection)
+    // Read in one transaction: another process may be creating the schema, and its tables and application id must
+    // be seen together (both or neither).
+    try connection.execute("BEGIN")
+    do throws(LedgerError) {
+      try recognise(connection)
+      try connection.execute("COMMIT")
+    } catch {
+      try? connection.execute("ROLLBACK")  // harmless: the error that led here is the one reported
+      throw error
+    }
     if application == 0 { try useWriteAheadLog(connection, within: timeout) }
     try connection.execute("BEGIN IMMEDIATE")
     do throws(LedgerError) {
@@ -66,20 +75,22 @@ extension LedgerStore {
   }
 
   /// Switches to write-ahead logging (a no-op once any process did), retrying while another process holds the
-  /// database, for at most `timeout` milliseconds.
+  /// database, for at most `timeout` milliseconds. SQLite answers the mode it kept when another connection's lock
+  /// stopped the switch (processes opening a new ledger at once), so that answer is retried too.
   static func useWriteAheadLog(_ connection: SQLiteConnection, within timeout: Int32) throws(LedgerError) {
     var waited: Int32 = 0
     while true {
       do throws(LedgerError) {
-        guard try connection.text("PRAGMA journal_mode = WAL")?.lowercased() == "wal" else {
-          throw .failed(path: connection.path, reason: "cannot use write-ahead logging")
+        let mode = try connection.text("PRAGMA journal_mode = WAL")?.lowercased()
+        if mode == "wal" { return }
+        guard waited < timeout else {
+          throw .failed(path: connection.path, reason: "cannot use write-ahead logging (the journal stays \(mode ?? "?"))")
         }
-        return
       } catch {
         guard case .busy = error, waited < timeout else { throw error }
-        usleep(10_000)
-        waited += 10
       }
+      usleep(10_000)
+      waited += 10
     }
   }
 }

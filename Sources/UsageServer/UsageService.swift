@@ -10,12 +10,12 @@ import JSON
 /// subscribe to. Runs on the server's loop thread.
 public final class UsageService {
   public let context: UsageContext
-  private let dispatcher: Dispatcher
-  private let logger: Logger
-  private var subscriptions = Subscriptions()
-  private var initialized = false
+  let dispatcher: Dispatcher
+  let logger: Logger
+  var subscriptions = Subscriptions()
+  var initialized = false
   /// Field names per metric, as bytes, so increments are validated without allocating.
-  private var fieldNames: [[[UInt8]]] = []
+  var fieldNames: [[[UInt8]]] = []
   /// Asked to watch the client's process when `initialize` names one.
   public var watchProcess: ((Int32) -> Void)?
   /// Keeps the metrics in step with their authorities; `nil` in a session without refreshes.
@@ -25,7 +25,7 @@ public final class UsageService {
   /// Decides and answers the changes (increment, decrement, reset) inside the ledger's transactions.
   let committer: ChangeCommitter
   /// Manual refreshes waiting for their reads, with the metrics they asked for.
-  private var refreshes: [WaiterID: (reply: PendingReply, metrics: [Int]?)] = [:]
+  var refreshes: [WaiterID: (reply: PendingReply, metrics: [Int]?)] = [:]
 
   /// What the plugin host found, as of now (exec plugins' state changes), for `plugins/list`.
   private let plugins: () -> [PluginStatus]
@@ -62,7 +62,7 @@ public final class UsageService {
   /// pipes requests in sees only answers.
   private var wantsNotifications: Bool { initialized || !subscriptions.isEmpty }
 
-  private func refreshFieldNames() {
+  func refreshFieldNames() {
     fieldNames = context.metricNames.indices.map { index in
       context.descriptor(at: index).fields.map { Array($0.utf8) }
     }
@@ -121,7 +121,7 @@ public final class UsageService {
   /// Rolls over the metrics whose period ended; subscribers hear at the end of the burst.
   public func rollOver() { context.rollOverDueMetrics() }
 
-  private func announce(_ crossing: ThresholdCrossing?) {
+  func announce(_ crossing: ThresholdCrossing?) {
     guard let crossing, wantsNotifications else { return }
     dispatcher.output.notify("usage/threshold") { $0.thresholdCrossing(crossing) }
   }
@@ -287,61 +287,6 @@ public final class UsageService {
   }
 
   /// `usage/history {metric, since?, until?, groupBy?}`: the durable ledger's changes of a metric summed per UTC day,
-  /// month or model. The changes of this burst are committed first, so the answer includes them.
-  private func history(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
-    let params = try Params(request, allowed: ["metric", "since", "until", "groupBy"])
-    let metric = try metricIndex(params)
-    func moment(_ field: StaticString) throws(RPCError) -> Int64? {
-      guard let text = try params.string(field) else { return nil }
-      guard let timestamp = Timestamp(iso8601: text) else {
-        throw RPCError.invalidParams(
-          field: "\(field)", "must be an ISO 8601 date or time in UTC (2026-11-01, 2026-11-01T08:00:00Z)",
-          value: .string(text))
-      }
-      return timestamp.milliseconds
-    }
-    let since = try moment("since")
-    let until = try moment("until")
-    let groupName = try params.string("groupBy") ?? "day"
-    guard let grouping = HistoryGrouping(rawValue: groupName) else {
-      throw RPCError.invalidParams(field: "groupBy", "must be one of day, month, model", value: .string(groupName))
-    }
-    guard let ledger = durableLedger else {
-      throw RPCError.invalidRequest("noLedger", detail: "no durable ledger in this session (started with --no-state)")
-    }
-    let rows: [HistoryRow]
-    do throws(CommitError) {
-      // With --ack memory, changes already answered may still wait for their commit.
-      try ledger.commit()
-    } catch {
-      throw RPCError.internalError("\(error)")
-    }
-    do throws(LedgerError) {
-      rows = try ledger.history(metric: context.metricNames[metric], since: since, until: until, groupBy: grouping)
-    } catch {
-      throw RPCError.internalError("\(error)")
-    }
-    result.beginObject()
-    result.key("groupBy"); result.string(text: grouping.rawValue)
-    result.key("rows")
-    result.beginArray()
-    for row in rows {
-      result.beginObject()
-      result.key("metric"); result.string(text: row.metric)
-      result.key("group")
-      if let group = row.group { result.string(text: group) } else { result.null() }
-      result.key("total"); result.int(row.total)
-      result.key("changes"); result.int(row.changes)
-      if row.reset != 0 {
-        result.key("reset"); result.int(row.reset)
-      }
-      result.endObject()
-    }
-    result.endArray()
-    result.endObject()
-  }
-
-  /// Reads the metric and then the params it accepts: `allowed` plus the metric's own fields (tokens: input,
   /// output), whose values are returned in declaration order.
   private func measuredParams(
     _ request: RequestContext, allowed: [StaticString]
@@ -384,126 +329,5 @@ public final class UsageService {
       throw RPCError.invalidParams(field: "key", "must be 1 to 255 bytes long", value: .string(key))
     }
     return key
-  }
-
-  private func initialize(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
-    guard !initialized else {
-      throw RPCError.invalidRequest("alreadyInitialized", detail: "initialize may be sent only once")
-    }
-    // Like LSP, members initialize does not use (rootUri, capabilities, protocolVersion, ...) are ignored, so any
-    // LSP- or MCP-style client can start a session.
-    let params = try Params(request, allowed: [], alsoAllowed: { _ in true })
-    if let pid = params["processId"] {
-      guard let number = pid.int64, number > 0, number <= Int64(Int32.max) else {
-        throw RPCError.invalidParams(field: "processId", "must be a positive process id or null", value: Params.shown(pid))
-      }
-      watchProcess?(Int32(number))
-    }
-    if let info = params["clientInfo"] {
-      guard info.isObject else { throw RPCError.invalidParams(field: "clientInfo", "must be an object") }
-      logger.info("client: \(info["name"]?.string ?? "unnamed") \(info["version"]?.string ?? "")")
-    }
-    var configuration = context.configuration
-    if let overrides = params["config"] {
-      do throws(UsageError) {
-        try configuration.merge(ConfigValue(overrides))
-      } catch {
-        throw RPCError(error)
-      }
-    }
-    if params["tier"] != nil { configuration.tier = try tierParam(params) }
-    var crossings: [ThresholdCrossing] = []
-    if configuration != context.configuration {
-      do throws(UsageError) {
-        let policies = try RefreshSettings.policies(configuration, metrics: context.metricNames)
-        crossings = try context.reconfigure(configuration)
-        synchronizer?.setPolicies(policies)
-        // The sources may have changed with their options: the answer shows what the local ones say now; those in
-        // other processes follow.
-        synchronizer?.readAfterReconfiguration()
-      } catch {
-        throw RPCError(error)
-      }
-      refreshFieldNames()
-    }
-    initialized = true
-    crossings.forEach(announce)
-    result.beginObject()
-    result.key("serverInfo")
-    result.beginObject()
-    result.key("name"); result.string(text: ServerInfo.name)
-    result.key("version"); result.string(text: ServerInfo.version)
-    result.endObject()
-    result.key("protocolVersion"); result.string(text: ServerInfo.protocolVersion)
-    result.key("capabilities")
-    result.beginObject()
-    result.key("metrics")
-    result.beginArray()
-    for index in context.metricNames.indices { result.descriptor(context.descriptor(at: index)) }
-    result.endArray()
-    result.key("tiers")
-    result.beginArray()
-    for tier in Tier.allCases { result.string(text: tier.rawValue) }
-    result.endArray()
-    result.key("methods")
-    result.beginArray()
-    for method in dispatcher.requestMethodNames { result.string(text: method) }
-    result.endArray()
-    result.key("framings")
-    result.beginArray()
-    result.string("newline")
-    result.string("contentLength")
-    result.endArray()
-    result.key("batches"); result.bool(true)
-    result.key("subscriptions"); result.bool(true)
-    result.endObject()
-    result.key("snapshot"); result.snapshot(context.snapshot())
-    result.endObject()
-  }
-
-  // MARK: - Parameter helpers
-
-  private func metricIndex(_ params: Params) throws(RPCError) -> Int {
-    guard let value = params["metric"] else { throw RPCError.invalidParams(field: "metric", "is required") }
-    guard let index = value.withStringBytes({ context.index(ofMetric: $0) }) else {
-      if !value.isString {
-        throw RPCError.invalidParams(field: "metric", "must be a string, not \(value.typeName)", value: Params.shown(value))
-      }
-      throw unknownMetric(value.string ?? "")
-    }
-    guard let index else { throw unknownMetric(value.string ?? "") }
-    return index
-  }
-
-  private func unknownMetric(_ name: String) -> RPCError {
-    RPCError(
-      .invalidParams, "Invalid params: unknown metric \(name)",
-      data: [
-        "field": "metric", "reason": "is not a known metric", "value": .string(name),
-        "known": .array(context.metricNames.map { .string($0) }),
-      ])
-  }
-
-  /// `metrics: [names]` → indices, or `nil` for all.
-  private func metricList(_ params: Params) throws(RPCError) -> [Int]? {
-    guard let value = params["metrics"] else { return nil }
-    guard value.isArray else { throw RPCError.invalidParams(field: "metrics", "must be an array of metric names") }
-    var indices: [Int] = []
-    for (position, element) in value.elements.enumerated() {
-      guard let name = element.string else {
-        throw RPCError.invalidParams(field: "metrics[\(position)]", "must be a string", value: Params.shown(element))
-      }
-      guard let index = context.index(ofMetric: name) else { throw unknownMetric(name) }
-      if !indices.contains(index) { indices.append(index) }
-    }
-    return indices
-  }
-
-  private func tierParam(_ params: Params) throws(RPCError) -> Tier {
-    let name = try params.requiredString("tier")
-    guard let tier = Tier(rawValue: name) else {
-      throw RPCError.invalidParams(field: "tier", "must be one of free, pro, ultra", value: .string(name))
-    }
-    return tier
   }
 }

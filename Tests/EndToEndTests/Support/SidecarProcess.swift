@@ -131,7 +131,11 @@ final class SidecarProcess {
           throw Failure.badFrame(String(decoding: body, as: UTF8.self))
         }
       }
-      if outputClosed { throw Failure.closed("a message") }
+      if outputClosed {
+        // What usagectx said on its way out is the first thing to read when this happens.
+        _ = errors.waitUntilFinished(timeout: 2)
+        throw Failure.closed("a message (usagectx's stderr: \(String(stderrText.suffix(2_000))))")
+      }
       try fill(until: deadline, what: "a message")
     }
   }

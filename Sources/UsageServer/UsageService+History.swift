@@ -1,0 +1,63 @@
+import JSON
+import JSONRPC
+import Ledger
+import UsageCore
+
+/// `usage/history`: the durable ledger's changes of a metric, summed.
+extension UsageService {
+  /// month or model. The changes of this burst are committed first, so the answer includes them.
+  func history(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
+    let params = try Params(request, allowed: ["metric", "since", "until", "groupBy"])
+    let metric = try metricIndex(params)
+    func moment(_ field: StaticString) throws(RPCError) -> Int64? {
+      guard let text = try params.string(field) else { return nil }
+      guard let timestamp = Timestamp(iso8601: text) else {
+        throw RPCError.invalidParams(
+          field: "\(field)", "must be an ISO 8601 date or time in UTC (2026-11-01, 2026-11-01T08:00:00Z)",
+          value: .string(text))
+      }
+      return timestamp.milliseconds
+    }
+    let since = try moment("since")
+    let until = try moment("until")
+    let groupName = try params.string("groupBy") ?? "day"
+    guard let grouping = HistoryGrouping(rawValue: groupName) else {
+      throw RPCError.invalidParams(field: "groupBy", "must be one of day, month, model", value: .string(groupName))
+    }
+    guard let ledger = durableLedger else {
+      throw RPCError.invalidRequest("noLedger", detail: "no durable ledger in this session (started with --no-state)")
+    }
+    let rows: [HistoryRow]
+    do throws(CommitError) {
+      // With --ack memory, changes already answered may still wait for their commit.
+      try ledger.commit()
+    } catch {
+      throw RPCError.internalError("\(error)")
+    }
+    do throws(LedgerError) {
+      rows = try ledger.history(metric: context.metricNames[metric], since: since, until: until, groupBy: grouping)
+    } catch {
+      throw RPCError.internalError("\(error)")
+    }
+    result.beginObject()
+    result.key("groupBy"); result.string(text: grouping.rawValue)
+    result.key("rows")
+    result.beginArray()
+    for row in rows {
+      result.beginObject()
+      result.key("metric"); result.string(text: row.metric)
+      result.key("group")
+      if let group = row.group { result.string(text: group) } else { result.null() }
+      result.key("total"); result.int(row.total)
+      result.key("changes"); result.int(row.changes)
+      if row.reset != 0 {
+        result.key("reset"); result.int(row.reset)
+      }
+      result.endObject()
+    }
+    result.endArray()
+    result.endObject()
+  }
+
+  /// Reads the metric and then the params it accepts: `allowed` plus the metric's own fields (tokens: input,
+}
