@@ -101,22 +101,20 @@ public final class DurableLedger: UsageLedger {
   }
 
   public func breakdown(metric: String, since start: Timestamp?) -> [BreakdownTotal] {
-    state.withLock { state in
-      do throws(LedgerError) {
-        return try state.store.breakdown(metric: metric, fromDay: start.map { $0.milliseconds.floorDivided(by: 86_400_000) })
-      } catch {
-        // Display only (fields, cost, entries); the totals that limits use come from the counters.
-        return []
-      }
-    }
+    displayTotals { (store: LedgerStore) throws(LedgerError) in try store.breakdown(metric: metric, fromDay: start.map(RunningTotals.day)) }
   }
 
   public func baselines(metric: String, since start: Timestamp?) -> [BreakdownTotal] {
+    displayTotals { (store: LedgerStore) throws(LedgerError) in try store.baselines(metric: metric, fromDay: start.map(RunningTotals.day)) }
+  }
+
+  /// Reads totals that are shown, never counted (fields, cost, breakdown entries, their baselines): a failed read
+  /// shows none rather than stopping the session; the totals limits use come from the counters.
+  private func displayTotals(_ read: (LedgerStore) throws(LedgerError) -> [BreakdownTotal]) -> [BreakdownTotal] {
     state.withLock { state in
       do throws(LedgerError) {
-        return try state.store.baselines(metric: metric, fromDay: start.map { $0.milliseconds.floorDivided(by: 86_400_000) })
+        return try read(state.store)
       } catch {
-        // Display only: the entries then show what they used since the period began.
         return []
       }
     }

@@ -411,13 +411,19 @@ struct ExecAuthorityTests {
     _ = try ExecFixture.waitForLines(in: fetches, count: 1)
     #expect(authority.report(ReportedChange(seq: 1, delta: 3)) == .pending)
     let told = try outcomes.wait(count: 1)
+    // The fetch's deadline passes first; on a loaded machine the loop may notice the report's at the same look, so
+    // the reason names either request. What matters: the report is lost, once, and never sent again.
+    #expect(told.count == 1)
+    #expect(told.first?.metric == "widgets" && told.first?.seq == 1)
+    guard case .lost(let reason) = told.first?.outcome else {
+      Issue.record("the report should be lost: \(told)")
+      return
+    }
     #expect(
-      told == [
-        .init(
-          metric: "widgets", seq: 1,
-          outcome: .lost(
-            "exec plugin fixture failed before acknowledging the report: did not answer metric/fetch within 500 ms"))
-      ])
+      reason == "exec plugin fixture failed before acknowledging the report: did not answer metric/fetch within 500 ms"
+        || reason
+          == "exec plugin fixture failed before acknowledging the report: did not answer metric/report within 500 ms",
+      "\(reason)")
     #expect(reading.wait(timeout: .now() + 5) == .success)
     try ExecFixture.waitUntil { plugin.status().state == .loaded }
     plugin.shutdown()
