@@ -287,7 +287,10 @@ public final class Dispatcher {
       writeErrorResponse(.invalidRequest("invalidMethod", detail: "method must be a string"), id: id ?? .null)
       return true
     }
-    let params = message["params"]
+    // `"params": null` is taken as no params (Emacs's jsonrpc.el sends it for requests without any); other
+    // non-structured values are refused.
+    var params = message["params"]
+    if params?.isNull == true { params = nil }
     if let params, !params.isObject, !params.isArray {
       writeErrorResponse(.invalidRequest("invalidParams", detail: "params must be an object or an array"), id: id ?? .null)
       return true

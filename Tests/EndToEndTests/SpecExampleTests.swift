@@ -171,7 +171,7 @@ struct EnvelopeTests {
       ("true", nil),
       (#"{"jsonrpc":"2.0","id":6,"method":"ping","params":"x"}"#, 6),
       (#"{"jsonrpc":"2.0","id":7,"method":"ping","params":7}"#, 7),
-      (#"{"jsonrpc":"2.0","id":8,"method":"ping","params":null}"#, 8),
+      (#"{"jsonrpc":"2.0","id":8,"method":"ping","params":true}"#, 8),
       (#"{"jsonrpc":"2.0","id":9,"method":["ping"]}"#, 9),
       (#"{"jsonrpc":"2.0","id":10,"method":null}"#, 10),
       ("{}", nil),
@@ -183,6 +183,22 @@ struct EnvelopeTests {
     try sidecar.send(envelope.text)
     expectError(try sidecar.nextMessage(), code: -32600, id: envelope.id)
     try sidecar.expectNothingMore()
+  }
+
+  @Test(
+    "params null is taken as no params for every method (Emacs's jsonrpc.el sends it)",
+    arguments: SidecarProcess.Framing.allCases)
+  func nullParams(framing: SidecarProcess.Framing) throws {
+    let sidecar = try SidecarProcess(framing: framing)
+    try sidecar.send(#"{"jsonrpc":"2.0","id":1,"method":"usage/get","params":null}"#)
+    let snapshot = try sidecar.nextMessage()
+    #expect(snapshot["result"]?["metrics"]?["documents"]?["used"] == 0, "\(snapshot)")
+    try sidecar.send(#"{"jsonrpc":"2.0","id":2,"method":"usage/increment","params":null}"#)
+    expectError(try sidecar.nextMessage(), code: -32602, id: 2)
+    try sidecar.send(#"{"jsonrpc":"2.0","id":3,"method":"shutdown","params":null}"#)
+    #expect(try sidecar.nextMessage() == ["jsonrpc": "2.0", "id": 3, "result": nil])
+    try sidecar.send(#"{"jsonrpc":"2.0","method":"exit","params":null}"#)
+    #expect(try sidecar.waitForExit() == 0)
   }
 
   @Test("a request with id null is a request: answered once, with id null", arguments: SidecarProcess.Framing.allCases)

@@ -168,6 +168,16 @@ struct DispatcherTests {
     #expect(badVersion.first?["id"] == 3 && badVersion.first?["error"]?["code"] == -32600)
   }
 
+  @Test("params null is taken as no params, as most servers do; a string or a number is refused")
+  func nullParams() {
+    let fixture = Fixture()
+    #expect(fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":null,"id":1}"#) == [["jsonrpc": "2.0", "result": 0, "id": 1]])
+    let string = fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":"1","id":2}"#)
+    #expect(string.first?["error"]?["code"] == -32600 && string.first?["id"] == 2)
+    let number = fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":1,"id":3}"#)
+    #expect(number.first?["error"]?["code"] == -32600)
+  }
+
   @Test("a handler error replaces its half-written result, also inside a batch")
   func handlerErrors() {
     let fixture = Fixture()
