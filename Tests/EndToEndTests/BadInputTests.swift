@@ -277,6 +277,20 @@ struct BadInputTests {
     try sidecar.expectNothingMore()
   }
 
+  @Test(
+    "a bad frame whose body ends in a prefix of Content-Length: the next request, sent later, is answered",
+    arguments: ["c", "Con", "Content-Length"])
+  func badBodyEndingInMarkerPrefix(tail: String) throws {
+    let sidecar = try SidecarProcess(framing: .contentLength)
+    try sidecar.expectNothingMore()
+    let bad = Array(#"{"jsonrpc":"2.0","id":1,"#.utf8) + Array(tail.utf8)
+    try sidecar.sendRaw(Array("Content-Length: \(bad.count)\r\n\r\n".utf8) + bad)
+    expectError(try sidecar.nextMessage(), code: -32700, id: nil)
+    try sidecar.send(#"{"jsonrpc":"2.0","id":"next","method":"ping"}"#)
+    #expect(try sidecar.nextMessage() == ["jsonrpc": "2.0", "id": "next", "result": [:]])
+    try sidecar.expectNothingMore()
+  }
+
   @Test("a Content-Length that overstates the body: the frame hidden in it is recovered")
   func overstatedLength() throws {
     let sidecar = try SidecarProcess(framing: .contentLength)

@@ -173,6 +173,21 @@ struct ContentLengthFramerTests {
     #expect(framer.feed("nt-Length: 2\r\n\r\n{}") == [.frame("{}")])
   }
 
+  @Test(arguments: ["c", "Con", "content-", "Content-Length", "CONTENT-LENGTH"])
+  func rescanOfABodyEndingInAMarkerPrefixStillFindsTheNextFrame(tail: String) {
+    var framer = ContentLengthFramer()
+    let bad = "{\"a\":" + tail
+    guard case .frame? = framer.feeding("Content-Length: \(bad.utf8.count)\r\n\r\n\(bad)") else {
+      Issue.record("no frame")
+      return
+    }
+    framer.rescanLastFrame()
+    #expect(framer.drain().isEmpty)
+    // The next request arrives in a later read, whole: it is framed, and nothing else is reported.
+    #expect(framer.feed(Self.framed(#"{"id":2}"#)) == [.frame(#"{"id":2}"#)])
+    #expect(framer.finishAll().isEmpty)
+  }
+
   @Test func rescanWithoutMarkerChangesNothing() {
     var framer = ContentLengthFramer()
     let stream = "Content-Length: 4\r\n\r\n{bad" + Self.framed("{}")

@@ -227,10 +227,20 @@ public struct ContentLengthFramer: MessageFramer, Sendable {
     let firstStart = frame.lowerBound + 1
     guard firstStart < frame.upperBound else { return }
     switch findMarker(startingIn: firstStart..<frame.upperBound) {
-    case .found(let start), .partial(let start):
+    case .found(let start):
       buffer.setReadIndex(start)
       header = HeaderProgress()
       state = .header
+    case .partial(let start):
+      // A prefix of the marker ends the frame: the next frame's header cut by the end of the buffer, or the bad
+      // body's own last bytes. Resynchronising from it (not parsing a header) serves both: the marker is found
+      // where the next bytes complete it, or further on, and the prefix is skipped silently (the body's error
+      // covers it).
+      buffer.setReadIndex(start)
+      header = HeaderProgress()
+      state = .resync
+      endResyncRun()
+      reportsSkippedBytes = false
     case .notFound:
       break
     }
