@@ -83,12 +83,27 @@ public final class StdioServer {
   deinit {
     readBuffer.deallocate()
     if signalFD >= 0 { close(signalFD) }
+    if processFD >= 0 { close(processFD) }
   }
 
   /// Starts watching a client process (from `initialize.processId`): when it is gone, the server exits.
   public func watch(process pid: Int32) {
     configuration.watchedProcess = pid
+    if processFD >= 0 { close(processFD) }
+    // A pidfd refers to this process and no other: it reads as ended when the process exits, even while it waits
+    // to be reaped (a zombie, which `kill(pid, 0)` still finds) and whatever process later gets the same pid.
+    processFD = pidfd_open(pid, 0)
     nextProcessCheck = clock.now
+  }
+
+  /// The watched client process's pidfd (`-1` when none is watched or the kernel has no pidfds).
+  private var processFD: Int32 = -1
+
+  /// Whether the watched process has ended: its pidfd is readable, or (without one) no process has its pid.
+  private func watchedProcessEnded(_ pid: Int32) -> Bool {
+    guard processFD >= 0 else { return kill(pid, 0) == -1 && errno == ESRCH }
+    var descriptor = pollfd(fd: processFD, events: Int16(POLLIN), revents: 0)
+    return poll(&descriptor, 1, 0) == 1 && descriptor.revents & Int16(POLLIN) != 0
   }
 
   /// Runs `job` on the loop thread soon. Safe from any thread.
@@ -256,7 +271,7 @@ public final class StdioServer {
   private func checkWatchedProcess() {
     guard let pid = configuration.watchedProcess, clock.now >= nextProcessCheck else { return }
     nextProcessCheck = clock.now + configuration.processCheckInterval
-    if kill(pid, 0) == -1 && errno == ESRCH {
+    if watchedProcessEnded(pid) {
       logger.notice("client process \(pid) is gone; exiting")
       dispatcher.requestExit(code: 1)
     }

@@ -198,6 +198,22 @@ struct LifecycleTests {
   }
 
   @Test(
+    "a client that ended but is not reaped yet (a zombie) counts as gone", arguments: SidecarProcess.Framing.allCases)
+  func zombieClient(framing: SidecarProcess.Framing) throws {
+    let client = try Self.startClient()
+    defer { client.end() }
+    let sidecar = try SidecarProcess(framing: framing)
+    _ = try sidecar.call("initialize", ["processId": .int(Int64(client.pid))])
+    #expect(try sidecar.staysQuiet(for: 0.3))
+    // Killed and left unreaped: its pid still names a (zombie) process until the test reaps it at the end.
+    client.kill(SIGKILL)
+    let started = Date()
+    let status = try sidecar.waitForExit(timeout: 6)
+    #expect(Date().timeIntervalSince(started) < 3.5)
+    #expect(status == 1, "the client vanished without shutdown")
+  }
+
+  @Test(
     "initialize refuses a processId that cannot be a process", arguments: [JSONData(0), -1, "123", 1.5, 4_294_967_296])
   func invalidProcessID(processId: JSONData) throws {
     let sidecar = try SidecarProcess()
