@@ -12,6 +12,8 @@ let package = Package(
   products: [
     .executable(name: "usagectx", targets: ["usagectx"]),
     .library(name: "UsageCore", targets: ["UsageCore"]),
+    // What the libFuzzer drivers in fuzz/ (a package of their own, built with the sanitizers) run.
+    .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     .library(name: "usagectx-documents", type: .dynamic, targets: ["DocumentsPlugin"]),
     .library(name: "usagectx-storage", type: .dynamic, targets: ["StoragePlugin"]),
     .library(name: "usagectx-requests", type: .dynamic, targets: ["RequestsPlugin"]),
@@ -93,6 +95,15 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // The fuzz targets: framers, a whole session's dispatch, the configuration (fuzz/ drives them under libFuzzer; the
+    // corpus replay test runs every seed through them).
+    .target(
+      name: "FuzzTargets",
+      dependencies: [
+        "JSON", "JSONRPC", "UsageServer", "UsageCore", "RefreshScheduler",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings),
     // The benchmark's ledger filler (bench/run builds it; not a product): writes a large ledger through DurableLedger.
     .executableTarget(
       name: "bench-ledger-fill", dependencies: ["Ledger", "UsageCore"], path: "bench/fill",
@@ -115,6 +126,7 @@ let package = Package(
       dependencies: ["UsageServer", "UsageCore", "RefreshScheduler", "JSONRPC", "TestSupport"],
       swiftSettings: swiftSettings
     ),
+    .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
     .testTarget(
       name: "EndToEndTests",
       dependencies: ["JSON", "TestSupport"],

@@ -23,17 +23,25 @@ public enum ConfigurationFile {
       if count < chunk.count { break }
       if bytes.count > 16 << 20 { throw Failure(description: "\(path): larger than 16 MiB") }
     }
+    let parsed = bytes.withUnsafeBytes { raw in Result { () throws(Failure) in try parse(raw, over: base, named: path) } }
+    return try parsed.get()
+  }
+
+  /// Applies the configuration text `bytes` over `base`; `name` (the file's path) begins every message.
+  public static func parse(
+    _ bytes: UnsafeRawBufferPointer, over base: UsageConfiguration, named name: String
+  ) throws(Failure) -> UsageConfiguration {
     let document: JSONDocument
     do {
-      document = try bytes.withUnsafeBytes { raw throws(JSONParseError) in try JSONDocument.parse(raw, maxDepth: 64) }
+      document = try JSONDocument.parse(bytes, maxDepth: 64)
     } catch {
-      throw Failure(description: "\(path): not valid JSON: \(error)")
+      throw Failure(description: "\(name): not valid JSON: \(error)")
     }
     var configuration = base
     do throws(UsageError) {
       try configuration.merge(document.withRoot { ConfigValue($0) })
     } catch {
-      throw Failure(description: "\(path): \(error)")
+      throw Failure(description: "\(name): \(error)")
     }
     return configuration
   }
