@@ -26,3 +26,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
 func fuzzCheck(_ condition: Bool, _ message: @autoclosure () -> String) {
   if !condition { fatalError("fuzz check failed: \(message())") }
 }
+
+extension Array where Element == UInt8 {
+  /// Whether `needle` occurs in the bytes.
+  func contains(subsequence needle: [UInt8]) -> Bool {
+    guard !needle.isEmpty, count >= needle.count else { return needle.isEmpty }
+    return (0...(count - needle.count)).contains { start in self[start..<start + needle.count].elementsEqual(needle) }
+  }
+}

@@ -39,10 +39,15 @@ enum SessionFuzzing {
     guard pipe(&ends) == 0 else { fatalError("pipe: \(errno)") }
     // The input is written before the session starts and the pipe closed, so the session reads it to its end. A pipe
     // holds 64 KiB; longer inputs are cut there.
-    let count = min(input.count, 60 * 1024)
-    if count > 0 {
-      let written = write(ends[1], input.baseAddress, count)
-      fuzzCheck(written == count, "pipe write: \(written)")
+    var stream = Array(input.prefix(60 * 1024))
+    // In newline framing a last request (the sentinel) must always be answered, whatever came before it, unless the
+    // input may hold an `exit` notification, which ends the session.
+    let framing = stream.withUnsafeBytes { FramingDetector.detect($0, atEnd: true) } ?? .newline
+    let expectsSentinel = framing == .newline && !stream.contains(subsequence: Array("exit".utf8))
+    if expectsSentinel { stream += Array("\n\(sentinel)\n".utf8) }
+    if !stream.isEmpty {
+      let written = write(ends[1], stream, stream.count)
+      fuzzCheck(written == stream.count, "pipe write: \(written)")
     }
     close(ends[1])
     defer { close(ends[0]) }
@@ -80,13 +85,19 @@ enum SessionFuzzing {
     }
     server.onStop = { service.commitChanges() }
     _ = server.run()
-    checkOutput(sink, framing: dispatcher.output.framing)
+    let output = checkOutput(sink, framing: dispatcher.output.framing)
+    if expectsSentinel {
+      fuzzCheck(output.contains(subsequence: Array(#""id":"fuzz-sentinel""#.utf8)), "the last request was not answered")
+    }
   }
 
-  /// Reads back what the session wrote and checks that every message is framed and a JSON-RPC 2.0 object.
-  static func checkOutput(_ fd: Int32, framing: Framing) {
+  /// The request appended to newline-framed inputs.
+  static let sentinel = #"{"jsonrpc":"2.0","id":"fuzz-sentinel","method":"ping"}"#
+
+  /// Reads back what the session wrote, checks that every message is framed and a JSON-RPC 2.0 object, and returns it.
+  static func checkOutput(_ fd: Int32, framing: Framing) -> [UInt8] {
     let size = Int(lseek(fd, 0, SEEK_END))
-    guard size > 0 else { return }
+    guard size > 0 else { return [] }
     var bytes = [UInt8](repeating: 0, count: size)
     let read = pread(fd, &bytes, size, 0)
     fuzzCheck(read == size, "pread: \(read) of \(size)")
@@ -123,5 +134,6 @@ enum SessionFuzzing {
       }
       fuzzCheck(valid, "not a JSON-RPC message: \(String(decoding: message, as: UTF8.self))")
     }
+    return bytes
   }
 }
