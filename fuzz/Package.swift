@@ -9,10 +9,11 @@ let targets = ["newline-framer", "content-length-framer", "dispatch", "configura
 let package = Package(
   name: "usagectx-fuzz",
   dependencies: [.package(name: "usagectx", path: "..")],
-  targets: [.target(name: "CFuzzerDriver")]
+  targets: [
+    .target(name: "CFuzzerDriver"),
+    .target(name: "FuzzDriver", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "usagectx")]),
+  ]
     + targets.map { name in
-      .executableTarget(
-        name: "fuzz-\(name)", dependencies: ["CFuzzerDriver", .product(name: "FuzzTargets", package: "usagectx")],
-        path: "Sources/\(name)")
+      .executableTarget(name: "fuzz-\(name)", dependencies: ["FuzzDriver"], path: "Sources/\(name)")
     }
 )
