@@ -7,6 +7,14 @@ let swiftSettings: [SwiftSetting] = [
   .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// How the standard plugins (C libraries) are linked: without the Swift runtime. SwiftPM links every product through the
+/// Swift driver, which adds the runtime's start files and `libswiftCore.so`; a host built with a static Swift standard
+/// library would then map a second, shared copy of the runtime for each plugin's sake (megabytes of resident memory).
+let pluginLinkerSettings: [LinkerSetting] = [
+  .linkedLibrary("jansson"),
+  .unsafeFlags(["-nostartfiles", "-static-stdlib"]),
+]
+
 let package = Package(
   name: "usagectx",
   products: [
@@ -75,16 +83,16 @@ let package = Package(
       cSettings: [.headerSearchPath("../../protocol")], linkerSettings: [.linkedLibrary("jansson")]),
     .target(
       name: "DocumentsPlugin", dependencies: ["PluginSupport"], path: "plugins/documents",
-      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: [.linkedLibrary("jansson")]),
+      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: pluginLinkerSettings),
     .target(
       name: "StoragePlugin", dependencies: ["PluginSupport"], path: "plugins/storage",
-      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: [.linkedLibrary("jansson")]),
+      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: pluginLinkerSettings),
     .target(
       name: "RequestsPlugin", dependencies: ["PluginSupport"], path: "plugins/requests",
-      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: [.linkedLibrary("jansson")]),
+      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: pluginLinkerSettings),
     .target(
       name: "TokensPlugin", dependencies: ["PluginSupport"], path: "plugins/tokens",
-      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: [.linkedLibrary("jansson")]),
+      cSettings: [.headerSearchPath("../../protocol")], linkerSettings: pluginLinkerSettings),
     // The thin executable: flags, wiring, signals.
     .executableTarget(
       name: "usagectx",
