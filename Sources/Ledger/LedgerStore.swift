@@ -44,6 +44,14 @@ public final class LedgerStore {
   /// How many counter rows the last ``counterTotals(metrics:fromDay:)`` read (start-up reads are bounded by it).
   public internal(set) var rowsRead = 0
 
+  /// The default state directory from this process's environment (see `defaultDirectory(environment:)`).
+  public static func defaultDirectory() -> String? {
+    let environment = ["XDG_STATE_HOME", "HOME"].reduce(into: [String: String]()) { values, name in
+      values[name] = getenv(name).map { String(cString: $0) }
+    }
+    return defaultDirectory(environment: environment)
+  }
+
   /// The state directory: `$XDG_STATE_HOME/usagectx`, else `$HOME/.local/state/usagectx`.
   public static func defaultDirectory(environment: [String: String]) -> String? {
     if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return state + "/usagectx" }

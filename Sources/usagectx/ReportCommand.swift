@@ -67,10 +67,7 @@ struct ReportCommand: ParsableCommand {
     if let start, let end, end <= start {
       throw Self.fail("--until (\(end)) must be after --since (\(start))")
     }
-    let environment = ["XDG_STATE_HOME", "HOME"].reduce(into: [String: String]()) { values, name in
-      values[name] = getenv(name).map { String(cString: $0) }
-    }
-    guard let directory = state.map(Self.trimmingSlashes) ?? LedgerStore.defaultDirectory(environment: environment)
+    guard let directory = state.map(Self.trimmingSlashes) ?? LedgerStore.defaultDirectory()
     else {
       throw Self.fail("no state directory: HOME is not set; pass --state DIR")
     }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import JSONRPC
 import Ledger
 import Logging
@@ -86,7 +85,7 @@ struct ServeOptions: ParsableArguments {
     options.acknowledgeAfterCommit = ack == "commit"
     options.busyTimeout = busyTimeout
     if !noState {
-      guard let directory = state ?? LedgerStore.defaultDirectory(environment: ProcessInfo.processInfo.environment) else {
+      guard let directory = state ?? LedgerStore.defaultDirectory() else {
         throw ValidationError("no state directory: set --state DIR (or HOME), or run with --no-state")
       }
       options.stateDirectory = directory
