@@ -118,11 +118,13 @@ public enum Sidecar {
     committer.lostAfterAnswer = {
       synchronizer.readNow(context.metricNames.indices.filter { context.authority(ofMetric: $0) is LedgerAuthority })
     }
-    server.onBurstEnd = {
+    server.onBurstEnd = { [unowned server] in
       // By default the burst's changes are decided and committed now, then answered; with --ack memory they were
       // answered at once and are committed right after the answers are written.
       if afterCommit {
         service.commitChanges()
+        // The answers leave now: the refreshes and notifications below come after them anyway.
+        server.output.flush()
       } else if durable != nil {
         committer.commitSoon(jobs)
       }
