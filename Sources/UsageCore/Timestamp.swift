@@ -26,10 +26,23 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
     let msOfDay = milliseconds.floorModulo(86_400_000)
     let seconds = Int(msOfDay / 1000)
     let millis = Int(msOfDay % 1000)
-    var text = date.iso8601
-    text += "T" + pad(seconds / 3600, 2) + ":" + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)
-    if millis != 0 { text += "." + pad(millis, 3) }
-    return text + "Z"
+    // Written byte by byte into the string's own storage: this runs for every sync state and reset time shown.
+    return String(unsafeUninitializedCapacity: 32) { buffer in
+      var text = ASCIIWriter(buffer)
+      date.write(to: &text)
+      text.byte(84)  // T
+      text.digits(seconds / 3600, width: 2)
+      text.byte(58)
+      text.digits(seconds / 60 % 60, width: 2)
+      text.byte(58)
+      text.digits(seconds % 60, width: 2)
+      if millis != 0 {
+        text.byte(46)
+        text.digits(millis, width: 3)
+      }
+      text.byte(90)  // Z
+      return text.count
+    }
   }
 
   /// Parses the forms ``iso8601`` writes (`[±Y]YYYY-MM-DDTHH:MM:SS[.mmm]Z`) and a bare date `[±Y]YYYY-MM-DD`.
@@ -91,9 +104,36 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
   public func adding(milliseconds delta: Int64) -> Timestamp { Timestamp(milliseconds: milliseconds &+ delta) }
 }
 
-private func pad(_ value: Int, _ width: Int) -> String {
-  let digits = String(value)
-  return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+/// Writes ASCII into a string's uninitialised storage (the dates and times above; their lengths are bounded).
+private struct ASCIIWriter {
+  let buffer: UnsafeMutableBufferPointer<UInt8>
+  var count = 0
+
+  init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
+
+  mutating func byte(_ value: UInt8) {
+    buffer[count] = value
+    count += 1
+  }
+
+  /// `value` (not negative) in decimal, zero-padded to `width` digits.
+  mutating func digits(_ value: Int, width: Int) {
+    var length = 1
+    var rest = value / 10
+    while rest > 0 {
+      length += 1
+      rest /= 10
+    }
+    for _ in length..<max(width, length) { byte(48) }
+    var remaining = value
+    var position = count + length - 1
+    while position >= count {
+      buffer[position] = UInt8(48 + remaining % 10)
+      remaining /= 10
+      position -= 1
+    }
+    count += length
+  }
 }
 
 extension Int64 {
@@ -132,12 +172,36 @@ public struct CivilDate: Equatable, Sendable {
 
   /// `YYYY-MM`; years outside 0…9999 in the expanded form with a sign (`+10000-01`, `-0001-12`).
   public var iso8601Month: String {
-    let yearText = (0...9999).contains(year) ? pad(year, 4) : (year < 0 ? "-" : "+") + pad(abs(year), 4)
-    return yearText + "-" + pad(month, 2)
+    String(unsafeUninitializedCapacity: 16) { buffer in
+      var text = ASCIIWriter(buffer)
+      writeMonth(to: &text)
+      return text.count
+    }
   }
 
   /// `YYYY-MM-DD`, with the year written as in ``iso8601Month``.
-  public var iso8601: String { iso8601Month + "-" + pad(day, 2) }
+  public var iso8601: String {
+    String(unsafeUninitializedCapacity: 20) { buffer in
+      var text = ASCIIWriter(buffer)
+      write(to: &text)
+      return text.count
+    }
+  }
+
+  /// Writes `YYYY-MM` (at most 13 bytes).
+  fileprivate func writeMonth(to text: inout ASCIIWriter) {
+    if !(0...9999).contains(year) { text.byte(year < 0 ? 45 : 43) }
+    text.digits(abs(year), width: 4)
+    text.byte(45)
+    text.digits(month, width: 2)
+  }
+
+  /// Writes `YYYY-MM-DD` (at most 16 bytes).
+  fileprivate func write(to text: inout ASCIIWriter) {
+    writeMonth(to: &text)
+    text.byte(45)
+    text.digits(day, width: 2)
+  }
 
   /// Days from 1970-01-01 to the given date.
   public static func daysSinceEpoch(year: Int, month: Int, day: Int) -> Int {
