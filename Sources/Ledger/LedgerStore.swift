@@ -29,6 +29,7 @@ public final class LedgerStore {
   let connection: SQLiteConnection
   private let insert: SQLiteStatement
   private let count: SQLiteStatement
+  private let bump: SQLiteStatement
   private let keep: SQLiteStatement
   private let find: SQLiteStatement
   private let post: SQLiteStatement
@@ -84,6 +85,14 @@ public final class LedgerStore {
         amount = amount + excluded.amount, f0 = f0 + excluded.f0, f1 = f1 + excluded.f1, f2 = f2 + excluded.f2,
         f3 = f3 + excluded.f3, cost = cost + excluded.cost, priced = min(priced, excluded.priced),
         events = events + excluded.events
+      """)
+    // Most commits move counters that exist: an UPDATE finds them through the key, and the upsert above runs only
+    // for a new day or label (cheaper than an INSERT that fails on the key and turns into an update).
+    bump = try connection.prepare(
+      """
+      UPDATE counters SET amount = amount + ?4, f0 = f0 + ?5, f1 = f1 + ?6, f2 = f2 + ?7, f3 = f3 + ?8,
+        cost = cost + ?9, priced = min(priced, ?10), events = events + ?11
+      WHERE metric = ?1 AND day = ?2 AND label = ?3
       """)
     keep = try connection.prepare(
       "INSERT OR REPLACE INTO idempotency (key, fingerprint, answer, at_ms) VALUES (?, ?, ?, ?)")
@@ -201,14 +210,20 @@ public final class LedgerStore {
     }
     for (row, change) in rows.enumerated() {
       let detail = change.detail
-      try insert.run(
-        [
-          .text(change.metric), .integer(change.delta), .integer(change.at.milliseconds), .integer(change.day),
-          .optional(change.key), .optional(change.label),
-        ] + Self.fieldValues(detail?.fields) + [
-          .real(detail?.cost ?? 0), .integer(detail?.priced == false ? 0 : 1), .integer(detail?.events ?? 0),
-          .integer(change.kind.rawValue), .integer(counts[row]),
-        ])
+      insert.start()
+      try insert.bind(1, change.metric)
+      try insert.bind(2, change.delta)
+      try insert.bind(3, change.at.milliseconds)
+      try insert.bind(4, change.day)
+      try insert.bind(5, change.key)
+      try insert.bind(6, change.label)
+      try Self.bindFields(detail?.fields, to: insert, from: 7)
+      try insert.bind(11, detail?.cost ?? 0)
+      try insert.bind(12, Int64(detail?.priced == false ? 0 : 1))
+      try insert.bind(13, detail?.events ?? 0)
+      try insert.bind(14, Int64(change.kind.rawValue))
+      try insert.bind(15, counts[row])
+      try insert.runBound()
     }
     var allTime: [CounterKey: CounterDelta] = [:]
     var allTimeOrder: [CounterKey] = []
@@ -223,16 +238,29 @@ public final class LedgerStore {
     }
   }
 
-  /// Moves one running total by `delta`.
+  /// Moves one running total by `delta`: the row is updated, or created when there is none yet.
   private func addToCounter(_ key: CounterKey, _ delta: CounterDelta) throws(LedgerError) {
-    try count.run(
-      [.text(key.metric), .integer(key.day), .text(key.label), .integer(delta.amount)]
-        + Self.fieldValues(delta.fields) + [.real(delta.cost), .integer(delta.priced ? 1 : 0), .integer(delta.events)])
+    func run(_ statement: SQLiteStatement) throws(LedgerError) {
+      statement.start()
+      try statement.bind(1, key.metric)
+      try statement.bind(2, key.day)
+      try statement.bind(3, key.label)
+      try statement.bind(4, delta.amount)
+      try Self.bindFields(delta.fields, to: statement, from: 5)
+      try statement.bind(9, delta.cost)
+      try statement.bind(10, Int64(delta.priced ? 1 : 0))
+      try statement.bind(11, delta.events)
+      try statement.runBound()
+    }
+    try run(bump)
+    if bump.changes == 0 { try run(count) }
   }
 
-  /// The first ``keptFields`` field values, zeros where missing.
-  private static func fieldValues(_ fields: [Int64]?) -> [SQLiteValue] {
-    (0..<keptFields).map { position in .integer(fields.map { position < $0.count ? $0[position] : 0 } ?? 0) }
+  /// Binds the first ``keptFields`` field values (zeros where missing) to parameters `first`, `first + 1`, ….
+  private static func bindFields(_ fields: [Int64]?, to statement: SQLiteStatement, from first: Int32) throws(LedgerError) {
+    for position in 0..<keptFields {
+      try statement.bind(first + Int32(position), fields.map { position < $0.count ? $0[position] : 0 } ?? 0)
+    }
   }
 
   private static func sum(_ first: ChangeDetail?, _ second: ChangeDetail?) -> ChangeDetail? {

@@ -123,6 +123,40 @@ final class SQLiteStatement {
     }
   }
 
+  /// Clears the previous run and its bindings before parameters are bound one by one (``bind(_:_:)-integer``…):
+  /// the statements of every commit bind this way, without building an array of values.
+  func start() {
+    sqlite3_reset(statement)
+    sqlite3_clear_bindings(statement)
+  }
+
+  /// Binds parameter `position` (from 1) to an integer.
+  func bind(_ position: Int32, _ number: Int64) throws(LedgerError) {
+    let status = sqlite3_bind_int64(statement, position, number)
+    guard status == SQLITE_OK else { throw connection.error(status, nil) }
+  }
+
+  /// Binds parameter `position` (from 1) to a real number.
+  func bind(_ position: Int32, _ number: Double) throws(LedgerError) {
+    let status = sqlite3_bind_double(statement, position, number)
+    guard status == SQLITE_OK else { throw connection.error(status, nil) }
+  }
+
+  /// Binds parameter `position` (from 1) to a text, or NULL when `text` is `nil`.
+  func bind(_ position: Int32, _ text: String?) throws(LedgerError) {
+    guard let text else { return }  // cleared bindings are NULL
+    let status = sqlite3_bind_text(statement, position, text, -1, sqliteTransient)
+    guard status == SQLITE_OK else { throw connection.error(status, nil) }
+  }
+
+  /// Runs the statement, bound since ``start()``, to its end.
+  func runBound() throws(LedgerError) {
+    while try step() {}
+  }
+
+  /// How many rows the last INSERT, UPDATE or DELETE of the connection changed.
+  var changes: Int32 { sqlite3_changes(connection.rawHandle) }
+
   /// Steps once: `true` when a row is available, `false` when done.
   @discardableResult
   func step() throws(LedgerError) -> Bool {
