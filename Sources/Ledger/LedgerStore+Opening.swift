@@ -59,7 +59,12 @@ extension LedgerStore {
     do throws(LedgerError) {
       try recognise(connection)
       let version = try connection.integer("PRAGMA user_version") ?? 0
-      for step in Int(version)..<migrations.count {
+      let objects = try connection.integer("SELECT count(*) FROM sqlite_master") ?? 0
+      if version == 0 && objects == 0 {
+        try connection.execute(currentSchema)
+        try connection.execute("PRAGMA user_version = \(migrations.count)")
+      }
+      for step in Int(try connection.integer("PRAGMA user_version") ?? 0)..<migrations.count {
         try connection.execute(migrations[step])
         try connection.execute("PRAGMA user_version = \(step + 1)")
       }

@@ -83,4 +83,65 @@ extension LedgerStore {
     ) WITHOUT ROWID;
     """,
   ]
+
+  /// The latest schema in one step, for a new file: what running every step of ``migrations`` on an empty database
+  /// leaves (a test compares the two), without re-parsing the schema after each `ALTER TABLE`.
+  static let currentSchema = """
+    CREATE TABLE changes (
+      id INTEGER PRIMARY KEY,
+      metric TEXT NOT NULL,
+      delta INTEGER NOT NULL,
+      at_ms INTEGER NOT NULL,
+      day INTEGER NOT NULL,
+      key TEXT,
+      label TEXT
+    , f0 INTEGER NOT NULL DEFAULT 0, f1 INTEGER NOT NULL DEFAULT 0, f2 INTEGER NOT NULL DEFAULT 0, \
+    f3 INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0, priced INTEGER NOT NULL DEFAULT 1, \
+    events INTEGER NOT NULL DEFAULT 0, kind INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 1, \
+    rolled INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX changes_by_metric_day ON changes (metric, day);
+    CREATE TABLE idempotency (
+      key TEXT PRIMARY KEY,
+      fingerprint TEXT NOT NULL,
+      answer BLOB NOT NULL,
+      at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_by_age ON idempotency (at_ms);
+    CREATE TABLE outbox (
+      id INTEGER PRIMARY KEY,
+      metric TEXT NOT NULL,
+      delta INTEGER NOT NULL,
+      key TEXT NOT NULL,
+      at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE counters (
+      metric TEXT NOT NULL,
+      day INTEGER NOT NULL,
+      label TEXT NOT NULL,
+      amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer'),
+      f0 INTEGER NOT NULL CHECK (typeof(f0) = 'integer'),
+      f1 INTEGER NOT NULL CHECK (typeof(f1) = 'integer'),
+      f2 INTEGER NOT NULL CHECK (typeof(f2) = 'integer'),
+      f3 INTEGER NOT NULL CHECK (typeof(f3) = 'integer'),
+      cost REAL NOT NULL,
+      priced INTEGER NOT NULL,
+      events INTEGER NOT NULL,
+      PRIMARY KEY (metric, day, label)
+    ) WITHOUT ROWID;
+    CREATE TABLE baselines (
+      metric TEXT NOT NULL,
+      label TEXT NOT NULL,
+      since_day INTEGER NOT NULL,
+      amount INTEGER NOT NULL,
+      f0 INTEGER NOT NULL, f1 INTEGER NOT NULL, f2 INTEGER NOT NULL, f3 INTEGER NOT NULL,
+      cost REAL NOT NULL,
+      events INTEGER NOT NULL,
+      PRIMARY KEY (metric, label)
+    ) WITHOUT ROWID;
+    CREATE TABLE readings (
+      metric TEXT PRIMARY KEY,
+      value INTEGER NOT NULL,
+      at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """
 }
