@@ -7,6 +7,7 @@ import UsageServer
 /// usage move.
 struct Demo: ParsableCommand {
   static let configuration = CommandConfiguration(
+    commandName: "demo",
     abstract: "Play a built-in transcript through a real session and print requests and answers.")
 
   @OptionGroup var options: ServeOptions

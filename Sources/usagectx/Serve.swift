@@ -4,7 +4,8 @@ import UsageServer
 
 /// Serves the usage context on stdin/stdout until the client is done.
 struct Serve: ParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Serve JSON-RPC on stdin/stdout (the default).")
+  static let configuration = CommandConfiguration(
+    commandName: "serve", abstract: "Serve JSON-RPC on stdin/stdout (the default).")
 
   @OptionGroup var options: ServeOptions
 
