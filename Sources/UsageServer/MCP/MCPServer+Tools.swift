@@ -20,19 +20,30 @@ extension MCPServer {
     }
     // Answered when the usage method answers: a recorded change once it is committed.
     dispatcher.registerDeferred("tools/call") { [unowned self] request, reply throws(RPCError) in
-      let params = try Params(request, allowed: ["name", "arguments", "_meta"])
-      let name = try params.requiredString("name")
-      guard let tool = tools.first(where: { $0.name == name }) else {
-        throw RPCError.invalidParams(
-          field: "name", "is not a tool of this server (\(tools.map(\.name).joined(separator: ", ")))",
-          value: .string(name))
+      let tool: MCPTool
+      let arguments: JSONValue?
+      do throws(RPCError) {
+        let params = try Params(request, allowed: ["name", "arguments", "_meta"])
+        let name = try params.requiredString("name")
+        guard let found = tools.first(where: { $0.name == name }) else {
+          throw RPCError.invalidParams(
+            field: "name", "is not a tool of this server (\(tools.map(\.name).joined(separator: ", ")))",
+            value: .string(name))
+        }
+        tool = found
+        arguments = params["arguments"]
+      } catch {
+        // Answered at once: the changes waiting for their commit are answered first, so answers keep their order.
+        dispatcher.beforeAnsweringAtOnce?()
+        throw error
       }
-      call(tool, arguments: params["arguments"], reply: reply)
+      call(tool, arguments: arguments, reply: reply)
     }
   }
 
   private func call(_ tool: MCPTool, arguments: JSONValue?, reply: PendingReply) {
     if let arguments, !arguments.isObject {
+      dispatcher.beforeAnsweringAtOnce?()
       return fail(reply, "arguments must be an object with \(tool.arguments.joined(separator: ", ")).")
     }
     var unknown: String? = nil
@@ -41,6 +52,7 @@ extension MCPServer {
       if unknown == nil && !tool.arguments.contains(name) { unknown = name }
     }
     if let unknown {
+      dispatcher.beforeAnsweringAtOnce?()
       return fail(reply, "Unknown argument \(unknown): \(tool.name) takes \(tool.arguments.joined(separator: ", ")).")
     }
     switch tool.name {
