@@ -8,10 +8,8 @@ struct ExternalTool {
   let stdout: String
   let stderr: String
 
-  /// The repository's root (the tests run from it; `USAGECTX_ROOT` overrides).
-  static var root: String {
-    ProcessInfo.processInfo.environment["USAGECTX_ROOT"] ?? FileManager.default.currentDirectoryPath
-  }
+  /// The repository's root, where the tools run (the fixtures and editors/ are named relative to it).
+  static var root: String { ProtocolReference.root.path }
 
   /// Whether `program` runs and exits 0 with `arguments` (a quick check that it is installed and usable).
   static func works(_ program: String, _ arguments: [String]) -> Bool {
