@@ -122,7 +122,8 @@ struct LocalCallTests {
     #expect(fixture.output.writer.count == 0)
     #expect(fixture.dispatcher.outstandingCount == 1)
     fixture.dispatcher.resolve(fixture.waiting[0]) { $0.bool(true) }
-    #expect(String(decoding: fixture.output.writer.bytes, as: UTF8.self) == #"{"jsonrpc":"2.0","id":7,"result":true}"# + "\n")
+    let written = String(decoding: fixture.output.writer.bytes, as: UTF8.self)
+    #expect(written == #"{"jsonrpc":"2.0","id":7,"result":true}"# + "\n")
     #expect(fixture.dispatcher.outstandingCount == 0)
   }
 

@@ -37,7 +37,8 @@ struct MCPServerTests {
       let context = try UsageContext(plugins: [Metrics()], configuration: UsageConfiguration())
       dispatcher = Dispatcher(output: output, logger: logger)
       service = UsageService(
-        context: context, dispatcher: dispatcher, ledger: MemoryLedger(), waitsForCommit: waitsForCommit, logger: logger)
+        context: context, dispatcher: dispatcher, ledger: MemoryLedger(), waitsForCommit: waitsForCommit,
+        logger: logger)
       mcp = MCPServer(service: service, logger: logger)
     }
 
@@ -129,10 +130,13 @@ struct MCPServerTests {
   @Test("resource subscriptions are told once per burst, for their metrics only")
   func subscriptions() throws {
     let session = try Session()
-    _ = try session.burst(#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"usage://metrics/tokens"}}"#)
-    _ = try session.burst(#"{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"usage://metrics"}}"#)
+    for (id, uri) in [(1, "usage://metrics/tokens"), (2, "usage://metrics")] {
+      _ = try session.burst(
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"resources/subscribe","params":{"uri":"\#(uri)"}}"#)
+    }
     let documents = try session.burst(
-      session.call(3, "usage_record", ["metric": "documents"]), session.call(4, "usage_record", ["metric": "documents"]))
+      session.call(3, "usage_record", ["metric": "documents"]),
+      session.call(4, "usage_record", ["metric": "documents"]))
     let updates = documents.filter { $0["method"] == "notifications/resources/updated" }
     #expect(updates.map { $0["params"]?["uri"] } == ["usage://metrics"])
     let tokens = try session.burst(session.call(5, "usage_record", ["metric": "tokens", "input": 1]))

@@ -90,15 +90,15 @@ extension MCPServer {
     {
       return [index]
     }
+    let known = [Self.snapshotURI] + service.context.metricNames.map { Self.metricURIPrefix + $0 }
     throw RPCError(
       Self.resourceNotFound, "Resource not found",
-      data: .object([
-        ("uri", .string(uri)),
-        ("known", .array(([Self.snapshotURI] + service.context.metricNames.map { Self.metricURIPrefix + $0 }).map { .string($0) })),
-      ]))
+      data: .object([("uri", .string(uri)), ("known", .array(known.map { .string($0) }))]))
   }
 
-  private func writeResource(uri: String, name: String, title: String, description: String, into writer: inout JSONWriter) {
+  private func writeResource(
+    uri: String, name: String, title: String, description: String, into writer: inout JSONWriter
+  ) {
     writer.beginObject()
     writer.key("uri"); writer.string(text: uri)
     writer.key("name"); writer.string(text: name)

@@ -5,6 +5,9 @@ import UsageCore
 /// `tools/list` and `tools/call`: each tool runs a usage method in-process and answers with its result as
 /// `structuredContent` (and as JSON text), or with `isError: true` and a message an agent can act on.
 extension MCPServer {
+  /// One row of `usage_report`.
+  typealias ReportRow = (group: JSONData, total: Int64, changes: Int64, reset: Int64)
+
   /// The breakdown labels a tool takes as arguments of their own.
   static let labelArguments: Set<String> = ["model", "provider", "conversation"]
 
@@ -134,20 +137,23 @@ extension MCPServer {
       case .failure(let error):
         return fail(reply, MCPToolMessage.describe(error, metrics: service.context.metricNames))
       case .success(let bytes):
-        guard let parsed = try? JSONData(parsing: String(decoding: bytes, as: UTF8.self)) else {  // harmless: written by the writer
+        // harmless: the text was written by the writer just now
+        guard let parsed = try? JSONData(parsing: String(decoding: bytes, as: UTF8.self)) else {
           return fail(reply, "The history could not be read back.")
         }
         history = parsed
       }
       let metric = arguments?["metric"]?.string ?? ""
-      var rows: [(group: JSONData, total: Int64, changes: Int64, reset: Int64)] = (history["rows"]?.array ?? []).map {
+      var rows: [ReportRow] = (history["rows"]?.array ?? []).map {
         ($0["group"] ?? .null, $0["total"]?.int ?? 0, $0["changes"]?.int ?? 0, $0["reset"]?.int ?? 0)
       }
       if byProvider { rows = providerRows(rows, metric: metric) }
       let result = JSONData.object([
         ("metric", .string(metric)), ("groupBy", .string(grouping)),
         ("rows", .array(rows.map { row in
-          var members: [(String, JSONData)] = [("group", row.group), ("total", .int(row.total)), ("changes", .int(row.changes))]
+          var members: [(String, JSONData)] = [
+            ("group", row.group), ("total", .int(row.total)), ("changes", .int(row.changes)),
+          ]
           if row.reset != 0 { members.append(("reset", .int(row.reset))) }
           return .object(members)
         })),
@@ -158,16 +164,14 @@ extension MCPServer {
   }
 
   /// Rows by model summed by the provider of each model, as the metric's breakdown shows it.
-  private func providerRows(
-    _ rows: [(group: JSONData, total: Int64, changes: Int64, reset: Int64)], metric: String
-  ) -> [(group: JSONData, total: Int64, changes: Int64, reset: Int64)] {
+  private func providerRows(_ rows: [ReportRow], metric: String) -> [ReportRow] {
     var providers: [String: String] = [:]
     if let index = service.context.index(ofMetric: metric) {
       for entry in service.context.snapshot([index]).metrics.first?.breakdown ?? [] {
         if let provider = entry.attributes["provider"] { providers[entry.key] = provider }
       }
     }
-    var sums: [(group: JSONData, total: Int64, changes: Int64, reset: Int64)] = []
+    var sums: [ReportRow] = []
     for row in rows {
       let provider: JSONData = row.group.string.map { .string(providers[$0] ?? "(unknown)") } ?? .null
       if let at = sums.firstIndex(where: { $0.group == provider }) {

@@ -24,8 +24,9 @@ struct MCPTool {
     ]
     var fieldProperties: [(String, JSONData)] = []
     for field in fields {
+      let title = field.prefix(1).uppercased() + field.dropFirst()
       fieldProperties.append(
-        (field, ["type": "integer", "minimum": 0, "description": .string("\(field.prefix(1).uppercased() + field.dropFirst()) tokens (tokens only).")]))
+        (field, ["type": "integer", "minimum": 0, "description": .string("\(title) tokens (tokens only).")]))
     }
     let labels: [(String, JSONData)] = [
       ("model", ["type": "string", "description": "The model used, e.g. gpt-4o or claude-sonnet-4-5 (tokens)."]),
@@ -53,9 +54,11 @@ struct MCPTool {
           remains.
           """,
         arguments: ["metric", "amount"] + fields + ["model"],
-        inputSchema: .object(
-          [("type", "object"), ("properties", .object([("metric", metric), ("amount", amount)] + fieldProperties + [labels[0]])),
-           ("required", ["metric"]), ("additionalProperties", false)]),
+        inputSchema: .object([
+          ("type", "object"),
+          ("properties", .object([("metric", metric), ("amount", amount)] + fieldProperties + [labels[0]])),
+          ("required", ["metric"]), ("additionalProperties", false),
+        ]),
         outputSchema: [
           "type": "object",
           "properties": [
