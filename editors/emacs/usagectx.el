@@ -138,6 +138,12 @@
           (accept-process-output process 0.05))))
     (jsonrpc-shutdown connection)))
 
+(defun usagectx--focus-changed ()
+  "Tell the sidecar whether Emacs has focus: it reads its sources again when focus comes back."
+  (when (and usagectx--connection (jsonrpc-running-p usagectx--connection))
+    (jsonrpc-notify usagectx--connection :client/focus
+                    (list :focused (if (cl-some #'frame-focus-state (frame-list)) t :json-false)))))
+
 (defun usagectx-process ()
   "The sidecar's process, while it runs."
   (and usagectx--connection (jsonrpc--process usagectx--connection)))
@@ -155,9 +161,11 @@
         (or global-mode-string (setq global-mode-string '("")))
         (add-to-list 'global-mode-string usagectx--mode-line-segment t)
         (add-hook 'kill-emacs-hook #'usagectx--stop)
+        (add-function :after after-focus-change-function #'usagectx--focus-changed)
         (usagectx--start))
     (setq global-mode-string (delete usagectx--mode-line-segment global-mode-string))
     (remove-hook 'kill-emacs-hook #'usagectx--stop)
+    (remove-function after-focus-change-function #'usagectx--focus-changed)
     (usagectx--stop)))
 
 (defun usagectx--bar (ratio width)

@@ -41,6 +41,10 @@
       (unless (test-wait (lambda () test-thresholds)) (error "no threshold notification"))
       (test-say "threshold" (plist-get (car test-thresholds) :level))
       ;; (format-mode-line draws nothing in batch mode: the segment is read as the mode line would read it.)
+      ;; A focus change reaches the sidecar as client/focus; it goes on answering (a failed request signals).
+      (usagectx--focus-changed)
+      (jsonrpc-request usagectx--connection :ping (make-hash-table))
+      (test-say "focus" "ok")
       (test-say "segment" (if (member usagectx--mode-line-segment global-mode-string)
                               (format "[%s]" (eval (cadr usagectx--mode-line-segment) t))
                             "missing"))

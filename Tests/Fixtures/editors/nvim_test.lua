@@ -46,6 +46,14 @@ local function run()
   record("notice", notices[1].message:gsub("\n", " "))
   record("notice_level", notices[1].level == vim.log.levels.WARN and "warn" or tostring(notices[1].level))
 
+  -- Focus changes reach the sidecar as client/focus notifications; it goes on answering.
+  vim.cmd("doautocmd FocusLost")
+  vim.cmd("doautocmd FocusGained")
+  local pinged = false
+  usagectx.request("ping", nil, function(err) pinged = err == nil end)
+  if not vim.wait(deadline, function() return pinged end, 20) then return "no answer after focus changes" end
+  record("focus", "ok")
+
   -- :UsageCtx opens a float with the bars.
   vim.cmd("UsageCtx")
   local window = vim.api.nvim_get_current_win()

@@ -199,6 +199,15 @@ function M.setup(opts)
   vim.api.nvim_create_user_command("UsageCtx", function() M.show() end, { desc = "usagectx: show the usage bars" })
   local group = vim.api.nvim_create_augroup("usagectx", { clear = true })
   vim.api.nvim_create_autocmd("VimLeavePre", { group = group, callback = function() M.stop() end })
+  -- The sidecar reads its sources again when the editor regains focus (throttled on its side).
+  for event, focused in pairs({ FocusGained = true, FocusLost = false }) do
+    vim.api.nvim_create_autocmd(event, {
+      group = group,
+      callback = function()
+        if state.client then state.client.notify("client/focus", { focused = focused }) end
+      end,
+    })
+  end
   return M.start()
 end
 
