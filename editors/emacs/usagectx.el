@@ -7,7 +7,7 @@
 ;;; Commentary:
 
 ;; `usagectx-mode' starts the usagectx sidecar (the program and arguments in `usagectx-command'), subscribes to its
-;; usage changes and shows them in the mode line: "tokens 1550/100000 · requests 5/100" (! at 80 %, !! at 100 %).
+;; usage changes and shows them in the mode line: "tokens 1550/100k · requests 85/100!" (! at 80 %, !! at 100 %).
 ;; `usagectx-show' lists every metric with a bar; threshold crossings are shown with `message'.  Turning the mode off,
 ;; or leaving Emacs, shuts the sidecar down cleanly (shutdown, then exit).  The sidecar does the work; this file only
 ;; speaks its JSON-RPC protocol through jsonrpc.el.
@@ -62,8 +62,24 @@
   "The mark shown after a metric at LEVEL."
   (pcase level ("warning" "!") ("exceeded" "!!") (_ "")))
 
+(defun usagectx--trimmed (format value)
+  "VALUE in FORMAT, without a trailing \".0\"."
+  (replace-regexp-in-string "\\.0\\([[:alpha:]]*\\)\\'" "\\1" (format format value)))
+
+(defun usagectx-compact (value &optional unit)
+  "A short form of VALUE: 1550, 12.5k, 100k, 5M; with UNIT \"bytes\", B, KiB, MiB, GiB."
+  (if (equal unit "bytes")
+      (cond ((< value 1024) (format "%dB" value))
+            ((< value (expt 1024 2)) (usagectx--trimmed "%.1fKiB" (/ value 1024.0)))
+            ((< value (expt 1024 3)) (usagectx--trimmed "%.1fMiB" (/ value (expt 1024.0 2))))
+            (t (usagectx--trimmed "%.1fGiB" (/ value (expt 1024.0 3)))))
+    (cond ((< value 10000) (format "%d" value))
+          ((< value 1000000) (usagectx--trimmed "%.1fk" (/ value 1e3)))
+          ((< value 1000000000) (usagectx--trimmed "%.1fM" (/ value 1e6)))
+          (t (usagectx--trimmed "%.1fG" (/ value 1e9))))))
+
 (defun usagectx-mode-line ()
-  "The mode-line text: \"tokens 1550/100000 · requests 5/100\"."
+  "The mode-line text: \"tokens 1550/100k · requests 85/100!\"."
   (let ((names (or usagectx-mode-line-metrics
                    (cl-remove-if-not (lambda (name) (plist-get (gethash name usagectx--metrics) :limit))
                                      (usagectx--names)))))
@@ -72,9 +88,9 @@
      (delq nil
            (mapcar (lambda (name)
                      (when-let ((metric (gethash name usagectx--metrics)))
-                       (let ((limit (plist-get metric :limit)))
-                         (format "%s %d/%s%s" name (plist-get metric :used)
-                                 (if limit (number-to-string limit) "∞")
+                       (let ((limit (plist-get metric :limit)) (unit (plist-get metric :unit)))
+                         (format "%s %s/%s%s" name (usagectx-compact (plist-get metric :used) unit)
+                                 (if limit (usagectx-compact limit unit) "∞")
                                  (usagectx--mark (plist-get metric :level))))))
                    names))
      " · ")))

@@ -26,6 +26,8 @@
       (test-say "pid" (process-id process))
       (unless (test-wait #'usagectx-ready-p) (error "no snapshot"))
       (test-say "initial" (usagectx-mode-line))
+      (test-say "compact" (mapconcat (lambda (c) (apply #'usagectx-compact c))
+                                     '((104857600 "bytes") (1550) (100000) (12500) (5000000)) " "))
       ;; Another process on the same state directory.
       (unless (eq 0 (call-process bin nil nil nil "call" "usage/increment" "{\"metric\":\"requests\",\"amount\":5}"
                                   "--state" state))

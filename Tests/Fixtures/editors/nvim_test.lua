@@ -26,6 +26,8 @@ local function run()
   record("pid", usagectx.pid())
   if not vim.wait(deadline, usagectx.ready, 20) then return "no snapshot" end
   record("initial", usagectx.statusline())
+  record("compact", table.concat({ usagectx.compact(104857600, "bytes"), usagectx.compact(1550),
+    usagectx.compact(100000), usagectx.compact(12500), usagectx.compact(5000000) }, " "))
 
   -- Another process changes the metric on the same state directory: the sidecar sees it and tells the plugin.
   vim.fn.system({ bin, "call", "usage/increment", '{"metric":"requests","amount":5}', "--state", state_dir })

@@ -136,7 +136,25 @@ end
 
 local marks = { ok = "", warning = "!", exceeded = "!!" }
 
---- The statusline text: "tokens 1550/100000 · requests 5/100!" (! at 80 %, !! at 100 %).
+local function trimmed(format, value)
+  return (string.format(format, value):gsub("%.0([%a]*)$", "%1"))
+end
+
+--- A short form of an amount: 1550, 12.5k, 100k, 5M; bytes as B, KiB, MiB, GiB.
+function M.compact(value, unit)
+  if unit == "bytes" then
+    if value < 1024 then return string.format("%dB", value) end
+    if value < 1024 ^ 2 then return trimmed("%.1fKiB", value / 1024) end
+    if value < 1024 ^ 3 then return trimmed("%.1fMiB", value / 1024 ^ 2) end
+    return trimmed("%.1fGiB", value / 1024 ^ 3)
+  end
+  if value < 10000 then return string.format("%d", value) end
+  if value < 1e6 then return trimmed("%.1fk", value / 1e3) end
+  if value < 1e9 then return trimmed("%.1fM", value / 1e6) end
+  return trimmed("%.1fG", value / 1e9)
+end
+
+--- The statusline text: "tokens 1550/100k · requests 85/100!" (! at 80 %, !! at 100 %).
 function M.statusline()
   local names = M.config.statusline_metrics
   if names == nil then
@@ -150,8 +168,8 @@ function M.statusline()
     local metric = state.metrics[name]
     if metric then
       local limit = number(metric.limit)
-      table.insert(parts, string.format("%s %d/%s%s", name, metric.used, limit and tostring(limit) or "∞",
-        marks[metric.level] or ""))
+      table.insert(parts, string.format("%s %s/%s%s", name, M.compact(metric.used, metric.unit),
+        limit and M.compact(limit, metric.unit) or "∞", marks[metric.level] or ""))
     end
   end
   return table.concat(parts, " · ")
