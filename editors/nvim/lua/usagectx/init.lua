@@ -184,9 +184,10 @@ function M.lines()
     local limit = number(metric.limit)
     local ratio = limit and limit > 0 and math.min(metric.used / limit, 1) or 0
     local filled = math.floor(ratio * width + 0.5)
-    table.insert(lines, string.format("%-10s [%s%s] %3d%%  %d/%s %s%s", name, string.rep("#", filled),
-      string.rep("-", width - filled), math.floor((number(metric.ratio) or 0) * 100 + 0.5), metric.used,
-      limit and tostring(limit) or "∞", metric.unit or "", metric.level ~= "ok" and ("  " .. metric.level) or ""))
+    table.insert(lines, string.format("%-10s [%s%s] %3d%%  %s/%s %s%s", name, string.rep("#", filled),
+      string.rep("-", width - filled), math.floor((number(metric.ratio) or 0) * 100 + 0.5),
+      M.compact(metric.used, metric.unit), limit and M.compact(limit, metric.unit) or "∞",
+      metric.unit == "bytes" and "" or (metric.unit or ""), metric.level ~= "ok" and ("  " .. metric.level) or ""))
   end
   return lines
 end
