@@ -29,11 +29,13 @@
   :type '(repeat string))
 
 (defcustom usagectx-mode-line-metrics nil
-  "Metrics shown in the mode line, in order; nil shows every metric that has a limit."
+  "Metrics shown in the mode line, in order.
+nil shows every metric that has a limit."
   :type '(repeat string))
 
 (defvar usagectx-threshold-functions nil
-  "Functions called with the params of each `usage/threshold' notification (a plist).")
+  "Functions called with the params of each `usage/threshold' notification.
+Each gets one argument, a plist (:metric :level :ratio :used :limit).")
 
 (defvar usagectx--connection nil "The jsonrpc connection to the sidecar, while it runs.")
 (defvar usagectx--metrics (make-hash-table :test #'equal) "Metric states (plists) by name, as last told.")
@@ -67,7 +69,8 @@
   (replace-regexp-in-string "\\.0\\([[:alpha:]]*\\)\\'" "\\1" (format format value)))
 
 (defun usagectx-compact (value &optional unit)
-  "A short form of VALUE: 1550, 12.5k, 100k, 5M; with UNIT \"bytes\", B, KiB, MiB, GiB."
+  "A short form of VALUE: 1550, 12.5k, 100k, 5M.
+With UNIT \"bytes\": B, KiB, MiB, GiB."
   (if (equal unit "bytes")
       (cond ((< value 1024) (format "%dB" value))
             ((< value (expt 1024 2)) (usagectx--trimmed "%.1fKiB" (/ value 1024.0)))
@@ -155,7 +158,8 @@
     (jsonrpc-shutdown connection)))
 
 (defun usagectx--focus-changed ()
-  "Tell the sidecar whether Emacs has focus: it reads its sources again when focus comes back."
+  "Tell the sidecar whether Emacs has focus.
+It reads its sources again when focus comes back."
   (when (and usagectx--connection (jsonrpc-running-p usagectx--connection))
     (jsonrpc-notify usagectx--connection :client/focus
                     (list :focused (if (cl-some #'frame-focus-state (frame-list)) t :json-false)))))
