@@ -62,6 +62,7 @@ struct EditorTests {
     #expect(found["focus"] == "ok")
     #expect(found["segment"] == "[ requests 85/100! ]")
     #expect(found["segment_after"] == "removed")
+    #expect(found["missing_program"] == "off")
     #expect(found["bar"]?.contains("85/100") == true)
     // Clean shutdown: shutdown, then exit, answered with exit code 0.
     #expect(found["exit_status"] == "0")

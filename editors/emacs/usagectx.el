@@ -176,17 +176,21 @@ It reads its sources again when focus comes back."
 (define-minor-mode usagectx-mode
   "Show the usage context from the usagectx sidecar in the mode line."
   :global t :group 'usagectx
-  (if usagectx-mode
-      (progn
-        (or global-mode-string (setq global-mode-string '("")))
-        (add-to-list 'global-mode-string usagectx--mode-line-segment t)
-        (add-hook 'kill-emacs-hook #'usagectx--stop)
-        (add-function :after after-focus-change-function #'usagectx--focus-changed)
-        (usagectx--start))
+  (cond
+   ((and usagectx-mode (not (executable-find (car usagectx-command))))
+    (message "usagectx: %s not found; set `usagectx-command'" (car usagectx-command))
+    (setq usagectx-mode nil))
+   (usagectx-mode
+    (or global-mode-string (setq global-mode-string '("")))
+    (add-to-list 'global-mode-string usagectx--mode-line-segment t)
+    (add-hook 'kill-emacs-hook #'usagectx--stop)
+    (add-function :after after-focus-change-function #'usagectx--focus-changed)
+    (usagectx--start))
+   (t
     (setq global-mode-string (delete usagectx--mode-line-segment global-mode-string))
     (remove-hook 'kill-emacs-hook #'usagectx--stop)
     (remove-function after-focus-change-function #'usagectx--focus-changed)
-    (usagectx--stop)))
+    (usagectx--stop))))
 
 (defun usagectx--bar (ratio width)
   "A bar WIDTH wide filled to RATIO."

@@ -18,6 +18,10 @@
 
 (defun test-run ()
   (let ((bin (getenv "USAGECTX_BIN")) (state (getenv "USAGECTX_STATE")))
+    ;; A program that is not there leaves the mode off with a message.
+    (setq usagectx-command (list (concat state "/no-such-usagectx")))
+    (usagectx-mode 1)
+    (test-say "missing_program" (if usagectx-mode "on" "off"))
     (setq usagectx-command (list bin "--state" state "--tier" "free"))
     (setq usagectx-mode-line-metrics '("requests"))
     (add-hook 'usagectx-threshold-functions (lambda (params) (push params test-thresholds)))
