@@ -37,6 +37,8 @@ struct EditorTests {
     #expect(found["notice_level"] == "warn")
     #expect(found["focus"] == "ok")
     #expect(found["float"] == "yes")
+    #expect(found["missing_program"] == "off")
+    #expect(found["missing_notice"] == "yes")
     #expect(found["bar"]?.contains("85/100") == true)
     let pid = try #require(found["pid"].flatMap { Int32($0) })
     #expect(ExternalTool.processEnds(pid), "the sidecar \(pid) still runs after :qa")

@@ -20,6 +20,11 @@ end
 
 local function run()
   local usagectx = require("usagectx")
+  -- A program that is not there: setup says so and starts nothing.
+  local started = usagectx.setup({ cmd = { state_dir .. "/no-such-usagectx" } })
+  record("missing_program", (started or usagectx.pid()) and "on" or "off")
+  record("missing_notice", #notices > 0 and "yes" or "no")
+  notices = {}
   if not usagectx.setup({ cmd = { bin, "--state", state_dir, "--tier", "free" }, statusline_metrics = { "requests" } }) then
     return "setup did not start the sidecar"
   end
