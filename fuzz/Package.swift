@@ -4,7 +4,7 @@
 // them.
 import PackageDescription
 
-let targets = ["newline-framer", "content-length-framer", "dispatch", "configuration"]
+let targets = ["newline-framer", "content-length-framer", "dispatch", "configuration", "mcp"]
 
 let package = Package(
   name: "usagectx-fuzz",

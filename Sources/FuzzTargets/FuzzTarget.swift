@@ -1,3 +1,5 @@
+import UsageServer
+
 /// The fuzz targets: what the libFuzzer drivers in `fuzz/` run on each input, and what the corpus replay test runs on
 /// every file of the seed corpus. Each must hold for any bytes: no trap, no hang, and the checks it makes of its own.
 public enum FuzzTarget: String, CaseIterable, Sendable {
@@ -9,6 +11,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
   case dispatch
   /// The configuration file and `initialize.config`: parsing, merging, refresh settings and the context they build.
   case configuration
+  /// A whole session of the MCP face (`usagectx mcp`): its tools and resources over the same session as `dispatch`.
+  case mcp
 
   /// Runs the target on one input.
   public func run(_ input: UnsafeRawBufferPointer) {
@@ -17,6 +21,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case .contentLengthFramer: FramerFuzzing.contentLength(input)
     case .dispatch: SessionFuzzing.run(input)
     case .configuration: ConfigurationFuzzing.run(input)
+    case .mcp: SessionFuzzing.run(input, face: .mcp)
     }
   }
 }

@@ -34,7 +34,8 @@ enum SessionFuzzing {
   }
 
 
-  static func run(_ input: UnsafeRawBufferPointer) {
+  /// Runs one session on `input`; `face` chooses the protocol the session speaks (usagectx's own or MCP).
+  static func run(_ input: UnsafeRawBufferPointer, face: Sidecar.Face = .usage) {
     var ends: [Int32] = [-1, -1]
     guard pipe(&ends) == 0 else { fatalError("pipe: \(errno)") }
     // The input is written before the session starts and the pipe closed, so the session reads it to its end. A pipe
@@ -78,10 +79,12 @@ enum SessionFuzzing {
       context: context, policies: policies, clock: SystemSchedulerClock(), post: { jobs.post($0) })
     let service = UsageService(
       context: context, dispatcher: dispatcher, ledger: MemoryLedger(), synchronizer: synchronizer, logger: logger)
+    let mcp = face == .mcp ? MCPServer(service: service, logger: logger) : nil
     server.onBurstEnd = {
       service.commitChanges()
       service.pumpRefreshes()
       service.sendChanges()
+      mcp?.sendUpdates()
     }
     server.onStop = { service.commitChanges() }
     _ = server.run()

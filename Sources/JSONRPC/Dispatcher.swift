@@ -23,9 +23,9 @@ public final class Dispatcher {
   public let output: OutputChannel
   public var limits: Limits
   private let logger: Logger
-  private var requests = MethodTable<RequestHandler>()
-  private var deferred = MethodTable<(handler: DeferredHandler, reservesID: Bool)>()
-  private var notifications = MethodTable<NotificationHandler>()
+  var requests = MethodTable<RequestHandler>()
+  var deferred = MethodTable<(handler: DeferredHandler, reservesID: Bool)>()
+  var notifications = MethodTable<NotificationHandler>()
   /// Deferred requests not answered yet, by id: a second request reusing one of these ids is refused.
   private var inFlight: [RPCID: PendingReply] = [:]
   /// Deferred methods sent as notifications inside a batch, not settled yet: the batch's array waits for them too.
@@ -77,6 +77,7 @@ public final class Dispatcher {
 
   /// Answers a deferred request with a result; `result` writes one JSON value. Ignored once settled.
   public func resolve(_ reply: PendingReply, _ result: (inout JSONWriter) -> Void) {
+    if reply.local != nil { return settleLocally(reply, result) }
     settle(reply) { writer in
       writeEnvelope(id: reply.id, into: &writer)
       writer.key("result")
@@ -87,6 +88,7 @@ public final class Dispatcher {
 
   /// Answers a deferred request with an error. Ignored once settled.
   public func reject(_ reply: PendingReply, _ error: RPCError) {
+    if reply.local != nil { return settleLocally(reply, error) }
     settle(reply) { writer in writeErrorResponse(error, id: reply.id, into: &writer) }
   }
 

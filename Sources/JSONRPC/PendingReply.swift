@@ -12,6 +12,9 @@ public final class PendingReply {
   var slot: Int?
   /// `true` once answered (or cancelled); later attempts to settle it are ignored.
   public internal(set) var isSettled = false
+  /// For a request run in-process (``Dispatcher/callLocally(_:params:completion:)``): who gets its answer instead of
+  /// the output.
+  var local: ((LocalCallResult) -> Void)?
   /// Whether its id stays reserved while it waits (see ``Dispatcher/registerDeferred(_:reservesID:_:)``).
   let reservesID: Bool
 

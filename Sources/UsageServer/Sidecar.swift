@@ -25,12 +25,22 @@ public enum Sidecar {
     /// Whether answers to changes wait for the change to be committed (the default), or go out before the commit
     /// (`--ack memory`: faster, but a crash can lose changes already answered).
     public var acknowledgeAfterCommit = true
+    /// The protocol the session speaks on its stdio: usagectx's own (`usage`) or the Model Context Protocol (`mcp`).
+    public var face: Face = .usage
     public init() {}
 
     /// Where plugins are looked for.
     public var searchPath: PluginSearchPath {
       .standard(explicit: pluginDirectories, defaults: defaultPluginLocations)
     }
+  }
+
+  /// The protocol a session speaks to its client, over the same context.
+  public enum Face: Sendable {
+    /// usagectx's own methods (`usage/*`), the default.
+    case usage
+    /// The Model Context Protocol: tools and resources (``MCPServer``).
+    case mcp
   }
 
   /// Runs a session reading `input` and answering on `output` until it ends; returns the exit code. The plugins
@@ -104,6 +114,7 @@ public enum Sidecar {
       context: context, dispatcher: dispatcher, ledger: durable ?? MemoryLedger(), waitsForCommit: afterCommit,
       synchronizer: synchronizer, plugins: { catalog.currentStatuses() }, logger: logger)
     service.durableLedger = durable
+    let mcp = options.face == .mcp ? MCPServer(service: service, logger: logger) : nil
     // Keys are kept 24 hours; older ones are forgotten at start.
     do {
       try durable?.forgetAnswers(before: clock.now().milliseconds - KeptAnswer.retention)
@@ -130,6 +141,7 @@ public enum Sidecar {
       }
       service.pumpRefreshes()
       service.sendChanges()
+      mcp?.sendUpdates()
     }
     server.onStop = { service.commitChanges() }
     // Other processes on the same state directory: their commits are looked for a few times a second.

@@ -219,6 +219,15 @@ struct ProtocolReferenceTests {
     #expect(sent == documented, "sent but not documented: \(undocumented), documented but never sent: \(neverSent)")
   }
 
+  @Test("every notification the MCP face sends is documented in protocol/mcp.md")
+  func mcpNotificationsAreDocumented() throws {
+    let sent = try ProtocolReference.notificationsSentBySources(mcp: true)
+    #expect(sent.contains("notifications/resources/updated"), "found in Sources/UsageServer/MCP: \(sent)")
+    let text = try String(
+      contentsOf: ProtocolReference.root.appendingPathComponent("protocol/mcp.md"), encoding: .utf8)
+    for name in sent { #expect(text.contains("`\(name)"), "protocol/mcp.md does not name \(name)") }
+  }
+
   @Test("every answer and notification in the transcripts fits the document's schemas and error lists")
   func transcriptsFitTheSchemas() throws {
     let document = try ProtocolDocument.load()
@@ -318,13 +327,16 @@ enum ProtocolReference {
 
   /// The names of the notifications the server writes to its client: every `.notify("name")` in `Sources`, except in
   /// the plugin host, which speaks to plugin programs rather than to the client.
-  static func notificationsSentBySources() throws -> Set<String> {
+  static func notificationsSentBySources(mcp: Bool = false) throws -> Set<String> {
     let sources = root.appendingPathComponent("Sources")
     let pattern = try Regex(#"\.notify\(\s*"([^"]+)""#)
     var names: Set<String> = []
     let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)
     while let url = files?.nextObject() as? URL {
-      guard url.pathExtension == "swift", !url.pathComponents.contains("PluginHost") else { continue }
+      // The MCP face (Sources/UsageServer/MCP) speaks another protocol, documented in protocol/mcp.md.
+      guard url.pathExtension == "swift", !url.pathComponents.contains("PluginHost"),
+        url.pathComponents.contains("MCP") == mcp
+      else { continue }
       let text = try String(contentsOf: url, encoding: .utf8)
       for match in text.matches(of: pattern) {
         if let name = match.output[1].substring { names.insert(String(name)) }
