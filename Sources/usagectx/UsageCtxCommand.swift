@@ -12,7 +12,9 @@ struct UsageCtxCommand: ParsableCommand {
       protocol/usagectx.openrpc.json.
       """,
     version: "0.1.0",
-    subcommands: [Serve.self, Demo.self, PluginsCommand.self, ReportCommand.self, CallCommand.self],
+    subcommands: [
+      Serve.self, Demo.self, PluginsCommand.self, ReportCommand.self, CallCommand.self, StatusCommand.self,
+    ],
     defaultSubcommand: Serve.self
   )
 }
