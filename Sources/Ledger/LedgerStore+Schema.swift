@@ -82,5 +82,10 @@ extension LedgerStore {
       at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    // Every label of a change (model, provider, conversation, …) as a JSON object with sorted keys, NULL for none:
+    // history groups and filters by any of them, export writes them. Older changes keep NULL.
+    """
+    ALTER TABLE changes ADD COLUMN labels TEXT;
+    """,
   ]
 }

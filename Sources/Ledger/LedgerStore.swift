@@ -65,8 +65,9 @@ public final class LedgerStore {
     try connection.execute("PRAGMA synchronous = FULL")
     insert = try connection.prepare(
       """
-      INSERT INTO changes (metric, delta, at_ms, day, key, label, f0, f1, f2, f3, cost, priced, events, kind, count)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      INSERT INTO changes (metric, delta, at_ms, day, key, label, f0, f1, f2, f3, cost, priced, events, kind, count,
+        labels)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       """)
     count = try connection.prepare(
       """
@@ -164,8 +165,10 @@ public final class LedgerStore {
     var last: (group: ChangeGroup, index: Int)?
     var rows: [LedgerChange] = []
     var counts: [Int64] = []
+    var rowLabels: [String?] = []
     for change in changes {
-      let group = ChangeGroup(metric: change.metric, day: change.day, label: change.label)
+      let labels = ChangeLabels.encode(change.labels)
+      let group = ChangeGroup(metric: change.metric, day: change.day, label: change.label, labels: labels)
       let index: Int
       if let last, last.group == group {
         index = last.index
@@ -189,6 +192,7 @@ public final class LedgerStore {
         if change.key == nil && change.kind == .change { sharedRow[index] = rows.count }
         rows.append(change)
         counts.append(1)
+        rowLabels.append(labels)
       }
     }
     for (row, change) in rows.enumerated() {
@@ -199,7 +203,7 @@ public final class LedgerStore {
           .optional(change.key), .optional(change.label),
         ] + Self.fieldValues(detail?.fields) + [
           .real(detail?.cost ?? 0), .integer(detail?.priced == false ? 0 : 1), .integer(detail?.events ?? 0),
-          .integer(change.kind.rawValue), .integer(counts[row]),
+          .integer(change.kind.rawValue), .integer(counts[row]), .optional(rowLabels[row]),
         ])
     }
     var allTime: [CounterKey: CounterDelta] = [:]
@@ -274,10 +278,10 @@ public final class LedgerStore {
       try connection.execute(
         """
         INSERT INTO changes (metric, delta, at_ms, day, key, label, f0, f1, f2, f3, cost, priced, events, kind, count,
-          rolled)
+          rolled, labels)
         SELECT metric, SUM(delta), \(day) * \(Self.millisecondsPerDay), day, NULL, label, SUM(f0), SUM(f1), SUM(f2),
-          SUM(f3), SUM(cost), MIN(priced), SUM(events), kind, SUM(count), 1
-        FROM changes WHERE rolled = 0 AND day = \(day) GROUP BY metric, label, kind;
+          SUM(f3), SUM(cost), MIN(priced), SUM(events), kind, SUM(count), 1, labels
+        FROM changes WHERE rolled = 0 AND day = \(day) GROUP BY metric, label, labels, kind;
         DELETE FROM changes WHERE rolled = 0 AND day = \(day);
         COMMIT;
         """)
