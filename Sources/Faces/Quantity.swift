@@ -91,3 +91,16 @@ public enum Quantity {
     return "\(value / 86_400)d \(value % 86_400 / 3600)h"
   }
 }
+
+extension Quantity {
+  /// A cost as a plain decimal for CSV and tables: at most ten decimals, trailing zeros dropped (`0.0065`, `12`).
+  public static func plain(_ value: Double) -> String {
+    var text = fixed(value, digits: 10)
+    while text.hasSuffix("0") { text.removeLast() }
+    if text.hasSuffix(".") { text.removeLast() }
+    return text == "-0" ? "0" : text
+  }
+
+  /// Money rounded to ten decimals, so sums of prices show no binary floating-point noise.
+  public static func rounded(_ value: Double) -> Double { (value * 1e10).rounded() / 1e10 }
+}
