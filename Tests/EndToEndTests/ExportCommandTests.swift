@@ -26,10 +26,10 @@ struct ExportCommandTests {
     #expect(csv.status == 0, "\(csv.stderr)")
     let lines = csv.stdout.split(separator: "\r\n", omittingEmptySubsequences: true)
     #expect(lines.count == 1 + 5)
-    #expect(lines.first == "time,metric,kind,amount,changes,input,output,model,provider,conversation,cost,currency,key")
+    #expect(lines.first == "time,metric,kind,amount,changes,input,output,cacheRead,cacheWrite,model,provider,conversation,cost,currency,key")
     let third = lines[3].split(separator: ",", omittingEmptySubsequences: false).dropFirst().joined(separator: ",")
-    #expect(third == #"tokens,change,55,1,50,5,gpt-4o,openai,"chat, 2",0.000175,USD,k-1"#)
-    #expect(lines[5].hasSuffix(",requests,change,1,1,,,,,,,,"))
+    #expect(third == #"tokens,change,55,1,50,5,0,0,gpt-4o,openai,"chat, 2",0.000175,USD,k-1"#)
+    #expect(lines[5].hasSuffix(",requests,change,1,1,,,,,,,,,,"))
 
     let jsonl = try OneShotCommand.run(["export", "--state", state, "--format", "jsonl", "--metric", "tokens"])
     let rows = try jsonl.stdout.split(separator: "\n").map { try JSONData(parsing: String($0)) }
@@ -50,10 +50,10 @@ struct ExportCommandTests {
       ["report", "--state", state, "--by", "conversation", "--metric", "tokens", "--format", "csv"])
     #expect(
       conversations.stdout
-        == "metric,conversation,total,changes,input,output,cost,currency\r\n"
-        + "tokens,\"chat, 2\",55,1,50,5,0.000175,USD\r\n"
-        + "tokens,chat-1,1600,2,1300,300,0.0069,USD\r\n"
-        + "tokens,,10,1,7,3,0,USD\r\n")
+        == "metric,conversation,total,changes,input,output,cacheRead,cacheWrite,cost,currency\r\n"
+        + "tokens,\"chat, 2\",55,1,50,5,0,0,0.000175,USD\r\n"
+        + "tokens,chat-1,1600,2,1300,300,0,0,0.0069,USD\r\n"
+        + "tokens,,10,1,7,3,0,0,0,USD\r\n")
     let providers = try OneShotCommand.run(
       ["report", "--state", state, "--by", "provider", "--label", "conversation=chat-1", "--format", "json"])
     let json = try JSONData(parsing: providers.stdout)

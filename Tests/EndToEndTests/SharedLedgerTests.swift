@@ -167,10 +167,11 @@ struct SharedLedgerTests {
       byModel["rows"] == [
         [
           "metric": "tokens", "group": "claude-3-haiku", "total": 40, "changes": 1, "input": 40, "output": 0,
-          "cost": 0.00001, "currency": "USD",
+          "cacheRead": 0, "cacheWrite": 0, "cost": 0.00001, "currency": "USD",
         ],
         [
-          "metric": "tokens", "group": "gpt-4o", "total": 100, "changes": 1, "input": 100, "output": 0, "cost": 0.00025,
+          "metric": "tokens", "group": "gpt-4o", "total": 100, "changes": 1, "input": 100, "output": 0, "cacheRead": 0,
+          "cacheWrite": 0, "cost": 0.00025,
           "currency": "USD",
         ],
       ])
@@ -195,11 +196,11 @@ struct SharedLedgerTests {
       history["rows"] == [
         [
           "metric": "tokens", "group": "claude-3-haiku", "total": 40, "changes": 1, "reset": 40, "input": 40,
-          "output": 0, "cost": 0.00001, "currency": "USD",
+          "output": 0, "cacheRead": 0, "cacheWrite": 0, "cost": 0.00001, "currency": "USD",
         ],
         [
           "metric": "tokens", "group": "gpt-4o", "total": 105, "changes": 2, "reset": 105, "input": 105, "output": 0,
-          "cost": 0.0002625, "currency": "USD",
+          "cacheRead": 0, "cacheWrite": 0, "cost": 0.0002625, "currency": "USD",
         ],
       ])
   }
