@@ -83,9 +83,15 @@ extension LedgerStore {
     ) WITHOUT ROWID;
     """,
     // Every label of a change (model, provider, conversation, …) as a JSON object with sorted keys, NULL for none:
-    // history groups and filters by any of them, export writes them. Older changes keep NULL.
+    // history groups and filters by any of them, export writes them. Older changes keep NULL. And the keys of the
+    // entries `usagectx import` brought in from LLM tools' logs, kept for good (a change's own key is gone once its
+    // day is rolled up), so a log imported again counts once.
     """
     ALTER TABLE changes ADD COLUMN labels TEXT;
+    CREATE TABLE imported (
+      key TEXT PRIMARY KEY,
+      at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
     """,
   ]
 }

@@ -154,7 +154,7 @@ public final class LedgerStore {
     }
   }
 
-  private func writeChanges(_ changes: [LedgerChange]) throws(LedgerError) {
+  func writeChanges(_ changes: [LedgerChange]) throws(LedgerError) {
     // Changes are summed per group (metric, day, label): the running totals move once per group, and changes without
     // a key share one row of the log per group. A burst's changes mostly follow one another in the same group, so
     // the last group is compared before any hashing.
