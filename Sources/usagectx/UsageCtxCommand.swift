@@ -14,7 +14,7 @@ struct UsageCtxCommand: ParsableCommand {
     version: "0.1.0",
     subcommands: [
       Serve.self, Demo.self, PluginsCommand.self, ReportCommand.self, CallCommand.self, StatusCommand.self,
-      ExportCommand.self, ImportCommand.self,
+      ExportCommand.self, ImportCommand.self, WatchCommand.self,
     ],
     defaultSubcommand: Serve.self
   )
