@@ -52,10 +52,13 @@ public struct HistoryReport: Sendable {
       }
     let widths = header.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
     return cells.map { line in
-      line.enumerated().map { column, cell in
+      var text = line.enumerated().map { column, cell in
         let padding = String(repeating: " ", count: widths[column] - cell.count)
         return column >= 2 ? padding + cell : column == line.count - 1 ? cell : cell + padding
-      }.joined(separator: "  ") + "\n"
+      }.joined(separator: "  ")
+      // Rows of metrics without the last columns end early.
+      while text.hasSuffix(" ") { text.removeLast() }
+      return text + "\n"
     }.joined()
   }
 

@@ -51,8 +51,9 @@ struct StatusCommand: ParsableCommand {
 
   func run() throws {
     let snapshot: UsageOverview
+    let session: InProcessSession
     do {
-      snapshot = try Self.snapshot(options: options, metrics: metrics)
+      (snapshot, session) = try Self.snapshot(options: options, metrics: metrics)
     } catch let error as ExitCode {
       throw error
     } catch {
@@ -68,14 +69,17 @@ struct StatusCommand: ParsableCommand {
         color, isTerminal: format != .text || isatty(STDOUT_FILENO) == 1,
         noColor: getenv("NO_COLOR").map { String(cString: $0) })
       let line = StatusLine(format: format, template: template, style: style)
-      print(line.render(shown, now: SystemWallClock().now()))
+      // Written at once: the session is closed after the line is out.
+      ReportCommand.writeAll(STDOUT_FILENO, line.render(shown, now: SystemWallClock().now()) + "\n")
     }
+    session.finish()
     if level != .ok { throw ExitCode(level.exitStatus) }
   }
 
   /// The usage on the state directory: a session that reads the ledger's running totals and answers one
-  /// `usage/get`. When there is no ledger yet, nothing is created: the session keeps its ledger in memory.
-  static func snapshot(options: ServeOptions, metrics: [String]) throws -> UsageOverview {
+  /// `usage/get`. When there is no ledger yet, nothing is created: the session keeps its ledger in memory. The
+  /// session is returned open, for the caller to finish once its line is out.
+  static func snapshot(options: ServeOptions, metrics: [String]) throws -> (UsageOverview, InProcessSession) {
     var sidecarOptions = try options.sidecarOptions()
     if let directory = sidecarOptions.stateDirectory {
       var status = stat()
@@ -86,17 +90,17 @@ struct StatusCommand: ParsableCommand {
     session.send("client/online", ["online": false])
     let id = session.send(
       "usage/get", metrics.isEmpty ? nil : .object([("metrics", .array(metrics.map(JSONData.string)))]))
-    let answer = session.answer(to: id)
-    let code = session.finish()
-    guard let answer else {
-      throw code == 0 ? SessionError("the session ended without an answer") : ExitCode(3)
+    guard let answer = session.answer(to: id) else {
+      throw session.finish() == 0 ? SessionError("the session ended without an answer") : ExitCode(3)
     }
     if let error = answer["error"] {
+      session.finish()
       throw SessionError(error["message"]?.string ?? error.jsonText)
     }
     guard let result = answer["result"], let snapshot = UsageOverview(result) else {
+      session.finish()
       throw SessionError("unexpected answer: \(answer.jsonText)")
     }
-    return snapshot
+    return (snapshot, session)
   }
 }
