@@ -5,11 +5,14 @@ public struct MetricShape: Sendable, Equatable {
   public var fields: [String]
   /// `nil` for a metric without a cost.
   public var currency: String?
+  /// The metric's unit (`tokens`, `bytes`).
+  public var unit: String
 
-  public init(name: String, fields: [String] = [], currency: String? = nil) {
+  public init(name: String, fields: [String] = [], currency: String? = nil, unit: String = "") {
     self.name = name
     self.fields = fields
     self.currency = currency
+    self.unit = unit
   }
 
   /// The field names of `shapes` in first-seen order (the columns of a table over several metrics).

@@ -20,7 +20,9 @@ enum MetricShapes {
       // harmless: a plugin refusing its options only loses its columns; the values are still written
       for definition in (try? plugin.metrics(options: options)) ?? [] {
         let descriptor = definition.descriptor
-        shapes.append(MetricShape(name: descriptor.name, fields: descriptor.fields, currency: descriptor.currency))
+        shapes.append(
+          MetricShape(
+            name: descriptor.name, fields: descriptor.fields, currency: descriptor.currency, unit: descriptor.unit))
       }
     }
     return shapes

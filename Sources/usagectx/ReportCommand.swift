@@ -66,11 +66,11 @@ struct ReportCommand: ParsableCommand {
     help: ArgumentHelp("A directory of plugins that name the metrics' fields (repeatable).", valueName: "dir"))
   var pluginDirectories: [String] = []
 
-  @Option(help: ArgumentHelp("Output format.", valueName: "table|json|csv"))
+  @Option(help: ArgumentHelp("Output format.", valueName: "table|json|csv|html"))
   var format: String = "table"
 
   enum Format: String {
-    case table, json, csv
+    case table, json, csv, html
   }
 
   func run() throws {
@@ -86,7 +86,7 @@ struct ReportCommand: ParsableCommand {
       filter[String(label[..<equals])] = String(label[label.index(after: equals)...])
     }
     guard let format = Format(rawValue: format) else {
-      throw Self.fail("--format must be table, json or csv, not \(quoted: format)")
+      throw Self.fail("--format must be table, json, csv or html, not \(quoted: format)")
     }
     let start = try since.map { text throws(ExitCode) in try Self.moment(text, option: "--since") }
     let end = try until.map { text throws(ExitCode) in try Self.moment(text, option: "--until") }
@@ -108,24 +108,62 @@ struct ReportCommand: ParsableCommand {
       throw ExitCode(1)
     }
     let rows: [HistoryRow]
+    let store: LedgerStore
     do {
-      let store = try LedgerStore(directory: directory)
+      store = try LedgerStore(directory: directory)
       rows = try store.history(
         metric: metric, since: start?.milliseconds, until: end?.milliseconds, groupBy: grouping, labels: filter)
     } catch {
       throw Self.fail("\(error)")
     }
-    let report = HistoryReport(
-      rows: rows, grouping: grouping.rawValue, shapes: MetricShapes.load(pluginDirectories: pluginDirectories))
-    let text =
-      switch format {
-      case .table: report.table()
-      case .csv: report.csv()
-      case .json: report.json()
+    let shapes = MetricShapes.load(pluginDirectories: pluginDirectories)
+    let report = HistoryReport(rows: rows, grouping: grouping.rawValue, shapes: shapes)
+    let text: String
+    switch format {
+    case .table: text = report.table()
+    case .csv: text = report.csv()
+    case .json: text = report.json()
+    case .html:
+      let range = "\(start.map { "from \($0)" } ?? "from the first change") \(end.map { "until \($0)" } ?? "until now")"
+        + (filter.isEmpty ? "" : ", " + filter.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+      do {
+        let charts = try Self.charts(
+          store, rows: rows, shapes: shapes, since: start?.milliseconds, until: end?.milliseconds, labels: filter)
+        text = HtmlReport(range: range, charts: charts, totals: report).html()
+      } catch {
+        throw Self.fail("\(error)")
       }
+    }
     guard Self.writeAll(STDOUT_FILENO, text) else {
       throw Self.fail("cannot write the report: \(String(cString: strerror(errno)))")
     }
+  }
+
+  /// A daily chart per metric of the report: stacked by model when every change has one, else one series.
+  static func charts(
+    _ store: LedgerStore, rows: [HistoryRow], shapes: [MetricShape], since: Int64?, until: Int64?,
+    labels: [String: String]
+  ) throws(LedgerError) -> [HtmlReport.Chart] {
+    var metrics: [String] = []
+    for row in rows where !metrics.contains(row.metric) { metrics.append(row.metric) }
+    var charts: [HtmlReport.Chart] = []
+    for metric in metrics {
+      let unit = shapes.first { $0.name == metric }?.unit ?? ""
+      let models = try store.history(metric: metric, since: since, until: until, groupBy: .model, labels: labels)
+      var series: [(name: String, rows: [HistoryRow])] = []
+      if labels["model"] == nil, !models.isEmpty, models.allSatisfy({ $0.group != nil }) {
+        for model in models.sorted(by: { $0.total > $1.total }) {
+          guard let name = model.group else { continue }
+          var only = labels
+          only["model"] = name
+          series.append((name, try store.history(metric: metric, since: since, until: until, groupBy: .day, labels: only)))
+        }
+      } else {
+        series = [(metric, try store.history(metric: metric, since: since, until: until, groupBy: .day, labels: labels))]
+      }
+      charts.append(HtmlReport.chart(metric: metric, unit: unit, series: series))
+    }
+    return charts
   }
 
   // MARK: - Arguments and output
