@@ -119,10 +119,17 @@ public final class LogImporter {
       let length = getline(&line, &capacity, handle)
       guard length >= 0, let line else { break }
       progress.bytesRead += Int64(length)
-      let text = String(cString: line).trimmingCharacters(in: "\r\n")
-      if text.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+      // The line's bytes without its end and surrounding blanks, read in place.
+      var bytes = UnsafeRawBufferPointer(start: line, count: length)
+      while let last = bytes.last, last == 0x0A || last == 0x0D || last == 0x20 || last == 0x09 {
+        bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast())
+      }
+      while let first = bytes.first, first == 0x20 || first == 0x09 {
+        bytes = UnsafeRawBufferPointer(rebasing: bytes.dropFirst())
+      }
+      if bytes.isEmpty { continue }
       progress.lines += 1
-      switch tool == .claude ? claude.read(text) : codex.read(text) {
+      switch tool == .claude ? claude.read(bytes: bytes) : codex.read(bytes: bytes) {
       case .usage(let usage): try count(usage)
       case .other: break
       case .malformed: progress.malformed += 1

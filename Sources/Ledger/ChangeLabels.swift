@@ -22,6 +22,11 @@ public enum ChangeLabels {
   }
 
   static func quote(_ value: String, into text: inout String) {
+    // Most labels need no escape: copied whole.
+    if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+      text += "\"" + value + "\""
+      return
+    }
     text += "\""
     for scalar in value.unicodeScalars {
       switch scalar {
