@@ -25,6 +25,8 @@ public enum Sidecar {
     /// Whether answers to changes wait for the change to be committed (the default), or go out before the commit
     /// (`--ack memory`: faster, but a crash can lose changes already answered).
     public var acknowledgeAfterCommit = true
+    /// How often other processes' commits to the ledger are looked for (a live screen looks more often).
+    public var ledgerLookInterval: Duration = .milliseconds(250)
     public init() {}
 
     /// Where plugins are looked for.
@@ -132,7 +134,8 @@ public enum Sidecar {
     server.onStop = { service.commitChanges() }
     // Other processes on the same state directory: their commits are looked for a few times a second.
     let watcher = durable.map {
-      LedgerWatcher(ledger: $0, context: context, synchronizer: synchronizer, logger: logger)
+      LedgerWatcher(
+        ledger: $0, context: context, synchronizer: synchronizer, logger: logger, interval: options.ledgerLookInterval)
     }
     server.nextTimerDeadline = {
       var next = synchronizer.nextDeadline().map { schedulerClock.continuousInstant($0) }

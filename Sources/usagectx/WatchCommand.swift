@@ -37,7 +37,10 @@ struct WatchCommand: ParsableCommand {
     let terminal = isatty(STDOUT_FILENO) == 1
     let style = TerminalStyle.resolve(
       color, isTerminal: terminal, noColor: getenv("NO_COLOR").map { String(cString: $0) })
-    let session = try InProcessSession(options: try options.sidecarOptions(), logger: options.makeLogger())
+    var sidecarOptions = try options.sidecarOptions()
+    // Another process's change is on the screen within a few tens of milliseconds of its commit.
+    sidecarOptions.ledgerLookInterval = .milliseconds(25)
+    let session = try InProcessSession(options: sidecarOptions, logger: options.makeLogger())
     let subscribe = session.send(
       "usage/subscribe", metrics.isEmpty ? nil : .object([("metrics", .array(metrics.map(JSONData.string)))]))
     var overview = UsageOverview()
