@@ -52,17 +52,27 @@ public final class LedgerStore {
   }
 
   /// Opens (creating when missing) the ledger in `directory`, which is created too (mode 0700).
-  /// - Parameter busyTimeout: how long a write waits for another process's lock, in milliseconds.
-  public init(directory: String, busyTimeout: Int32 = 5_000) throws(LedgerError) {
+  /// - Parameters:
+  ///   - busyTimeout: how long a write waits for another process's lock, in milliseconds.
+  ///   - readOnly: only read an existing ledger of the current schema (`usagectx status`): nothing is created,
+  ///     checked, migrated or written; a missing file, another program's or an older or newer schema is an error.
+  public init(directory: String, busyTimeout: Int32 = 5_000, readOnly: Bool = false) throws(LedgerError) {
     path = directory + "/" + Self.fileName
-    try Self.makeDirectory(directory, for: path)
-    try Self.createPrivateFile(path)
-    connection = try SQLiteConnection(path: path, create: true)
-    connection.setBusyTimeout(busyTimeout)
-    // Before anything is written: a damaged ledger is refused untouched.
-    checkedAtOpen = try Self.checkIntegrity(connection, within: busyTimeout)
-    try Self.recogniseAndMigrate(connection, within: busyTimeout)
-    try connection.execute("PRAGMA synchronous = FULL")
+    if readOnly {
+      connection = try SQLiteConnection(path: path, create: false, readOnly: true)
+      connection.setBusyTimeout(busyTimeout)
+      checkedAtOpen = false
+      try Self.recogniseCurrent(connection)
+    } else {
+      try Self.makeDirectory(directory, for: path)
+      try Self.createPrivateFile(path)
+      connection = try SQLiteConnection(path: path, create: true)
+      connection.setBusyTimeout(busyTimeout)
+      // Before anything is written: a damaged ledger is refused untouched.
+      checkedAtOpen = try Self.checkIntegrity(connection, within: busyTimeout)
+      try Self.recogniseAndMigrate(connection, within: busyTimeout)
+      try connection.execute("PRAGMA synchronous = FULL")
+    }
     insert = try connection.prepare(
       """
       INSERT INTO changes (metric, delta, at_ms, day, key, label, f0, f1, f2, f3, cost, priced, events, kind, count,

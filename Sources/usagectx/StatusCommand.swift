@@ -51,9 +51,16 @@ struct StatusCommand: ParsableCommand {
 
   func run() throws {
     let snapshot: UsageOverview
-    let session: InProcessSession
+    var session: InProcessSession?
     do {
-      (snapshot, session) = try Self.snapshot(options: options, metrics: metrics)
+      // Read only, without a session; a ledger this cannot read (of an older schema, say) is read by a session.
+      if let quick = try Self.readOnlySnapshot(options: options, metrics: metrics) {
+        snapshot = quick
+      } else {
+        let opened: InProcessSession
+        (snapshot, opened) = try Self.snapshot(options: options, metrics: metrics)
+        session = opened
+      }
     } catch let error as ExitCode {
       throw error
     } catch {
@@ -72,8 +79,20 @@ struct StatusCommand: ParsableCommand {
       // Written at once: the session is closed after the line is out.
       ReportCommand.writeAll(STDOUT_FILENO, line.render(shown, now: SystemWallClock().now()) + "\n")
     }
-    session.finish()
+    session?.finish()
     if level != .ok { throw ExitCode(level.exitStatus) }
+  }
+
+  /// The usage on the state directory read without a session and without writing (``SnapshotReader``); `nil` when
+  /// it cannot be read that way.
+  static func readOnlySnapshot(options: ServeOptions, metrics: [String]) throws -> UsageOverview? {
+    let sidecarOptions = try options.sidecarOptions()
+    do {
+      let text = try SnapshotReader.read(options: sidecarOptions, metrics: metrics, logger: options.makeLogger())
+      return UsageOverview(try JSONData(parsing: text))
+    } catch {
+      return nil
+    }
   }
 
   /// The usage on the state directory: a session that reads the ledger's running totals and answers one

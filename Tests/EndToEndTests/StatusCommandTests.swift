@@ -83,4 +83,26 @@ struct StatusCommandTests {
     #expect(metric.stderr.contains("nope"))
     #expect(metric.stdout.isEmpty)
   }
+
+  @Test("status only reads: the ledger file and its integrity mark are left exactly as they were")
+  func readOnly() throws {
+    let state = Self.directory()
+    try Self.call(state, "usage/increment", #"{"metric":"tokens","input":10,"output":5,"labels":{"model":"gpt-4o"}}"#)
+    func identity(_ name: String) throws -> [String] {
+      let attributes = try FileManager.default.attributesOfItem(atPath: state + "/" + name)
+      return ["\(attributes[.size] ?? "")", "\(attributes[.modificationDate] ?? "")"]
+    }
+    let before = try ["usage.sqlite3", "usage.sqlite3-checked"].map(identity)
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: state + "/usage.sqlite3"))
+    for _ in 0..<3 {
+      let run = try OneShotCommand.run(["status", "--state", state, "--metric", "tokens"])
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(run.stdout == "tokens 15/100k 0% $0.0001\n")
+    }
+    #expect(try ["usage.sqlite3", "usage.sqlite3-checked"].map(identity) == before)
+    #expect(try Data(contentsOf: URL(fileURLWithPath: state + "/usage.sqlite3")) == bytes)
+    // A later session still finds the ledger as a clean close left it.
+    try Self.call(state, "usage/increment", #"{"metric":"requests"}"#)
+    #expect(try OneShotCommand.run(["status", "--state", state, "--metric", "requests"]).stdout == "requests 1/100 1%\n")
+  }
 }
