@@ -1,4 +1,4 @@
-public import JSON
+import JSON
 import UsageCore
 
 /// Claude Code's session logs (`~/.claude/projects/<project>/<session>.jsonl`): each assistant line carries

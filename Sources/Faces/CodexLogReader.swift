@@ -1,4 +1,4 @@
-public import JSON
+import JSON
 import UsageCore
 
 /// Codex CLI's session logs (`~/.codex/sessions/YYYY/MM/DD/rollout-….jsonl`), read line by line in order: a

@@ -1,4 +1,4 @@
-public import JSON
+import JSON
 public import Ledger
 
 /// `usagectx report`'s formats over history rows: an aligned table, RFC 4180 CSV, and the JSON of `usage/history`;

@@ -1,4 +1,4 @@
-public import JSON
+import JSON
 public import UsageCore
 
 /// The one line of `usagectx status`, for a shell prompt or a status bar, in one of four formats.
