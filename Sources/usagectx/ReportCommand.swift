@@ -10,7 +10,7 @@ import UsageCore
 struct ReportCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "report",
-    abstract: "Print recorded usage per day, week, month, model or label, as a table, JSON or CSV.",
+    abstract: "Print recorded usage per day, week, month, model or label, as a table, JSON, CSV or HTML.",
     discussion: """
       Reads usage.sqlite3 in the state directory; a missing ledger is reported, never created. Dates are UTC: \
       --since is inclusive and --until exclusive (--since 2026-11-01 --until 2026-12-01 is November).
@@ -24,7 +24,8 @@ struct ReportCommand: ParsableCommand {
       "2026-11-22", "total": 1500, "changes": 3, "input": 1200, "output": 300, "cost": 0.006, "currency": "USD"}]}, \
       the result of usage/history, with "group": null for changes without a model or label. Every format adds the \
       sums of the metrics' fields (tokens: input, output) and the cost with its currency when a metric shown has \
-      them. Rows are ordered by metric, then by time or by the group's name.
+      them. Rows are ordered by metric, then by time or by the group's name. html writes one self-contained page \
+      (no script, nothing fetched): a daily bar chart per metric as inline SVG, stacked by model, and the totals.
 
       Exit status: 0 with the report on stdout; 1 when there is no ledger in the state directory; 2 for a bad \
       option value or a ledger that cannot be read: not a usagectx ledger, damaged (PRAGMA quick_check runs at \
