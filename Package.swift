@@ -93,11 +93,13 @@ let package = Package(
     .target(
       name: "TokensPlugin", dependencies: ["PluginSupport"], path: "plugins/tokens",
       cSettings: [.headerSearchPath("../../protocol")], linkerSettings: pluginLinkerSettings),
+    // Faces for people: the status line, report and export formats, the watch screen, LLM tool log import.
+    .target(name: "Faces", dependencies: ["JSON", "UsageCore", "Ledger"], swiftSettings: swiftSettings),
     // The thin executable: flags, wiring, signals.
     .executableTarget(
       name: "usagectx",
       dependencies: [
-        "UsageServer", "UsageCore", "JSONRPC", "JSON", "PluginHost", "Ledger",
+        "UsageServer", "UsageCore", "JSONRPC", "JSON", "PluginHost", "Ledger", "Faces",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -134,6 +136,7 @@ let package = Package(
       dependencies: ["UsageServer", "UsageCore", "RefreshScheduler", "JSONRPC", "TestSupport"],
       swiftSettings: swiftSettings
     ),
+    .testTarget(name: "FacesTests", dependencies: ["Faces", "JSON", "UsageCore", "Ledger"], swiftSettings: swiftSettings),
     .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
     .testTarget(
       name: "EndToEndTests",

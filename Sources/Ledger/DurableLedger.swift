@@ -263,12 +263,13 @@ public final class DurableLedger: UsageLedger {
     try state.withLock { (state: inout State) throws(LedgerError) in _ = try state.store.forgetAnswers(before: cutoff) }
   }
 
-  /// The committed changes summed by day, month or model (see ``LedgerStore/history(metric:since:until:groupBy:)``).
+  /// The committed changes summed by day, week, month, model or label (see
+  /// ``LedgerStore/history(metric:since:until:groupBy:labels:)``).
   public func history(
-    metric: String?, since: Int64?, until: Int64?, groupBy grouping: HistoryGrouping
+    metric: String?, since: Int64?, until: Int64?, groupBy grouping: HistoryGrouping, labels: [String: String] = [:]
   ) throws(LedgerError) -> [HistoryRow] {
     try state.withLock { (state: inout State) throws(LedgerError) -> [HistoryRow] in
-      try state.store.history(metric: metric, since: since, until: until, groupBy: grouping)
+      try state.store.history(metric: metric, since: since, until: until, groupBy: grouping, labels: labels)
     }
   }
 

@@ -80,6 +80,8 @@ struct ChangeGroup: Hashable {
   var metric: String
   var day: Int64
   var label: String?
+  /// The change's labels as written in the log (``ChangeLabels/encode(_:)``).
+  var labels: String?
 }
 
 /// One running total: a metric's, on a UTC day (or over all time), for one label (`""` for none).

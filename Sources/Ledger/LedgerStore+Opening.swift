@@ -14,6 +14,21 @@ extension LedgerStore {
     }
   }
 
+  /// Accepts only a usagectx ledger of the schema this usagectx writes (a reader that may not migrate it).
+  static func recogniseCurrent(_ connection: SQLiteConnection) throws(LedgerError) {
+    let application = try connection.integer("PRAGMA application_id") ?? 0
+    guard application == applicationID else {
+      throw .notALedger(path: connection.path, reason: "not a usagectx ledger (application \(application))")
+    }
+    let version = try connection.integer("PRAGMA user_version") ?? 0
+    if version > Int64(migrations.count) {
+      throw .newerSchema(path: connection.path, version: version, known: Int64(migrations.count))
+    }
+    guard version == Int64(migrations.count) else {
+      throw .failed(path: connection.path, reason: "schema \(version) is older than \(migrations.count): not migrated when only read")
+    }
+  }
+
   /// Accepts a usagectx ledger or an empty database; refuses anything else.
   private static func recognise(_ connection: SQLiteConnection) throws(LedgerError) {
     // The first read of a file that is not SQLite fails here (SQLITE_NOTADB).

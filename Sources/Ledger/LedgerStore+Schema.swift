@@ -82,6 +82,17 @@ extension LedgerStore {
       at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    // Every label of a change (model, provider, conversation, …) as a JSON object with sorted keys, NULL for none:
+    // history groups and filters by any of them, export writes them. Older changes keep NULL. And the keys of the
+    // entries `usagectx import` brought in from LLM tools' logs, kept for good (a change's own key is gone once its
+    // day is rolled up), so a log imported again counts once.
+    """
+    ALTER TABLE changes ADD COLUMN labels TEXT;
+    CREATE TABLE imported (
+      key TEXT PRIMARY KEY,
+      at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
   ]
 
   /// The latest schema in one step, for a new file: what running every step of ``migrations`` on an empty database
@@ -98,7 +109,7 @@ extension LedgerStore {
     , f0 INTEGER NOT NULL DEFAULT 0, f1 INTEGER NOT NULL DEFAULT 0, f2 INTEGER NOT NULL DEFAULT 0, \
     f3 INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0, priced INTEGER NOT NULL DEFAULT 1, \
     events INTEGER NOT NULL DEFAULT 0, kind INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 1, \
-    rolled INTEGER NOT NULL DEFAULT 0);
+    rolled INTEGER NOT NULL DEFAULT 0, labels TEXT);
     CREATE INDEX changes_by_metric_day ON changes (metric, day);
     CREATE TABLE idempotency (
       key TEXT PRIMARY KEY,
@@ -141,6 +152,10 @@ extension LedgerStore {
     CREATE TABLE readings (
       metric TEXT PRIMARY KEY,
       value INTEGER NOT NULL,
+      at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE imported (
+      key TEXT PRIMARY KEY,
       at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     """

@@ -61,21 +61,32 @@ public final class LedgerStore {
   }
 
   /// Opens (creating when missing) the ledger in `directory`, which is created too (mode 0700).
-  /// - Parameter busyTimeout: how long a write waits for another process's lock, in milliseconds.
-  public init(directory: String, busyTimeout: Int32 = 5_000) throws(LedgerError) {
+  /// - Parameters:
+  ///   - busyTimeout: how long a write waits for another process's lock, in milliseconds.
+  ///   - readOnly: only read an existing ledger of the current schema (`usagectx status`): nothing is created,
+  ///     checked, migrated or written; a missing file, another program's or an older or newer schema is an error.
+  public init(directory: String, busyTimeout: Int32 = 5_000, readOnly: Bool = false) throws(LedgerError) {
     path = directory + "/" + Self.fileName
-    try Self.makeDirectory(directory, for: path)
-    try Self.createPrivateFile(path)
-    connection = try SQLiteConnection(path: path, create: true)
-    connection.setBusyTimeout(busyTimeout)
-    // Before anything is written: a damaged ledger is refused untouched.
-    checkedAtOpen = try Self.checkIntegrity(connection, within: busyTimeout)
-    try Self.recogniseAndMigrate(connection, within: busyTimeout)
-    try connection.execute("PRAGMA synchronous = FULL")
+    if readOnly {
+      connection = try SQLiteConnection(path: path, create: false, readOnly: true)
+      connection.setBusyTimeout(busyTimeout)
+      checkedAtOpen = false
+      try Self.recogniseCurrent(connection)
+    } else {
+      try Self.makeDirectory(directory, for: path)
+      try Self.createPrivateFile(path)
+      connection = try SQLiteConnection(path: path, create: true)
+      connection.setBusyTimeout(busyTimeout)
+      // Before anything is written: a damaged ledger is refused untouched.
+      checkedAtOpen = try Self.checkIntegrity(connection, within: busyTimeout)
+      try Self.recogniseAndMigrate(connection, within: busyTimeout)
+      try connection.execute("PRAGMA synchronous = FULL")
+    }
     insert = try connection.prepare(
       """
-      INSERT INTO changes (metric, delta, at_ms, day, key, label, f0, f1, f2, f3, cost, priced, events, kind, count)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      INSERT INTO changes (metric, delta, at_ms, day, key, label, f0, f1, f2, f3, cost, priced, events, kind, count,
+        labels)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       """)
     count = try connection.prepare(
       """
@@ -170,7 +181,7 @@ public final class LedgerStore {
     }
   }
 
-  private func writeChanges(_ changes: [LedgerChange]) throws(LedgerError) {
+  func writeChanges(_ changes: [LedgerChange]) throws(LedgerError) {
     // Changes are summed per group (metric, day, label): the running totals move once per group, and changes without
     // a key share one row of the log per group. A burst's changes mostly follow one another in the same group, so
     // the last group is compared before any hashing.
@@ -181,8 +192,10 @@ public final class LedgerStore {
     var last: (group: ChangeGroup, index: Int)?
     var rows: [LedgerChange] = []
     var counts: [Int64] = []
+    var rowLabels: [String?] = []
     for change in changes {
-      let group = ChangeGroup(metric: change.metric, day: change.day, label: change.label)
+      let labels = ChangeLabels.encode(change.labels)
+      let group = ChangeGroup(metric: change.metric, day: change.day, label: change.label, labels: labels)
       let index: Int
       if let last, last.group == group {
         index = last.index
@@ -206,6 +219,7 @@ public final class LedgerStore {
         if change.key == nil && change.kind == .change { sharedRow[index] = rows.count }
         rows.append(change)
         counts.append(1)
+        rowLabels.append(labels)
       }
     }
     for (row, change) in rows.enumerated() {
@@ -223,6 +237,7 @@ public final class LedgerStore {
       try insert.bind(13, detail?.events ?? 0)
       try insert.bind(14, Int64(change.kind.rawValue))
       try insert.bind(15, counts[row])
+      try insert.bind(16, rowLabels[row])
       try insert.runBound()
     }
     var allTime: [CounterKey: CounterDelta] = [:]
@@ -310,10 +325,10 @@ public final class LedgerStore {
       try connection.execute(
         """
         INSERT INTO changes (metric, delta, at_ms, day, key, label, f0, f1, f2, f3, cost, priced, events, kind, count,
-          rolled)
+          rolled, labels)
         SELECT metric, SUM(delta), \(day) * \(Self.millisecondsPerDay), day, NULL, label, SUM(f0), SUM(f1), SUM(f2),
-          SUM(f3), SUM(cost), MIN(priced), SUM(events), kind, SUM(count), 1
-        FROM changes WHERE rolled = 0 AND day = \(day) GROUP BY metric, label, kind;
+          SUM(f3), SUM(cost), MIN(priced), SUM(events), kind, SUM(count), 1, labels
+        FROM changes WHERE rolled = 0 AND day = \(day) GROUP BY metric, label, labels, kind;
         DELETE FROM changes WHERE rolled = 0 AND day = \(day);
         COMMIT;
         """)

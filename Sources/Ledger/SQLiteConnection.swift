@@ -10,11 +10,13 @@ final class SQLiteConnection {
   let path: String
   private let handle: OpaquePointer
 
-  /// Opens `path`, creating the file when `create` is set.
-  init(path: String, create: Bool) throws(LedgerError) {
+  /// Opens `path`, creating the file when `create` is set; only for reading when `readOnly` is.
+  init(path: String, create: Bool, readOnly: Bool = false) throws(LedgerError) {
     self.path = path
     var opened: OpaquePointer?
-    let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0)
+    let flags =
+      (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX
+      | (create && !readOnly ? SQLITE_OPEN_CREATE : 0)
     let status = sqlite3_open_v2(path, &opened, flags, nil)
     guard status == SQLITE_OK, let opened else {
       let message = opened.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(status))

@@ -51,10 +51,12 @@ public struct ReportedChange: Sendable, Equatable {
   public var detail: ChangeDetail?
   /// A change of usage, or (part of) the reset of the metric.
   public var kind: ChangeKind
+  /// All the labels the client gave with the change (`model`, `provider`, `conversation`, …), kept in the change log.
+  public var labels: [String: String]
 
   public init(
     seq: UInt64, delta: Int64, key: String? = nil, label: String? = nil, detail: ChangeDetail? = nil,
-    kind: ChangeKind = .change
+    kind: ChangeKind = .change, labels: [String: String] = [:]
   ) {
     self.seq = seq
     self.delta = delta
@@ -62,6 +64,7 @@ public struct ReportedChange: Sendable, Equatable {
     self.label = label
     self.detail = detail
     self.kind = kind
+    self.labels = labels
   }
 }
 

@@ -28,7 +28,7 @@ public struct LedgerAuthority: Authority {
     ledger.record(
       RecordedChange(
         metric: metric, delta: change.delta, at: clock.now(), key: change.key, label: change.label,
-        detail: change.detail, kind: change.kind))
+        detail: change.detail, kind: change.kind, labels: change.labels))
     return .recorded
   }
 }

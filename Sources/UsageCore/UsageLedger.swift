@@ -63,10 +63,13 @@ public struct RecordedChange: Sendable, Equatable {
   public var detail: ChangeDetail?
   /// A change, or the reset of the metric (recorded as such, not as a negative change of usage).
   public var kind: ChangeKind
+  /// All the labels the client gave with the change (`model`, `provider`, `conversation`, …): history and export
+  /// group and filter by them.
+  public var labels: [String: String]
 
   public init(
     metric: String, delta: Int64, at: Timestamp, key: String? = nil, label: String? = nil,
-    detail: ChangeDetail? = nil, kind: ChangeKind = .change
+    detail: ChangeDetail? = nil, kind: ChangeKind = .change, labels: [String: String] = [:]
   ) {
     self.metric = metric
     self.delta = delta
@@ -75,6 +78,7 @@ public struct RecordedChange: Sendable, Equatable {
     self.label = label
     self.detail = detail
     self.kind = kind
+    self.labels = labels
   }
 }
 

@@ -7,8 +7,10 @@ import UsageCore
 ///
 /// - Important: Used on the session's loop thread only.
 final class LedgerWatcher {
-  /// How often the ledger is looked at.
+  /// How often the ledger is looked at by default.
   static let interval: Duration = .milliseconds(250)
+  /// How often this watcher looks.
+  private let lookInterval: Duration
 
   private let ledger: DurableLedger
   private let context: UsageContext
@@ -18,12 +20,16 @@ final class LedgerWatcher {
   /// When to look next.
   private(set) var nextLook: ContinuousClock.Instant?
 
-  init(ledger: DurableLedger, context: UsageContext, synchronizer: Synchronizer, logger: Logger) {
+  init(
+    ledger: DurableLedger, context: UsageContext, synchronizer: Synchronizer, logger: Logger,
+    interval: Duration = LedgerWatcher.interval
+  ) {
     self.ledger = ledger
     self.logger = logger
     self.context = context
     self.synchronizer = synchronizer
-    nextLook = clock.now + Self.interval
+    lookInterval = interval
+    nextLook = clock.now + interval
     nextRollUp = clock.now + .seconds(5)
   }
 
@@ -50,7 +56,7 @@ final class LedgerWatcher {
   /// breakdown) again from the ledger once this process has nothing of its own waiting to be committed.
   func lookIfDue() {
     guard let due = nextLook, clock.now >= due else { return }
-    nextLook = clock.now + Self.interval
+    nextLook = clock.now + lookInterval
     rollUpIfDue()
     let changed: Set<String>
     do {

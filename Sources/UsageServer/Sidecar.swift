@@ -27,6 +27,8 @@ public enum Sidecar {
     public var acknowledgeAfterCommit = true
     /// The protocol the session speaks on its stdio: usagectx's own (`usage`) or the Model Context Protocol (`mcp`).
     public var face: Face = .usage
+    /// How often other processes' commits to the ledger are looked for (a live screen looks more often).
+    public var ledgerLookInterval: Duration = .milliseconds(250)
     public init() {}
 
     /// Where plugins are looked for.
@@ -146,7 +148,8 @@ public enum Sidecar {
     server.onStop = { service.commitChanges() }
     // Other processes on the same state directory: their commits are looked for a few times a second.
     let watcher = durable.map {
-      LedgerWatcher(ledger: $0, context: context, synchronizer: synchronizer, logger: logger)
+      LedgerWatcher(
+        ledger: $0, context: context, synchronizer: synchronizer, logger: logger, interval: options.ledgerLookInterval)
     }
     server.nextTimerDeadline = {
       var next = synchronizer.nextDeadline().map { schedulerClock.continuousInstant($0) }

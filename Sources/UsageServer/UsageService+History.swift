@@ -7,7 +7,7 @@ import UsageCore
 extension UsageService {
   /// month or model. The changes of this burst are committed first, so the answer includes them.
   func history(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
-    let params = try Params(request, allowed: ["metric", "since", "until", "groupBy"])
+    let params = try Params(request, allowed: ["metric", "since", "until", "groupBy", "labels"])
     let metric = try metricIndex(params)
     func moment(_ field: StaticString) throws(RPCError) -> Int64? {
       guard let text = try params.string(field) else { return nil }
@@ -22,8 +22,10 @@ extension UsageService {
     let until = try moment("until")
     let groupName = try params.string("groupBy") ?? "day"
     guard let grouping = HistoryGrouping(rawValue: groupName) else {
-      throw RPCError.invalidParams(field: "groupBy", "must be one of day, month, model", value: .string(groupName))
+      throw RPCError.invalidParams(
+        field: "groupBy", "must be one of day, week, month, model or a label's name", value: .string(groupName))
     }
+    let labels = try params.labels()
     guard let ledger = durableLedger else {
       throw RPCError.invalidRequest("noLedger", detail: "no durable ledger in this session (started with --no-state)")
     }
@@ -35,7 +37,8 @@ extension UsageService {
       throw RPCError.internalError("\(error)")
     }
     do throws(LedgerError) {
-      rows = try ledger.history(metric: context.metricNames[metric], since: since, until: until, groupBy: grouping)
+      rows = try ledger.history(
+        metric: context.metricNames[metric], since: since, until: until, groupBy: grouping, labels: labels)
     } catch {
       throw RPCError.internalError("\(error)")
     }
@@ -52,6 +55,15 @@ extension UsageService {
       result.key("changes"); result.int(row.changes)
       if row.reset != 0 {
         result.key("reset"); result.int(row.reset)
+      }
+      // The metric's fields and cost, as its MetricState names them.
+      let descriptor = context.descriptor(at: metric)
+      for (position, field) in descriptor.fields.prefix(LedgerStore.keptFields).enumerated() {
+        result.key(text: field); result.int(row.fields[position])
+      }
+      if let currency = descriptor.currency {
+        result.key("cost"); result.cost(row.cost)
+        result.key("currency"); result.string(text: currency)
       }
       result.endObject()
     }

@@ -1,23 +1,31 @@
 import ArgumentParser
+import Faces
 import Glibc
 import Ledger
 import UsageCore
 
-/// `usagectx report`: the ledger's history (usage per metric and per UTC day, UTC month or model) for a person, a
-/// program or a spreadsheet. Reads the ledger of a state directory; never creates one.
+/// `usagectx report`: the ledger's history (usage per metric and per UTC day, ISO week, UTC month, model or label,
+/// with the metrics' fields and cost) for a person, a program or a spreadsheet. Reads the ledger of a state
+/// directory; never creates one.
 struct ReportCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "report",
-    abstract: "Print recorded usage per day, month or model, as a table, JSON or CSV.",
+    abstract: "Print recorded usage per day, week, month, model or label, as a table, JSON, CSV or HTML.",
     discussion: """
       Reads usage.sqlite3 in the state directory; a missing ledger is reported, never created. Dates are UTC: \
       --since is inclusive and --until exclusive (--since 2026-11-01 --until 2026-12-01 is November).
 
-      Formats: table, aligned columns (changes without a model show as "(none)"); csv, RFC 4180 with a header row \
-      (metric, then day, month or model, then total and changes; CRLF line ends; an empty model field for changes \
-      without one); json, one object {"groupBy": "day", "rows": [{"metric": "tokens", "group": "2026-11-22", \
-      "total": 1500, "changes": 3}]}, the result of usage/history, with "group": null for changes without a model. \
-      Rows are ordered by metric, then by day, month or model.
+      --by day, week (ISO 8601, YYYY-Www), month, model, or any label the changes were made with (provider, \
+      conversation); --label NAME=VALUE keeps only the changes made with that label (repeatable).
+
+      Formats: table, aligned columns (changes without a model or label show as "(none)"); csv, RFC 4180 with a \
+      header row (metric, then the grouping, then total and changes; CRLF line ends; an empty field for changes \
+      without a model or label); json, one object {"groupBy": "day", "rows": [{"metric": "tokens", "group": \
+      "2026-11-22", "total": 1500, "changes": 3, "input": 1200, "output": 300, "cost": 0.006, "currency": "USD"}]}, \
+      the result of usage/history, with "group": null for changes without a model or label. Every format adds the \
+      sums of the metrics' fields (tokens: input, output) and the cost with its currency when a metric shown has \
+      them. Rows are ordered by metric, then by time or by the group's name. html writes one self-contained page \
+      (no script, nothing fetched): a daily bar chart per metric as inline SVG, stacked by model, and the totals.
 
       Exit status: 0 with the report on stdout; 1 when there is no ledger in the state directory; 2 for a bad \
       option value or a ledger that cannot be read: not a usagectx ledger, damaged (PRAGMA quick_check runs at \
@@ -44,23 +52,42 @@ struct ReportCommand: ParsableCommand {
   )
   var until: String?
 
-  @Option(name: .customLong("by"), help: ArgumentHelp("Group by day, month or model.", valueName: "day|month|model"))
+  @Option(
+    name: .customLong("by"),
+    help: ArgumentHelp("Group by day, week, month, model or a label.", valueName: "day|week|month|model|label"))
   var grouping: String = "day"
 
-  @Option(help: ArgumentHelp("Output format.", valueName: "table|json|csv"))
+  @Option(
+    name: .customLong("label"),
+    help: ArgumentHelp("Only changes made with this label (repeatable).", valueName: "name=value"))
+  var labels: [String] = []
+
+  @Option(
+    name: .customLong("plugins"),
+    help: ArgumentHelp("A directory of plugins that name the metrics' fields (repeatable).", valueName: "dir"))
+  var pluginDirectories: [String] = []
+
+  @Option(help: ArgumentHelp("Output format.", valueName: "table|json|csv|html"))
   var format: String = "table"
 
   enum Format: String {
-    case table, json, csv
+    case table, json, csv, html
   }
 
   func run() throws {
     // Checked here rather than by the parser, whose usage errors exit with 64: option values are exit status 2.
     guard let grouping = HistoryGrouping(rawValue: grouping) else {
-      throw Self.fail("--by must be day, month or model, not \(quoted: grouping)")
+      throw Self.fail("--by must be day, week, month, model or a label's name, not \(quoted: grouping)")
+    }
+    var filter: [String: String] = [:]
+    for label in labels {
+      guard let equals = label.firstIndex(of: "="), equals != label.startIndex else {
+        throw Self.fail("--label must be NAME=VALUE, not \(quoted: label)")
+      }
+      filter[String(label[..<equals])] = String(label[label.index(after: equals)...])
     }
     guard let format = Format(rawValue: format) else {
-      throw Self.fail("--format must be table, json or csv, not \(quoted: format)")
+      throw Self.fail("--format must be table, json, csv or html, not \(quoted: format)")
     }
     let start = try since.map { text throws(ExitCode) in try Self.moment(text, option: "--since") }
     let end = try until.map { text throws(ExitCode) in try Self.moment(text, option: "--until") }
@@ -79,95 +106,62 @@ struct ReportCommand: ParsableCommand {
       throw ExitCode(1)
     }
     let rows: [HistoryRow]
+    let store: LedgerStore
     do {
-      let store = try LedgerStore(directory: directory)
+      store = try LedgerStore(directory: directory)
       rows = try store.history(
-        metric: metric, since: start?.milliseconds, until: end?.milliseconds, groupBy: grouping)
+        metric: metric, since: start?.milliseconds, until: end?.milliseconds, groupBy: grouping, labels: filter)
     } catch {
       throw Self.fail("\(error)")
     }
-    let text =
-      switch format {
-      case .table: Self.table(rows, grouping: grouping)
-      case .csv: Self.csv(rows, grouping: grouping)
-      case .json: Self.json(rows, grouping: grouping)
+    let shapes = MetricShapes.load(pluginDirectories: pluginDirectories)
+    let report = HistoryReport(rows: rows, grouping: grouping.rawValue, shapes: shapes)
+    let text: String
+    switch format {
+    case .table: text = report.table()
+    case .csv: text = report.csv()
+    case .json: text = report.json()
+    case .html:
+      let range = "\(start.map { "from \($0)" } ?? "from the first change") \(end.map { "until \($0)" } ?? "until now")"
+        + (filter.isEmpty ? "" : ", " + filter.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+      do {
+        let charts = try Self.charts(
+          store, rows: rows, shapes: shapes, since: start?.milliseconds, until: end?.milliseconds, labels: filter)
+        text = HtmlReport(range: range, charts: charts, totals: report).html()
+      } catch {
+        throw Self.fail("\(error)")
       }
+    }
     guard Self.writeAll(STDOUT_FILENO, text) else {
       throw Self.fail("cannot write the report: \(String(cString: strerror(errno)))")
     }
   }
 
-  // MARK: - Formats
-
-  /// Aligned columns for people (a RESET column when any group had a reset): text on the left, numbers on the right, two spaces between.
-  static func table(_ rows: [HistoryRow], grouping: HistoryGrouping) -> String {
-    let resets = rows.contains { $0.reset != 0 }
-    let header = ["METRIC", grouping.rawValue.uppercased(), "TOTAL", "CHANGES"] + (resets ? ["RESET"] : [])
-    let cells =
-      [header]
-      + rows.map { row in
-        [printable(row.metric), row.group.map(printable) ?? "(none)", String(row.total), String(row.changes)]
-          + (resets ? [String(row.reset)] : [])
+  /// A daily chart per metric of the report: stacked by model when every change has one, else one series.
+  static func charts(
+    _ store: LedgerStore, rows: [HistoryRow], shapes: [MetricShape], since: Int64?, until: Int64?,
+    labels: [String: String]
+  ) throws(LedgerError) -> [HtmlReport.Chart] {
+    var metrics: [String] = []
+    for row in rows where !metrics.contains(row.metric) { metrics.append(row.metric) }
+    var charts: [HtmlReport.Chart] = []
+    for metric in metrics {
+      let unit = shapes.first { $0.name == metric }?.unit ?? ""
+      let models = try store.history(metric: metric, since: since, until: until, groupBy: .model, labels: labels)
+      var series: [(name: String, rows: [HistoryRow])] = []
+      if labels["model"] == nil, !models.isEmpty, models.allSatisfy({ $0.group != nil }) {
+        for model in models.sorted(by: { $0.total > $1.total }) {
+          guard let name = model.group else { continue }
+          var only = labels
+          only["model"] = name
+          series.append((name, try store.history(metric: metric, since: since, until: until, groupBy: .day, labels: only)))
+        }
+      } else {
+        series = [(metric, try store.history(metric: metric, since: since, until: until, groupBy: .day, labels: labels))]
       }
-    let widths = header.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
-    return cells.map { line in
-      line.enumerated().map { column, cell in
-        let padding = String(repeating: " ", count: widths[column] - cell.count)
-        return column >= 2 ? padding + cell : column == line.count - 1 ? cell : cell + padding
-      }.joined(separator: "  ") + "\n"
-    }.joined()
-  }
-
-  /// RFC 4180: a header row (with a `reset` column when any group had a reset), CRLF line ends, fields with a comma, quote, CR or LF quoted with quotes doubled.
-  static func csv(_ rows: [HistoryRow], grouping: HistoryGrouping) -> String {
-    let resets = rows.contains { $0.reset != 0 }
-    let lines =
-      [["metric", grouping.rawValue, "total", "changes"] + (resets ? ["reset"] : [])]
-      + rows.map { row in
-        [row.metric, row.group ?? "", String(row.total), String(row.changes)] + (resets ? [String(row.reset)] : [])
-      }
-    return lines.map { fields in fields.map(csvField).joined(separator: ",") + "\r\n" }.joined()
-  }
-
-  static func csvField(_ field: String) -> String {
-    guard field.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) else {
-      return field
+      charts.append(HtmlReport.chart(metric: metric, unit: unit, series: series))
     }
-    return "\"" + field.replacing("\"", with: "\"\"") + "\""
-  }
-
-  /// `{"groupBy":"day","rows":[{"metric":…,"group":…,"total":…,"changes":…},…]}` on one line.
-  static func json(_ rows: [HistoryRow], grouping: HistoryGrouping) -> String {
-    let members = rows.map { row in
-      #"{"metric":\#(jsonString(row.metric)),"group":\#(row.group.map(jsonString) ?? "null"),"#
-        + #""total":\#(row.total),"changes":\#(row.changes)"# + (row.reset == 0 ? "" : #","reset":\#(row.reset)"#) + "}"
-    }
-    return #"{"groupBy":\#(jsonString(grouping.rawValue)),"rows":[\#(members.joined(separator: ","))]}"# + "\n"
-  }
-
-  static func jsonString(_ text: String) -> String {
-    var escaped = "\""
-    for scalar in text.unicodeScalars {
-      switch scalar {
-      case "\"": escaped += "\\\""
-      case "\\": escaped += "\\\\"
-      case "\n": escaped += "\\n"
-      case "\r": escaped += "\\r"
-      case "\t": escaped += "\\t"
-      case _ where scalar.value < 0x20:
-        escaped += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-      default: escaped.unicodeScalars.append(scalar)
-      }
-    }
-    return escaped + "\""
-  }
-
-  /// A table cell: control characters (which would break the columns) written as `\u{…}`.
-  static func printable(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return text }
-    return text.unicodeScalars.map { scalar in
-      scalar.properties.generalCategory == .control ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
-    }.joined()
+    return charts
   }
 
   // MARK: - Arguments and output

@@ -12,7 +12,10 @@ struct UsageCtxCommand: ParsableCommand {
       protocol/usagectx.openrpc.json.
       """,
     version: "0.1.0",
-    subcommands: [Serve.self, Demo.self, PluginsCommand.self, ReportCommand.self, CallCommand.self, MCPCommand.self],
+    subcommands: [
+      Serve.self, Demo.self, PluginsCommand.self, ReportCommand.self, CallCommand.self, StatusCommand.self,
+      ExportCommand.self, ImportCommand.self, WatchCommand.self, MCPCommand.self,
+    ],
     defaultSubcommand: Serve.self
   )
 }

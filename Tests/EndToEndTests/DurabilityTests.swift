@@ -136,15 +136,21 @@ struct DurabilityTests {
     #expect(byModel["groupBy"] == "model")
     #expect(
       byModel["rows"] == [
-        ["metric": "tokens", "group": "claude-3-haiku", "total": 40, "changes": 1],
-        ["metric": "tokens", "group": "gpt-4o", "total": 110, "changes": 2],
+        [
+          "metric": "tokens", "group": "claude-3-haiku", "total": 40, "changes": 1, "input": 40, "output": 0,
+          "cacheRead": 0, "cacheWrite": 0, "cost": 0.00001, "currency": "USD",
+        ],
+        [
+          "metric": "tokens", "group": "gpt-4o", "total": 110, "changes": 2, "input": 110, "output": 0, "cacheRead": 0,
+          "cacheWrite": 0, "cost": 0.000275, "currency": "USD",
+        ],
       ])
     let byDay = try sidecar.call("usage/history", ["metric": "tokens"])
     #expect(byDay["rows"]?.array?.count == 1)
     #expect(byDay["rows"]?[0]?["total"] == 150)
     let future = try sidecar.call("usage/history", ["metric": "tokens", "since": "2999-01-01"])
     #expect(future["rows"] == [])
-    let bad = try sidecar.request("usage/history", ["metric": "tokens", "groupBy": "week"])
+    let bad = try sidecar.request("usage/history", ["metric": "tokens", "groupBy": ""])
     #expect(bad["error"]?["data"]?["field"] == "groupBy")
     let noLedger = try SidecarProcess(arguments: ["--no-state"])
     #expect(try noLedger.request("usage/history", ["metric": "tokens"])["error"]?["data"]?["reason"] == "noLedger")

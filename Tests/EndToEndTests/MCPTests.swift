@@ -105,7 +105,7 @@ struct MCPTests {
     let refused = try toolError("usage_record", ["metric": "requests", "amount": 101, "enforce": true])
     #expect(refused.contains("Limit exceeded"))
     #expect(try toolError("usage_report", ["metric": "requests"]).contains("No history"))
-    #expect(try toolError("usage_report", ["metric": "requests", "groupBy": "week"]).contains("groupBy"))
+    #expect(try toolError("usage_report", ["metric": "requests", "groupBy": "fortnight"]).contains("groupBy"))
     #expect(try toolError("usage_check", []).contains("arguments must be an object"))
 
     #expect(try server.request("tools/call", ["name": "usage_nothing"])["error"]?["code"] == -32602)

@@ -114,6 +114,14 @@ struct ProtocolReferenceTests {
         "usage/increment", ["metric": "tokens", "input": 0, "output": 1_000_000, "labels": ["model": .string(model)]])
       let total = second["byModel"]?[model]?["cost"] ?? .null
       #expect(JSONMatch.equal(.double(inputPrice + outputPrice), total), "\(model) output: \(total.jsonText)")
+      // Prompt-cache reads and writes at their own prices.
+      let cacheRead = try #require(price["cacheRead"]?.number)
+      let cacheWrite = try #require(price["cacheWrite"]?.number)
+      let third = try sidecar.call(
+        "usage/increment",
+        ["metric": "tokens", "input": 0, "cacheRead": 1_000_000, "cacheWrite": 1_000_000, "labels": ["model": .string(model)]])
+      let cached = (third["byModel"]?[model]?["cost"]?.number ?? 0) - (total.number ?? 0)
+      #expect(abs(cached - (cacheRead + cacheWrite)) < 1e-9, "\(model) cache: \(cached)")
     }
   }
 

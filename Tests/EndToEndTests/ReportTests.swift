@@ -76,12 +76,12 @@ struct ReportTests {
     #expect(run.status == 0, "\(run.stderr)")
     #expect(
       run.stdout
-        == "metric,model,total,changes\r\n"
-        + "requests,,3,2\r\n"
-        + "tokens,claude,40,1\r\n"
-        + "tokens,gpt-4o,1100,2\r\n"
-        + "tokens,\"local \"\"q4\"\", 7b\",300,1\r\n"
-        + "tokens,,5,1\r\n")
+        == "metric,model,total,changes,input,output,cacheRead,cacheWrite,cost,currency\r\n"
+        + "requests,,3,2,,,,,,\r\n"
+        + "tokens,claude,40,1,0,0,0,0,0,USD\r\n"
+        + "tokens,gpt-4o,1100,2,0,0,0,0,0,USD\r\n"
+        + "tokens,\"local \"\"q4\"\", 7b\",300,1,0,0,0,0,0,USD\r\n"
+        + "tokens,,5,1,0,0,0,0,0,USD\r\n")
     #expect(run.stderr == "")
   }
 
@@ -93,15 +93,18 @@ struct ReportTests {
     #expect(days.status == 0, "\(days.stderr)")
     #expect(
       days.stdout
-        == "metric,day,total,changes\r\n"
-        + "requests,2026-01-31,2,1\r\n"
-        + "requests,2026-02-01,1,1\r\n"
-        + "tokens,2026-01-31,1200,1\r\n"
-        + "tokens,2026-02-01,245,4\r\n")
+        == "metric,day,total,changes,input,output,cacheRead,cacheWrite,cost,currency\r\n"
+        + "requests,2026-01-31,2,1,,,,,,\r\n"
+        + "requests,2026-02-01,1,1,,,,,,\r\n"
+        + "tokens,2026-01-31,1200,1,0,0,0,0,0,USD\r\n"
+        + "tokens,2026-02-01,245,4,0,0,0,0,0,USD\r\n")
     let months = try OneShotCommand.run(
       ["report", "--state", directory, "--by", "month", "--format", "csv", "--metric", "tokens"])
     #expect(months.status == 0, "\(months.stderr)")
-    #expect(months.stdout == "metric,month,total,changes\r\ntokens,2026-01,1200,1\r\ntokens,2026-02,245,4\r\n")
+    #expect(
+      months.stdout
+        == "metric,month,total,changes,input,output,cacheRead,cacheWrite,cost,currency\r\n"
+        + "tokens,2026-01,1200,1,0,0,0,0,0,USD\r\ntokens,2026-02,245,4,0,0,0,0,0,USD\r\n")
   }
 
   @Test("--since is inclusive and --until exclusive, as dates or as moments to the millisecond")
@@ -113,7 +116,10 @@ struct ReportTests {
         "report", "--state", directory, "--format", "csv", "--since", "2026-01-31T23:59:59.999Z", "--until",
         "2026-02-01",
       ])
-    #expect(january.stdout == "metric,day,total,changes\r\nrequests,2026-01-31,2,1\r\ntokens,2026-01-31,1200,1\r\n")
+    #expect(
+      january.stdout
+        == "metric,day,total,changes,input,output,cacheRead,cacheWrite,cost,currency\r\nrequests,2026-01-31,2,1,,,,,,\r\n"
+        + "tokens,2026-01-31,1200,1,0,0,0,0,0,USD\r\n")
     let february = try OneShotCommand.run(
       [
         "report", "--state", directory, "--format", "csv", "--by", "model", "--metric", "tokens",
@@ -121,7 +127,8 @@ struct ReportTests {
       ])
     #expect(
       february.stdout
-        == "metric,model,total,changes\r\ntokens,claude,40,1\r\ntokens,gpt-4o,-100,1\r\ntokens,,5,1\r\n")
+        == "metric,model,total,changes,input,output,cacheRead,cacheWrite,cost,currency\r\ntokens,claude,40,1,0,0,0,0,0,USD\r\n"
+        + "tokens,gpt-4o,-100,1,0,0,0,0,0,USD\r\ntokens,,5,1,0,0,0,0,0,USD\r\n")
     let nothing = try OneShotCommand.run(["report", "--state", directory, "--format", "csv", "--since", "2026-03-01"])
     #expect(nothing.status == 0)
     #expect(nothing.stdout == "metric,day,total,changes\r\n")
@@ -139,7 +146,11 @@ struct ReportTests {
     let rows = try #require(report["rows"]?.array)
     #expect(rows.count == 5)
     #expect(rows[0] == ["metric": "requests", "group": nil, "total": 3, "changes": 2])
-    #expect(rows[3] == ["metric": "tokens", "group": #"local "q4", 7b"#, "total": 300, "changes": 1])
+    #expect(
+      rows[3] == [
+        "metric": "tokens", "group": #"local "q4", 7b"#, "total": 300, "changes": 1, "input": 0, "output": 0, "cacheRead": 0,
+        "cacheWrite": 0, "cost": 0, "currency": "USD",
+      ])
     let empty = try OneShotCommand.run(["report", "--state", directory, "--format", "json", "--metric", "documents"])
     #expect(try JSONData(parsing: empty.stdout) == ["groupBy": "day", "rows": []])
   }
@@ -152,11 +163,11 @@ struct ReportTests {
     #expect(run.status == 0, "\(run.stderr)")
     #expect(
       run.stdout == """
-        METRIC  MODEL           TOTAL  CHANGES
-        tokens  claude             40        1
-        tokens  gpt-4o           1100        2
-        tokens  local "q4", 7b    300        1
-        tokens  (none)              5        1
+        METRIC  MODEL           TOTAL  CHANGES  INPUT  OUTPUT  CACHEREAD  CACHEWRITE   COST
+        tokens  claude             40        1      0       0          0           0  0 USD
+        tokens  gpt-4o           1100        2      0       0          0           0  0 USD
+        tokens  local "q4", 7b    300        1      0       0          0           0  0 USD
+        tokens  (none)              5        1      0       0          0           0  0 USD
 
         """)
   }
@@ -196,7 +207,8 @@ struct ReportTests {
       (["--since", "yesterday"], "--since"),
       (["--until", "2026-02-30"], "--until"),
       (["--since", "2026-02-01", "--until", "2026-01-01"], "--until"),
-      (["--by", "week"], "--by"),
+      (["--by", ""], "--by"),
+      (["--label", "conversation"], "--label"),
       (["--format", "xml"], "--format"),
     ])
   func badOptions(arguments: [String], named option: String) throws {

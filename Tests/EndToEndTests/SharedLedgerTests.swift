@@ -165,8 +165,15 @@ struct SharedLedgerTests {
     let byModel = try first.call("usage/history", ["metric": "tokens", "groupBy": "model"])
     #expect(
       byModel["rows"] == [
-        ["metric": "tokens", "group": "claude-3-haiku", "total": 40, "changes": 1],
-        ["metric": "tokens", "group": "gpt-4o", "total": 100, "changes": 1],
+        [
+          "metric": "tokens", "group": "claude-3-haiku", "total": 40, "changes": 1, "input": 40, "output": 0,
+          "cacheRead": 0, "cacheWrite": 0, "cost": 0.00001, "currency": "USD",
+        ],
+        [
+          "metric": "tokens", "group": "gpt-4o", "total": 100, "changes": 1, "input": 100, "output": 0, "cacheRead": 0,
+          "cacheWrite": 0, "cost": 0.00025,
+          "currency": "USD",
+        ],
       ])
     first.closeInput()
     #expect(try first.waitForExit() == 0)
@@ -187,8 +194,14 @@ struct SharedLedgerTests {
     let history = try second.call("usage/history", ["metric": "tokens", "groupBy": "model"])
     #expect(
       history["rows"] == [
-        ["metric": "tokens", "group": "claude-3-haiku", "total": 40, "changes": 1, "reset": 40],
-        ["metric": "tokens", "group": "gpt-4o", "total": 105, "changes": 2, "reset": 105],
+        [
+          "metric": "tokens", "group": "claude-3-haiku", "total": 40, "changes": 1, "reset": 40, "input": 40,
+          "output": 0, "cacheRead": 0, "cacheWrite": 0, "cost": 0.00001, "currency": "USD",
+        ],
+        [
+          "metric": "tokens", "group": "gpt-4o", "total": 105, "changes": 2, "reset": 105, "input": 105, "output": 0,
+          "cacheRead": 0, "cacheWrite": 0, "cost": 0.0002625, "currency": "USD",
+        ],
       ])
   }
 }

@@ -314,7 +314,8 @@ struct UsageSemanticsTests {
     #expect(third["unpriced"] == ["acme-1"])
     #expect(
       third["byModel"]?["acme-1"] == [
-        "used": 42, "input": 40, "output": 2, "cost": 0, "priced": false, "events": 1, "provider": "acme",
+        "used": 42, "input": 40, "output": 2, "cacheRead": 0, "cacheWrite": 0, "cost": 0, "priced": false, "events": 1,
+        "provider": "acme",
       ])
     #expect(third["byModel"]?["anthropic/claude-sonnet-4-5-20250929"]?["pricedAs"] == "claude-sonnet-4-5")
     Self.expectClose(third["cost"], 0.006 + 2000 * 3.0 / 1e6 + 100 * 15.0 / 1e6)

@@ -94,7 +94,7 @@ struct PeriodTests {
     state = fixture.state("tokens")
     #expect(state.used == 0)
     #expect(state.cost == 0)
-    #expect(state.fields.map(\.total) == [0, 0])
+    #expect(state.fields.map(\.total) == [0, 0, 0, 0])
     #expect(state.breakdown.isEmpty)
     #expect(state.periodStart == Timestamp(year: 2026, month: 1, day: 1))
     #expect(state.nextReset == Timestamp(year: 2026, month: 2, day: 1))

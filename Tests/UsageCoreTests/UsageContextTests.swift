@@ -167,7 +167,7 @@ struct UsageContextTests {
     }
     let state = fixture.state("tokens")
     #expect(state.used == 900)
-    #expect(state.fields.map(\.total) == [600, 300])
+    #expect(state.fields.map(\.total) == [600, 300, 0, 0])
     #expect(state.breakdown.map(\.events) == [1])
     #expect(fixture.context.version == version)
   }

@@ -23,10 +23,14 @@ typedef struct tokens_price {
   double input;
   /** Per million output (completion) tokens. */
   double output;
+  /** Per million input tokens read from the provider's prompt cache. */
+  double cache_read;
+  /** Per million input tokens written to the provider's prompt cache. */
+  double cache_write;
 } tokens_price;
 
 /** The table shipped with usagectx (US dollars): the widely used OpenAI, Anthropic and Google models at their
- *  published standard (non-batch, non-cached, base context) prices. */
+ *  published standard (non-batch, base context) prices, with their prompt-cache reads and writes. */
 UPS_HIDDEN extern const tokens_price tokens_standard_prices[];
 UPS_HIDDEN extern const size_t tokens_standard_price_count;
 

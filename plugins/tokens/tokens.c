@@ -2,16 +2,17 @@
  * tokens.c - the `tokens` metric plugin of usagectx: language-model tokens this month, split by model, with their
  * cost.
  *
- * An increment gives the fields `input` and `output`; `measure` makes its amount their sum (saturating at
- * INT64_MAX) and its cost (input × input price + output × output price) / 1,000,000 from the price table
- * (prices.c), matched by the `model` label. An unknown or missing model is counted at zero cost and reported as not
+ * An increment gives the fields `input` and `output`, and optionally `cacheRead` and `cacheWrite` (prompt-cache
+ * tokens, as LLM tools log them); `measure` makes its amount their sum (saturating at INT64_MAX) and its cost
+ * (each field × its price) / 1,000,000 from the price table (prices.c), matched by the `model` label. An unknown or missing model is counted at zero cost and reported as not
  * priced. The attributes are `provider` (the `provider` label when given, else the table's) and `pricedAs` (the
  * listed model that set the price).
  *
  * Options (config.plugins.tokens), all optional:
  *   currency  the currency of every price, e.g. "EUR" (default "USD"); prices are not converted
- *   prices    {"model": {"input": x, "output": y, "provider": "p"}}: per million tokens, added to or overriding the
- *             shipped table; provider defaults to the provider of the listed model the name matches, else "custom"
+ *   prices    {"model": {"input": x, "output": y, "cacheRead": r, "cacheWrite": w, "provider": "p"}}: per million
+ *             tokens, added to or overriding the shipped table; cache prices default to the input price; provider
+ *             defaults to the provider of the listed model the name matches, else "custom"
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -24,7 +25,7 @@
 #include "tokens.h"
 #include "usagectx_plugin.h"
 
-static const char *const token_fields[] = {"input", "output"};
+static const char *const token_fields[] = {"input", "output", "cacheRead", "cacheWrite"};
 
 typedef struct tokens_instance {
   /* The table in use: the shipped one with the configured prices applied. Names and providers are owned. */
@@ -63,7 +64,8 @@ static void destroy(void *instance) {
 }
 
 /* Adds a model's prices, or replaces them when the table lists the model (by its lowercase name). */
-static bool set_price(tokens_instance *self, const char *model, const char *provider, double input, double output) {
+static bool set_price(tokens_instance *self, const char *model, const char *provider, double input, double output,
+                      double cache_read, double cache_write) {
   char *name = copy_lowercase(model);
   char *provider_copy = strdup(provider);
   if (name == NULL || provider_copy == NULL) goto failed;
@@ -75,6 +77,8 @@ static bool set_price(tokens_instance *self, const char *model, const char *prov
       entry->provider = provider_copy;
       entry->input = input;
       entry->output = output;
+      entry->cache_read = cache_read;
+      entry->cache_write = cache_write;
       return true;
     }
   }
@@ -85,7 +89,7 @@ static bool set_price(tokens_instance *self, const char *model, const char *prov
     self->prices = grown;
     self->price_capacity = capacity;
   }
-  self->prices[self->price_count++] = (tokens_price){name, provider_copy, input, output};
+  self->prices[self->price_count++] = (tokens_price){name, provider_copy, input, output, cache_read, cache_write};
   return true;
 failed:
   free(name);
@@ -107,10 +111,19 @@ static int apply_price(tokens_instance *self, const char *model, json_t *entry, 
     return ups_fail(error, "%s.%s: needs input and output prices (non-negative numbers)", path, model);
   }
   const char *provider = NULL;
+  double cache[2] = {json_number_value(input), json_number_value(input)};
   const char *key;
   json_t *value;
   json_object_foreach(entry, key, value) {
     if (strcmp(key, "input") == 0 || strcmp(key, "output") == 0) continue;
+    int cache_index = strcmp(key, "cacheRead") == 0 ? 0 : strcmp(key, "cacheWrite") == 0 ? 1 : -1;
+    if (cache_index >= 0) {
+      if (!json_is_number(value) || !isfinite(json_number_value(value)) || json_number_value(value) < 0) {
+        return ups_fail(error, "%s.%s.%s: must be a non-negative number", path, model, key);
+      }
+      cache[cache_index] = json_number_value(value);
+      continue;
+    }
     if (strcmp(key, "provider") != 0) return ups_fail(error, "%s.%s.%s: is not a known setting", path, model, key);
     provider = json_string_value(value);
     if (provider == NULL || provider[0] == '\0') {
@@ -122,7 +135,7 @@ static int apply_price(tokens_instance *self, const char *model, json_t *entry, 
     const tokens_price *listed = tokens_match(self->prices, self->price_count, model);
     provider = listed != NULL ? listed->provider : "custom";
   }
-  if (!set_price(self, model, provider, json_number_value(input), json_number_value(output))) {
+  if (!set_price(self, model, provider, json_number_value(input), json_number_value(output), cache[0], cache[1])) {
     return ups_fail(error, "%s.%s: out of memory", path, model);
   }
   return 0;
@@ -164,7 +177,8 @@ static void *create(const usagectx_host *host, const char *options_json, char **
   bool ready = self != NULL && (self->currency = strdup(TOKENS_PRICES_CURRENCY)) != NULL;
   for (size_t index = 0; ready && index < tokens_standard_price_count; index++) {
     const tokens_price *price = &tokens_standard_prices[index];
-    ready = set_price(self, price->model, price->provider, price->input, price->output);
+    ready = set_price(self, price->model, price->provider, price->input, price->output, price->cache_read,
+                      price->cache_write);
   }
   if (!ready) {
     json_decref(options);
@@ -235,15 +249,22 @@ static int32_t measure(void *instance, uint32_t index, const usagectx_measure_in
   }
   int64_t input_tokens = field(input, 0);
   int64_t output_tokens = field(input, 1);
+  int64_t cache_read_tokens = field(input, 2);
+  int64_t cache_write_tokens = field(input, 3);
   // Fields are non-negative by contract; refuse rather than compute a negative amount or cost.
-  if (input_tokens < 0 || output_tokens < 0) return USAGECTX_ERROR;
+  if (input_tokens < 0 || output_tokens < 0 || cache_read_tokens < 0 || cache_write_tokens < 0) return USAGECTX_ERROR;
 
   const char *provider = label(input, "provider");
   if (provider != NULL && (self->label_provider = strdup(provider)) == NULL) return USAGECTX_ERROR;
   const char *model = label(input, "model");
   const tokens_price *price = model != NULL ? tokens_match(self->prices, self->price_count, model) : NULL;
 
-  output->amount = input_tokens > INT64_MAX - output_tokens ? INT64_MAX : input_tokens + output_tokens;
+  int64_t counts[] = {input_tokens, output_tokens, cache_read_tokens, cache_write_tokens};
+  int64_t amount = 0;
+  for (size_t position = 0; position < sizeof counts / sizeof counts[0]; position++) {
+    amount = amount > INT64_MAX - counts[position] ? INT64_MAX : amount + counts[position];
+  }
+  output->amount = amount;
   uint32_t count = 0;
   if (price == NULL) {
     output->priced = 0;
@@ -251,7 +272,9 @@ static int32_t measure(void *instance, uint32_t index, const usagectx_measure_in
     if (self->label_provider != NULL) self->attributes[count++] = (usagectx_label){"provider", self->label_provider};
   } else {
     output->priced = 1;
-    output->cost = ((double)input_tokens * price->input + (double)output_tokens * price->output) / 1000000.0;
+    output->cost = ((double)input_tokens * price->input + (double)output_tokens * price->output +
+                    (double)cache_read_tokens * price->cache_read + (double)cache_write_tokens * price->cache_write) /
+                   1000000.0;
     const char *shown = self->label_provider != NULL ? self->label_provider : price->provider;
     self->attributes[count++] = (usagectx_label){"provider", shown};
     self->attributes[count++] = (usagectx_label){"pricedAs", price->model};

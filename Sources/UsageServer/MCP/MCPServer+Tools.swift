@@ -72,7 +72,7 @@ extension MCPServer {
 
   /// The usage method's params for a tool's arguments: the labels (`model`, …) gathered into `labels`, the rest as
   /// they are (the method checks them and names the offending one).
-  func usageParams(_ arguments: JSONValue?, groupBy: String? = nil) -> JSONWriter {
+  func usageParams(_ arguments: JSONValue?) -> JSONWriter {
     var writer = JSONWriter(capacity: 256)
     writer.beginObject()
     var labels: [(String, JSONValue)] = []
@@ -80,8 +80,6 @@ extension MCPServer {
       let name = String(decoding: key, as: UTF8.self)
       if Self.labelArguments.contains(name) {
         labels.append((name, value))
-      } else if name == "groupBy", let groupBy {
-        writer.key(text: name); writer.string(text: groupBy)
       } else {
         writer.key(text: name); writer.value(value)
       }
@@ -126,12 +124,17 @@ extension MCPServer {
     dispatcher.resolve(reply) { writer in writer.toolError(message) }
   }
 
-  /// `usage_report`: `usage/history`, with the metric named beside the rows; by provider, the rows by model summed
-  /// per the provider each model has in the metric's breakdown (`(unknown)` for a model not used this period).
+  /// The groupings `usage_report` offers (`usage/history` groups by any label; the tool names the useful ones).
+  static let reportGroupings = ["day", "week", "month", "model", "provider", "conversation"]
+
+  /// `usage_report`: `usage/history`, with the metric named beside the rows.
   private func report(_ arguments: JSONValue?, reply: PendingReply) {
     let grouping = arguments?["groupBy"]?.string ?? "day"
-    let byProvider = grouping == "provider"
-    local("usage/history", usageParams(arguments, groupBy: byProvider ? "model" : nil)) { [unowned self] outcome in
+    guard Self.reportGroupings.contains(grouping) else {
+      return fail(
+        reply, "groupBy must be one of \(Self.reportGroupings.joined(separator: ", ")), not \"\(grouping)\".")
+    }
+    local("usage/history", usageParams(arguments)) { [unowned self] outcome in
       let history: JSONData
       switch outcome {
       case .failure(let error):
@@ -144,10 +147,9 @@ extension MCPServer {
         history = parsed
       }
       let metric = arguments?["metric"]?.string ?? ""
-      var rows: [ReportRow] = (history["rows"]?.array ?? []).map {
+      let rows: [ReportRow] = (history["rows"]?.array ?? []).map {
         ($0["group"] ?? .null, $0["total"]?.int ?? 0, $0["changes"]?.int ?? 0, $0["reset"]?.int ?? 0)
       }
-      if byProvider { rows = providerRows(rows, metric: metric) }
       let result = JSONData.object([
         ("metric", .string(metric)), ("groupBy", .string(grouping)),
         ("rows", .array(rows.map { row in
@@ -161,28 +163,6 @@ extension MCPServer {
       let text = Array(result.jsonText.utf8)
       dispatcher.resolve(reply) { writer in text.withUnsafeBytes { writer.toolResult(structured: $0) } }
     }
-  }
-
-  /// Rows by model summed by the provider of each model, as the metric's breakdown shows it.
-  private func providerRows(_ rows: [ReportRow], metric: String) -> [ReportRow] {
-    var providers: [String: String] = [:]
-    if let index = service.context.index(ofMetric: metric) {
-      for entry in service.context.snapshot([index]).metrics.first?.breakdown ?? [] {
-        if let provider = entry.attributes["provider"] { providers[entry.key] = provider }
-      }
-    }
-    var sums: [ReportRow] = []
-    for row in rows {
-      let provider: JSONData = row.group.string.map { .string(providers[$0] ?? "(unknown)") } ?? .null
-      if let at = sums.firstIndex(where: { $0.group == provider }) {
-        sums[at].total &+= row.total
-        sums[at].changes &+= row.changes
-        sums[at].reset &+= row.reset
-      } else {
-        sums.append((provider, row.total, row.changes, row.reset))
-      }
-    }
-    return sums
   }
 }
 

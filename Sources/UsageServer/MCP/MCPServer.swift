@@ -29,8 +29,8 @@ public final class MCPServer {
     example metric tokens, amount 40000) and go on only when allowed is true. After it, record what was used with \
     usage_record (tokens: input and output with the model; give a key unique to the action so a retry counts once; \
     enforce: true refuses a change past the limit). usage_status shows every metric, usage_report the history by \
-    day, month, model or provider. Resources: usage://metrics (all metrics) and usage://metrics/{name}; subscribe to \
-    hear when they change.
+    day, week, month, model, provider or conversation. Resources: usage://metrics (all metrics) and \
+    usage://metrics/{name}; subscribe to hear when they change.
     """
 
   /// Registers the MCP methods on the service's dispatcher; `initialize` replaces the usage protocol's.

@@ -98,7 +98,7 @@ struct MCPTool {
             "metric": metric,
             "since": ["type": "string", "description": "First UTC date or time, e.g. 2026-11-01."],
             "until": ["type": "string", "description": "UTC date or time to stop before, e.g. 2026-12-01."],
-            "groupBy": ["type": "string", "enum": ["day", "month", "model", "provider"], "default": "day"],
+            "groupBy": ["type": "string", "enum": .array(MCPServer.reportGroupings.map { .string($0) }), "default": "day"],
           ],
           "required": ["metric"], "additionalProperties": false,
         ],

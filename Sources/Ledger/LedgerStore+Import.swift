@@ -1,0 +1,40 @@
+import CSQLite
+public import UsageCore
+
+/// Changes brought in from other records of usage (LLM tools' logs), each under a key kept for good, so importing the
+/// same entries again counts them once.
+extension LedgerStore {
+  /// The keys already imported that start with `prefix`.
+  public func importedKeys(prefix: String) throws(LedgerError) -> Set<String> {
+    let statement = try connection.prepare("SELECT key FROM imported WHERE key >= ? AND key < ?")
+    // Keys starting with the prefix sort between it and the prefix followed by the largest character.
+    try statement.bind([.text(prefix), .text(prefix + "\u{10FFFF}")])
+    var keys: Set<String> = []
+    while try statement.step() {
+      if let key = statement.text(0) { keys.insert(key) }
+    }
+    return keys
+  }
+
+  /// Writes `changes` (each with its key, at its own time) and keeps their keys as imported, in one transaction.
+  /// Changes whose key was imported before are left out. Returns how many were written.
+  @discardableResult
+  public func importChanges(_ changes: [LedgerChange]) throws(LedgerError) -> Int {
+    try begin()
+    do throws(LedgerError) {
+      let mark = try connection.prepare("INSERT OR IGNORE INTO imported (key, at_ms) VALUES (?, ?)")
+      var fresh: [LedgerChange] = []
+      for change in changes {
+        guard let key = change.key else { continue }
+        try mark.run([.text(key), .integer(change.at.milliseconds)])
+        if sqlite3_changes(connection.rawHandle) > 0 { fresh.append(change) }
+      }
+      try writeChanges(fresh)
+      try connection.execute("COMMIT")
+      return fresh.count
+    } catch {
+      rollBack()
+      throw error
+    }
+  }
+}
