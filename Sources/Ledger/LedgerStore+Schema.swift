@@ -82,5 +82,9 @@ extension LedgerStore {
       at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    // The change's facts for its remote authority (labels, fields, cost; JSON text written by the sender).
+    """
+    ALTER TABLE outbox ADD COLUMN facts TEXT;
+    """,
   ]
 }

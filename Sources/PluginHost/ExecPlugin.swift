@@ -1,4 +1,5 @@
 public import Logging
+import JSONRPC
 import Synchronization
 public import UsageCore
 

@@ -100,12 +100,13 @@ struct MetricRecord {
   /// the context's event counter. `used` follows.
   mutating func count(
     _ delta: Int64, key: String?, label: String? = nil, detail: ChangeDetail? = nil, kind: ChangeKind = .change,
-    events: inout UInt64
+    labels: [String: String] = [:], events: inout UInt64
   ) {
     let seq = reconciliation.nextSeq()
-    let receipt =
-      authority?.report(ReportedChange(seq: seq, delta: delta, key: key, label: label, detail: detail, kind: kind))
-      ?? .recorded
+    let change = ReportedChange(
+      seq: seq, delta: delta, key: key, label: label, detail: detail, kind: kind, labels: labels,
+      fieldNames: detail == nil ? [] : descriptor.fields)
+    let receipt = authority?.report(change) ?? .recorded
     if receipt == .recorded { events += 1 }
     reconciliation.record(seq: seq, delta: delta, receipt: receipt, event: events)
     used = max(0, reconciliation.value)

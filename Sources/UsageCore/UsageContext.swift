@@ -234,7 +234,7 @@ public final class UsageContext: Sendable {
         fields: (0..<record.descriptor.fields.count).map { $0 < fields.count ? fields[$0] ?? 0 : 0 },
         cost: record.descriptor.currency == nil ? 0 : measurement.cost, priced: measurement.priced, events: 1)
       : nil
-    record.count(measurement.amount, key: key, label: label, detail: detail, events: &events)
+    record.count(measurement.amount, key: key, label: label, detail: detail, labels: labels, events: &events)
     return apply(measurement, fields: fields, labels: labels, to: &record, version: version, tier: tier)
   }
 

@@ -25,6 +25,8 @@ public enum Sidecar {
     /// Whether answers to changes wait for the change to be committed (the default), or go out before the commit
     /// (`--ack memory`: faster, but a crash can lose changes already answered).
     public var acknowledgeAfterCommit = true
+    /// How many changes for metrics held in other processes may wait in the outbox before new ones are refused.
+    public var outboxLimit = 1_000_000
     public init() {}
 
     /// Where plugins are looked for.
@@ -74,7 +76,8 @@ public enum Sidecar {
     let outbox = durable.map {
       Outbox(
         ledger: $0, logger: logger, session: Self.sessionTag(),
-        backoff: (try? RefreshSettings.globalPolicy(options.configuration))?.backoff ?? Backoff())  // harmless: the same settings are validated just below and refused there
+        backoff: (try? RefreshSettings.globalPolicy(options.configuration))?.backoff ?? Backoff(),
+        limit: options.outboxLimit)  // harmless: the same settings are validated just below and refused there
     }
     let outboxReference = outbox.map { LoopBound($0) }
     var wrap: (@Sendable (String, any Authority) -> any Authority)?
@@ -114,6 +117,12 @@ public enum Sidecar {
     service.watchProcess = { [unowned server] pid in server.watch(process: pid) }
     let committer = service.committer
     committer.afterCommit = { outbox?.afterCommit(context) }
+    if let outbox {
+      committer.admits = { index in
+        let metric = context.metricNames[index]
+        return outbox.isFull(metric) ? .outboxFull(metric: metric, limit: outbox.limit) : nil
+      }
+    }
     // A commit that failed after its answers (--ack memory) took its changes back: the ledger's metrics are read again.
     committer.lostAfterAnswer = {
       synchronizer.readNow(context.metricNames.indices.filter { context.authority(ofMetric: $0) is LedgerAuthority })
@@ -170,7 +179,7 @@ public enum Sidecar {
         context.settle(metric: index, seq: seq)
         switch outcome {
         case .accepted: context.keepExpectedReading(metric: index)
-        case .refused(let reason), .lost(let reason):
+        case .refused(let reason), .lost(let reason), .retry(let reason, _):
           logger.warning("change \(seq) of \(metric) was not written by its authority: \(reason)")
         }
       }

@@ -323,19 +323,27 @@ struct ExecAuthorityTests {
     #expect(outcomes.all.count == 3)
   }
 
-  @Test("an error answer to a report settles it as refused, with the plugin's message")
-  func refusedReport() throws {
+  @Test(
+    "an error answer to a report is transient unless it says otherwise: data.retry, or a code saying the request was wrong",
+    arguments: [
+      ([], ReportOutcome.retry("the billing service refused the change to widgets", afterMilliseconds: nil)),
+      (["--report-retry-after-ms", "750"], .retry("the billing service refused the change to widgets", afterMilliseconds: 750)),
+      (["--report-error-retry", "true", "--report-error-code", "-32602"], .retry("the billing service refused the change to widgets", afterMilliseconds: nil)),
+      (["--report-error-retry", "false"], .refused("the billing service refused the change to widgets")),
+      (["--report-error-code", "-32602"], .refused("the billing service refused the change to widgets")),
+      (["--report-error-code", "-32600"], .refused("the billing service refused the change to widgets")),
+      (["--report-error-code", "-32603"], .retry("the billing service refused the change to widgets", afterMilliseconds: nil)),
+    ] as [([String], ReportOutcome)])
+  func reportErrors(arguments: [String], expected: ReportOutcome) throws {
     let fixture = try ExecFixture()
-    let plugin = try fixture.plugin(arguments: ["--refuse-reports"])
+    let plugin = try fixture.plugin(arguments: ["--refuse-reports"] + arguments)
     defer { plugin.shutdown() }
     let outcomes = ReportOutcomes()
     plugin.onReportOutcome(outcomes.observer)
     let authority = try #require(try plugin.metrics(options: .null).first?.authority)
     #expect(authority.report(ReportedChange(seq: 1, delta: 4, key: "k1")) == .pending)
     let told = try outcomes.wait(count: 1)
-    #expect(
-      told == [.init(metric: "widgets", seq: 1, outcome: .refused("the billing service refused the change to widgets"))]
-    )
+    #expect(told == [.init(metric: "widgets", seq: 1, outcome: expected)])
     // The plugin keeps serving.
     #expect(try authority.read() == 7)
     #expect(plugin.status().state == .loaded)
@@ -456,14 +464,14 @@ struct ExecAuthorityTests {
     }
   }
 
-  @Test("beyond the queue, the oldest held reports are lost; the rest are sent once the plugin is back")
-  func fullQueue() throws {
+  @Test("reports held while the plugin restarts are all kept, however many, and sent once it is back")
+  func heldReportsAreKept() throws {
     let fixture = try ExecFixture()
     let marker = fixture.directory.appendingPathComponent("first-run")
     let plugin = try fixture.plugin(
       arguments: [
         "--metric", "boom", "--metric", "widgets", "--crash-fetch", "boom", "--marker", marker.path,
-        "--restart-delay-ms", "1000",
+        "--restart-delay-ms", "300",
       ],
       restartBaseMs: 20, restartCapMs: 40)
     defer { plugin.shutdown() }
@@ -474,13 +482,74 @@ struct ExecAuthorityTests {
     #expect(plugin.status().state == .restarting)
     let count = 10_005
     for seq in 1...count { _ = authorities[1].report(ReportedChange(seq: UInt64(seq), delta: 1)) }
-    let reason = "exec plugin fixture had more than 10000 reports waiting to be sent"
-    #expect(
-      outcomes.all.prefix(5) == ArraySlice((1...5).map { .init(metric: "widgets", seq: $0, outcome: .lost(reason)) }))
+    let told = try outcomes.wait(count: count, seconds: 120)
+    #expect(told.count == count)
+    #expect(told.allSatisfy { $0.outcome == .accepted })
+    #expect(told.map(\.seq) == (1...UInt64(count)).map { $0 })
+  }
+
+  @Test("version 2: the plugin gets each change's labels, fields and cost in batches and answers each change")
+  func versionTwoReports() throws {
+    let fixture = try ExecFixture()
+    let reports = fixture.directory.appendingPathComponent("reports.jsonl")
+    let batches = fixture.directory.appendingPathComponent("batches.txt")
+    let plugin = try fixture.plugin(
+      arguments: ["--protocol-version", "2"],
+      environment: ["FIXTURE_REPORTS": reports.path, "FIXTURE_BATCHES": batches.path])
+    defer { plugin.shutdown() }
+    let outcomes = ReportOutcomes()
+    plugin.onReportOutcome(outcomes.observer)
+    let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+    #expect(plugin.connection.state.withLock { $0.protocolVersion } == 2)
+    let detail = ChangeDetail(fields: [1200, 350], cost: 0.0065, priced: true, events: 1)
+    _ = authority.report(
+      ReportedChange(
+        seq: 1, delta: 1550, key: "req-1", label: "gpt-4o", detail: detail,
+        labels: ["model": "gpt-4o", "provider": "openai"], fieldNames: ["input", "output"]))
+    let first = try ExecFixture.waitForLines(in: reports, count: 1)
+    let change = try #require(
+      try JSONSerialization.jsonObject(with: Data(first[0].utf8)) as? [String: Any])
+    #expect(change["metric"] as? String == "widgets")
+    #expect(change["seq"] as? Int == 1)
+    #expect(change["delta"] as? Int == 1550)
+    #expect(change["key"] as? String == "req-1")
+    #expect(change["labels"] as? [String: String] == ["model": "gpt-4o", "provider": "openai"])
+    #expect(change["fields"] as? [String: Int] == ["input": 1200, "output": 350])
+    #expect(change["cost"] as? Double == 0.0065)
+    #expect(try outcomes.wait(count: 1).map(\.outcome) == [.accepted])
+
+    // Many at once: sent in batches, each change answered on its own (a refused one among accepted ones).
+    let count = 2_000
+    for seq in 2...count {
+      _ = authority.report(ReportedChange(seq: UInt64(seq), delta: 1, key: seq % 500 == 0 ? "refuse:\(seq)" : "k\(seq)"))
+    }
     let told = try outcomes.wait(count: count, seconds: 60)
     #expect(told.count == count)
-    #expect(told.dropFirst(5).allSatisfy { $0.outcome == .accepted })
-    #expect(told.map(\.seq) == (1...UInt64(count)).map { $0 })
+    #expect(told.map(\.seq).sorted() == (1...UInt64(count)).map { $0 })
+    for entry in told {
+      if entry.seq % 500 == 0 {
+        #expect(entry.outcome == .refused("change refuse:\(entry.seq) is refused"))
+      } else {
+        #expect(entry.outcome == .accepted)
+      }
+    }
+    let sizes = ExecFixture.lines(of: batches).compactMap { Int($0) }
+    #expect(sizes.reduce(0, +) == count)
+    #expect(sizes.allSatisfy { $0 >= 1 && $0 <= 256 })
+    // Fewer requests than changes: the ones waiting behind a full window went together.
+    #expect(sizes.count < count)
+  }
+
+  @Test("a version-1 program (no protocolVersion in its description) gets version-1 reports, without labels")
+  func versionOneStays() throws {
+    let fixture = try ExecFixture()
+    let reports = fixture.directory.appendingPathComponent("reports.jsonl")
+    let plugin = try fixture.plugin(arguments: [], environment: ["FIXTURE_REPORTS": reports.path])
+    defer { plugin.shutdown() }
+    let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+    #expect(plugin.connection.state.withLock { $0.protocolVersion } == 1)
+    _ = authority.report(ReportedChange(seq: 1, delta: 3, key: "a", labels: ["model": "gpt-4o"]))
+    #expect(try ExecFixture.waitForLines(in: reports, count: 1) == [#"{"metric": "widgets", "seq": 1, "delta": 3, "key": "a"}"#])
   }
 
   // MARK: - The fixture as a small authority
@@ -523,7 +592,7 @@ struct ExecAuthorityTests {
     let fixture = try ExecFixture()
     for (flag, outcome) in [
       ("--lose-reports", ReportOutcome.accepted),
-      ("--refuse-reports", .refused("the billing service refused the change to widgets")),
+      ("--refuse-reports", .retry("the billing service refused the change to widgets", afterMilliseconds: nil)),
     ] {
       let state = fixture.directory.appendingPathComponent("state\(flag).json")
       try ExecFixture.replace(state, with: #"{"widgets": 3}"#)
