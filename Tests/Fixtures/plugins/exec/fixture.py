@@ -29,6 +29,7 @@ Arguments:
   --report-retry-after-ms N add "retryAfterMs": N to the data of --refuse-reports' and --reports-down-file's errors
   --reports-down-file PATH  while PATH exists, answer metric/report with a transient error (data.retry true) and
                         apply nothing; once it is gone, reports are applied again
+  --reports-down-plain  --reports-down-file's error is a version-1 one: code -32000, no data.retry
   --protocol-version N  answer plugin/describe with "protocolVersion": N; with 2, metric/report carries
                         {"changes": [...]} and is answered {"results": [...]}, one entry per change, in order: a
                         change whose key starts with "refuse:" gets a permanent error entry, the others {}
@@ -74,6 +75,7 @@ parser.add_argument("--report-error-code", type=int, default=-32000)
 parser.add_argument("--report-error-retry", choices=["true", "false"])
 parser.add_argument("--report-retry-after-ms", type=int)
 parser.add_argument("--reports-down-file")
+parser.add_argument("--reports-down-plain", action="store_true")
 parser.add_argument("--protocol-version", type=int)
 parser.add_argument("--ignore-reports", action="store_true")
 parser.add_argument("--dedupe-keys", action="store_true")
@@ -152,6 +154,8 @@ def report_error(metric):
     if args.report_retry_after_ms is not None:
         data["retryAfterMs"] = args.report_retry_after_ms
     if args.reports_down_file and os.path.exists(args.reports_down_file):
+        if args.reports_down_plain:
+            return {"code": -32000, "message": "the billing service is unavailable"}
         data["retry"] = True
         return {"code": -32001, "message": "the billing service is unavailable", "data": data}
     if args.refuse_reports:
