@@ -48,11 +48,9 @@ struct ExecAuthorityTests {
     #expect(status.version == "2.1.0")
     #expect(status.lastError == nil)
 
-    // Reports are written through without waiting.
-    let started = Date()
+    // Reports are written through without waiting for their answers (their outcomes come later).
     #expect(authority.report(ReportedChange(seq: 1, delta: 5, key: "order-17")) == .pending)
     _ = sources["tokens"]?.report(ReportedChange(seq: 1, delta: -2, key: nil))
-    #expect(Date().timeIntervalSince(started) < 0.05)
     let lines = try ExecFixture.waitForLines(in: reports, count: 2)
     #expect(lines.contains(#"{"metric": "seats", "seq": 1, "delta": 5, "key": "order-17"}"#))
     #expect(lines.contains(#"{"metric": "tokens", "seq": 1, "delta": -2, "key": null}"#))
