@@ -112,14 +112,20 @@ final class Outbox {
     replayed = []
   }
 
-  /// After a commit: sends what it wrote; changes whose commit failed are settled (they never happened).
-  func afterCommit(_ context: UsageContext) {
+  /// After a commit: what it wrote to the outbox (to send) and what it failed to write (changes that never happened);
+  /// `nil` when neither.
+  func takeCommitted() -> (posted: [OutboxEntry], failed: [OutboxEntry])? {
     let (posted, failed) = ledger.takePosted()
-    for entry in posted {
+    return posted.isEmpty && failed.isEmpty ? nil : (posted, failed)
+  }
+
+  /// Sends what a commit wrote (see ``takeCommitted()``); changes whose commit failed are settled.
+  func send(committed: (posted: [OutboxEntry], failed: [OutboxEntry]), _ context: UsageContext) {
+    for entry in committed.posted {
       send(Sent(entry: entry, change: OutboxFacts.change(seq: entry.seq, delta: entry.delta, key: entry.key, facts: entry.facts)))
     }
-    count.add(-failed.count)
-    for entry in failed {
+    count.add(-committed.failed.count)
+    for entry in committed.failed {
       if let index = context.index(ofMetric: entry.metric) { context.settle(metric: index, seq: entry.seq) }
     }
   }

@@ -116,7 +116,11 @@ public enum Sidecar {
     let monotonic = ContinuousClock()
     service.watchProcess = { [unowned server] pid in server.watch(process: pid) }
     let committer = service.committer
-    committer.afterCommit = { outbox?.afterCommit(context) }
+    // What a commit put in the outbox is sent on the loop's next turn, once the burst's answers are out.
+    committer.afterCommit = {
+      guard let committed = outbox?.takeCommitted() else { return }
+      jobs.post { outboxReference?.value?.send(committed: committed, context) }
+    }
     if let outbox {
       committer.admits = { index in
         let metric = context.metricNames[index]
