@@ -174,13 +174,11 @@ final class Outbox {
   /// Sends again the changes whose metric's retry is due, oldest first.
   func retryDue() {
     let now = clock.now
-    for metric in Array(retries.keys) {
-      guard let due = retries[metric]?.due, due <= now, var retry = retries.removeValue(forKey: metric) else { continue }
-      let waiting = retry.waiting
-      retry.waiting = []
-      retry.due = nil
-      retries[metric] = retry
-      for item in waiting.sorted(by: { $0.entry.id < $1.entry.id }) { send(item) }
+    for (metric, retry) in retries {
+      guard let due = retry.due, due <= now else { continue }
+      retries[metric]?.waiting = []
+      retries[metric]?.due = nil
+      for item in retry.waiting.sorted(by: { $0.entry.id < $1.entry.id }) { send(item) }
     }
   }
 
