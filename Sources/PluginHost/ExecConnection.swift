@@ -28,13 +28,13 @@ final class ExecConnection: Sendable {
   }
 
   /// Told, once for each report, what became of it: the metric, the change's sequence number, and the outcome.
-  let reportObserver = Mutex<(@Sendable (_ metric: String, _ seq: UInt64, ReportOutcome) -> Void)?>(nil)
+  let reportObserver = Mutex<ReportObserver?>(nil)
 
   /// Tells the report observer, if any, the outcomes of `reports`, in order. Never call it while holding ``state``:
   /// the observer may hand the outcome to another thread that takes other locks.
   func settle(_ reports: [ExecState.Settled]) {
     guard !reports.isEmpty, let observer = reportObserver.withLock({ $0 }) else { return }
-    for report in reports { observer(report.metric, report.seq, report.outcome) }
+    for report in reports { observer.handler(report.metric, report.seq, report.outcome) }
   }
 
   /// Extra time a caller waits beyond the timeout for the I/O thread's own verdict (which comes first).
@@ -264,5 +264,15 @@ enum ExecClock {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+  }
+}
+
+/// The report observer, boxed: read under the lock as a reference, so calling it goes through no conversion of the
+/// closure's representation.
+final class ReportObserver: Sendable {
+  let handler: @Sendable (_ metric: String, _ seq: UInt64, ReportOutcome) -> Void
+
+  init(_ handler: @escaping @Sendable (_ metric: String, _ seq: UInt64, ReportOutcome) -> Void) {
+    self.handler = handler
   }
 }

@@ -99,7 +99,8 @@ public final class ExecPlugin: MetricPlugin {
   /// the reporting thread, which may hold locks of its own: hand the outcome to another thread rather than taking
   /// the reporter's locks here.
   public func onReportOutcome(_ handler: @escaping @Sendable (_ metric: String, _ seq: UInt64, ReportOutcome) -> Void) {
-    connection.reportObserver.withLock { $0 = handler }
+    let observer = ReportObserver(handler)
+    connection.reportObserver.withLock { $0 = observer }
   }
 
   public func status() -> PluginStatus {
