@@ -65,9 +65,12 @@ extension ExecLoop {
       }
     case .error(let error):
       let metrics = Set(changes.map(\.metric)).sorted().joined(separator: ", ")
-      let fate = error.isTransient ? "to be sent again" : "for good"
-      logger.warning(
-        "plugin \(name) refused metric/report for \(metrics) (\(changes.count) changes, \(fate)): \(error.message)")
+      if error.isTransient {
+        logger.notice(
+          "plugin \(name) did not take \(changes.count) changes to \(metrics) now (sent again later): \(error.message)")
+      } else {
+        logger.warning("plugin \(name) refused \(changes.count) changes to \(metrics) for good: \(error.message)")
+      }
       outcomes = Array(repeating: error.reportOutcome(error.message), count: changes.count)
     }
     resetBackoff()
