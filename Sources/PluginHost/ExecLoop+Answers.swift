@@ -108,7 +108,8 @@ extension ExecLoop {
       }
       guard let code = error["code"]?.int, let message = error["message"]?.string else {
         return .failure(
-          ProtocolViolation("answered metric/report with results[\(index)].error without an integer code and a message"))
+          ProtocolViolation("answered metric/report with results[\(index)].error without an integer code and a message")
+        )
       }
       let refusal = RPCError(RPCErrorCode(rawValue: Int(clamping: code)), message, data: error["data"])
       outcomes.append(refusal.reportOutcome(message))

@@ -1,7 +1,7 @@
 import Glibc
+import JSONRPC
 import Logging
 import Synchronization
-import JSONRPC
 import UsageCore
 
 /// How the I/O thread fails a child (kill, reap, restart later) and stops one on shutdown.

@@ -288,7 +288,8 @@ final class ExecLoop {
       let text = errors.withFrameBytes(frame) { String(decoding: $0, as: UTF8.self) }
       logger.warning("plugin \(name): \(text)")
     case .error(let error):
-      logger.warning("plugin \(name): (a stderr line of \(error.byteCount ?? 0)+ bytes, longer than 64 KiB, not logged)")
+      logger.warning(
+        "plugin \(name): (a stderr line of \(error.byteCount ?? 0)+ bytes, longer than 64 KiB, not logged)")
     }
   }
 

@@ -61,7 +61,8 @@ public struct ExecManifest: Sendable, Equatable {
     name: String, path: String, directory: String, command: String, executable: String, arguments: [String] = [],
     environment: [String: String] = [:], timeoutMilliseconds: Int64 = ExecManifest.defaultTimeout,
     options: ConfigValue? = nil, restartBaseMilliseconds: Int64 = ExecManifest.defaultRestartBase,
-    restartCapMilliseconds: Int64 = ExecManifest.defaultRestartCap, protocolVersion: Int64 = ExecManifest.latestProtocolVersion
+    restartCapMilliseconds: Int64 = ExecManifest.defaultRestartCap,
+    protocolVersion: Int64 = ExecManifest.latestProtocolVersion
   ) {
     self.protocolVersion = protocolVersion
     self.name = name

@@ -149,7 +149,8 @@ enum ExecMessage {
         return fail("wrote an error without an integer code and a string message: \(excerpt(line))")
       }
       return .success(
-        Answer(id: id, outcome: .error(RPCError(RPCErrorCode(rawValue: Int(clamping: code)), text, data: error["data"]))))
+        Answer(
+          id: id, outcome: .error(RPCError(RPCErrorCode(rawValue: Int(clamping: code)), text, data: error["data"]))))
     default:
       return fail("wrote a response without exactly one of result and error: \(excerpt(line))")
     }

@@ -63,7 +63,8 @@ final class Outbox {
   private let backoff: Backoff
   private var random = SystemRandomNumberGenerator()
 
-  init(ledger: DurableLedger, logger: Logger, session: String, backoff: Backoff = Backoff(), limit: Int = defaultLimit) {
+  init(ledger: DurableLedger, logger: Logger, session: String, backoff: Backoff = Backoff(), limit: Int = defaultLimit)
+  {
     self.ledger = ledger
     self.logger = logger
     self.session = session
@@ -94,7 +95,9 @@ final class Outbox {
       return
     }
     count.add(entries.count)
-    if !entries.isEmpty { logger.notice("sending again \(entries.count) changes an earlier session left in the outbox") }
+    if !entries.isEmpty {
+      logger.notice("sending again \(entries.count) changes an earlier session left in the outbox")
+    }
     for var entry in entries {
       guard let index = context.index(ofMetric: entry.metric), remote[entry.metric] != nil else {
         logger.warning("outbox: \(entry.metric) has no remote authority now; its change \(entry.key) waits")
@@ -122,7 +125,10 @@ final class Outbox {
   /// Sends what a commit wrote (see ``takeCommitted()``); changes whose commit failed are settled.
   func send(committed: (posted: [OutboxEntry], failed: [OutboxEntry]), _ context: UsageContext) {
     for entry in committed.posted {
-      send(Sent(entry: entry, change: OutboxFacts.change(seq: entry.seq, delta: entry.delta, key: entry.key, facts: entry.facts)))
+      send(
+        Sent(
+          entry: entry,
+          change: OutboxFacts.change(seq: entry.seq, delta: entry.delta, key: entry.key, facts: entry.facts)))
     }
     count.add(-committed.failed.count)
     for entry in committed.failed {

@@ -29,7 +29,8 @@ enum OutboxFacts {
     var change = ReportedChange(seq: seq, delta: delta, key: key)
     guard let facts, let data = try? JSONData(parsing: facts, maxDepth: 8) else { return change }  // harmless: facts written by this code; without them the amount still goes
     if let labels = data["labels"]?.objectMembers {
-      change.labels = Dictionary(labels.compactMap { key, value in value.string.map { (key, $0) } }) { first, _ in first }
+      let pairs = labels.compactMap { key, value in value.string.map { (key, $0) } }
+      change.labels = Dictionary(pairs) { first, _ in first }
     }
     change.label = data["label"]?.string
     if let cost = data["cost"]?.number {

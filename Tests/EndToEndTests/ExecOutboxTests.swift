@@ -127,7 +127,9 @@ struct ExecOutboxTests {
     try setup.manifest(["--reports-down-file", setup.reportsDown.path, "--protocol-version", "2"])
     FileManager.default.createFile(atPath: setup.reportsDown.path, contents: Data())
     let sidecar = try setup.sidecar(["--outbox-limit", "3"], defaultPlugins: true)
-    for amount in 1...3 { #expect(try sidecar.call("usage/increment", ["metric": "seats"])["used"] == .int(Int64(amount))) }
+    for amount in 1...3 {
+      #expect(try sidecar.call("usage/increment", ["metric": "seats"])["used"] == .int(Int64(amount)))
+    }
     let refused = try sidecar.request("usage/increment", ["metric": "seats"])
     #expect(refused["error"]?["code"] == -32052)
     #expect(refused["error"]?["message"] == "Outbox full")
@@ -151,7 +153,10 @@ struct ExecOutboxTests {
     let first = try setup.sidecar(defaultPlugins: true)
     let answer = try first.call(
       "usage/increment",
-      ["metric": "tokens", "input": 1200, "output": 350, "labels": ["model": "gpt-4o", "provider": "openai"], "key": "r1"])
+      [
+        "metric": "tokens", "input": 1200, "output": 350, "labels": ["model": "gpt-4o", "provider": "openai"],
+        "key": "r1",
+      ])
     #expect(answer["used"] == 1550)
     #expect(try DurabilityTests.eventually(30) { try Self.metric(first, "tokens")["sync"]?["unconfirmed"] == 0 })
     let change = try #require(setup.reportLines().first)

@@ -330,12 +330,21 @@ struct ExecAuthorityTests {
     "an error answer to a report is transient unless it says otherwise: data.retry, or a code saying the request was wrong",
     arguments: [
       ([], ReportOutcome.retry("the billing service refused the change to widgets", afterMilliseconds: nil)),
-      (["--report-retry-after-ms", "750"], .retry("the billing service refused the change to widgets", afterMilliseconds: 750)),
-      (["--report-error-retry", "true", "--report-error-code", "-32602"], .retry("the billing service refused the change to widgets", afterMilliseconds: nil)),
+      (
+        ["--report-retry-after-ms", "750"],
+        .retry("the billing service refused the change to widgets", afterMilliseconds: 750)
+      ),
+      (
+        ["--report-error-retry", "true", "--report-error-code", "-32602"],
+        .retry("the billing service refused the change to widgets", afterMilliseconds: nil)
+      ),
       (["--report-error-retry", "false"], .refused("the billing service refused the change to widgets")),
       (["--report-error-code", "-32602"], .refused("the billing service refused the change to widgets")),
       (["--report-error-code", "-32600"], .refused("the billing service refused the change to widgets")),
-      (["--report-error-code", "-32603"], .retry("the billing service refused the change to widgets", afterMilliseconds: nil)),
+      (
+        ["--report-error-code", "-32603"],
+        .retry("the billing service refused the change to widgets", afterMilliseconds: nil)
+      ),
     ] as [([String], ReportOutcome)])
   func reportErrors(arguments: [String], expected: ReportOutcome) throws {
     let fixture = try ExecFixture()
@@ -525,7 +534,8 @@ struct ExecAuthorityTests {
     // Many at once: sent in batches, each change answered on its own (a refused one among accepted ones).
     let count = 2_000
     for seq in 2...count {
-      _ = authority.report(ReportedChange(seq: UInt64(seq), delta: 1, key: seq % 500 == 0 ? "refuse:\(seq)" : "k\(seq)"))
+      _ = authority.report(
+        ReportedChange(seq: UInt64(seq), delta: 1, key: seq % 500 == 0 ? "refuse:\(seq)" : "k\(seq)"))
     }
     let told = try outcomes.wait(count: count, seconds: 60)
     #expect(told.count == count)
@@ -553,7 +563,10 @@ struct ExecAuthorityTests {
     let authority = try #require(try plugin.metrics(options: .null).first?.authority)
     #expect(plugin.connection.state.withLock { $0.protocolVersion } == 1)
     _ = authority.report(ReportedChange(seq: 1, delta: 3, key: "a", labels: ["model": "gpt-4o"]))
-    #expect(try ExecFixture.waitForLines(in: reports, count: 1) == [#"{"metric": "widgets", "seq": 1, "delta": 3, "key": "a"}"#])
+    #expect(
+      try ExecFixture.waitForLines(in: reports, count: 1) == [
+        #"{"metric": "widgets", "seq": 1, "delta": 3, "key": "a"}"#
+      ])
   }
 
   // MARK: - The fixture as a small authority

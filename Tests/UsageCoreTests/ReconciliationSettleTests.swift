@@ -22,7 +22,7 @@ struct ReconciliationSettleTests {
     var order = Array(1...UInt64(count))
     var state = seed
     for index in order.indices.reversed() {
-      state = state &* 6364136223846793005 &+ 1442695040888963407
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
       order.swapAt(index, Int(state >> 33) % (index + 1))
     }
     var event: UInt64 = 0
