@@ -60,7 +60,10 @@ let package = Package(
     // The plugin host: finds plugins, loads libraries through the C ABI, reports what it found.
     .target(
       name: "PluginHost",
-      dependencies: ["CUsagePlugin", "UsageCore", "JSON", .product(name: "Logging", package: "swift-log")],
+      dependencies: [
+        "CUsagePlugin", "CLinux", "UsageCore", "JSON", "JSONRPC", "RefreshScheduler",
+        .product(name: "Logging", package: "swift-log"),
+      ],
       swiftSettings: swiftSettings
     ),
     // The durable ledger: an SQLite database in the state directory (schema, migrations, group commits).

@@ -4,3 +4,6 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/pidfd.h>
+// pipe2 (both ends close-on-exec at once, so no child spawned meanwhile inherits them); glibc declares it only
+// under _GNU_SOURCE.
+extern int pipe2(int pipefd[2], int flags);

@@ -184,7 +184,13 @@ public final class DurableLedger: UsageLedger {
     state.withLock { state in
       guard state.readings[metric] != value else { return }
       state.readings[metric] = value
-      state.batch.readings.append(KeptReading(metric: metric, value: value, at: time.milliseconds))
+      let reading = KeptReading(metric: metric, value: value, at: time.milliseconds)
+      // Readings kept one after another for one metric (each acknowledgement of a burst) replace each other.
+      if let last = state.batch.readings.indices.last, state.batch.readings[last].metric == metric {
+        state.batch.readings[last] = reading
+      } else {
+        state.batch.readings.append(reading)
+      }
     }
   }
 

@@ -13,8 +13,13 @@ public struct OutboxEntry: Sendable, Equatable {
   public var at: Int64
   /// The change's sequence number in this session (not written: a replay numbers it again).
   public var seq: UInt64
+  /// What the authority is told besides the amount (labels, fields, cost), as the sender encoded it; `nil` for none.
+  public var facts: String?
 
-  public init(id: Int64 = 0, metric: String, delta: Int64, key: String, at: Int64, seq: UInt64 = 0) {
+  public init(
+    id: Int64 = 0, metric: String, delta: Int64, key: String, at: Int64, seq: UInt64 = 0, facts: String? = nil
+  ) {
+    self.facts = facts
     self.id = id
     self.metric = metric
     self.delta = delta

@@ -93,6 +93,10 @@ extension LedgerStore {
       at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    // The change's facts for its remote authority (labels, fields, cost; JSON text written by the sender).
+    """
+    ALTER TABLE outbox ADD COLUMN facts TEXT;
+    """,
   ]
 
   /// The latest schema in one step, for a new file: what running every step of ``migrations`` on an empty database
@@ -124,7 +128,7 @@ extension LedgerStore {
       delta INTEGER NOT NULL,
       key TEXT NOT NULL,
       at_ms INTEGER NOT NULL
-    );
+    , facts TEXT);
     CREATE TABLE counters (
       metric TEXT NOT NULL,
       day INTEGER NOT NULL,

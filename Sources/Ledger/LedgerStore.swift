@@ -108,7 +108,7 @@ public final class LedgerStore {
     keep = try connection.prepare(
       "INSERT OR REPLACE INTO idempotency (key, fingerprint, answer, at_ms) VALUES (?, ?, ?, ?)")
     find = try connection.prepare("SELECT fingerprint, answer, at_ms FROM idempotency WHERE key = ? AND at_ms >= ?")
-    post = try connection.prepare("INSERT INTO outbox (metric, delta, key, at_ms) VALUES (?, ?, ?, ?)")
+    post = try connection.prepare("INSERT INTO outbox (metric, delta, key, at_ms, facts) VALUES (?, ?, ?, ?, ?)")
     deliver = try connection.prepare("DELETE FROM outbox WHERE id = ?")
     note = try connection.prepare("INSERT OR REPLACE INTO readings (metric, value, at_ms) VALUES (?, ?, ?)")
     version = try connection.prepare("PRAGMA data_version")
@@ -157,7 +157,10 @@ public final class LedgerStore {
       }
       var outboxIDs: [Int64] = []
       for entry in batch.outbox {
-        try post.run([.text(entry.metric), .integer(entry.delta), .text(entry.key), .integer(entry.at)])
+        try post.run([
+          .text(entry.metric), .integer(entry.delta), .text(entry.key), .integer(entry.at),
+          entry.facts.map(SQLiteValue.text) ?? .null,
+        ])
         outboxIDs.append(lastInsertID)
       }
       for id in batch.delivered { try deliver.run([.integer(id)]) }
@@ -369,13 +372,13 @@ public final class LedgerStore {
 
   /// The changes waiting in the outbox for their remote authority, oldest first.
   public func outbox() throws(LedgerError) -> [OutboxEntry] {
-    let statement = try connection.prepare("SELECT id, metric, delta, key, at_ms FROM outbox ORDER BY id")
+    let statement = try connection.prepare("SELECT id, metric, delta, key, at_ms, facts FROM outbox ORDER BY id")
     var entries: [OutboxEntry] = []
     while try statement.step() {
       entries.append(
         OutboxEntry(
           id: statement.int64(0), metric: statement.text(1) ?? "", delta: statement.int64(2),
-          key: statement.text(3) ?? "", at: statement.int64(4)))
+          key: statement.text(3) ?? "", at: statement.int64(4), facts: statement.text(5)))
     }
     return entries
   }

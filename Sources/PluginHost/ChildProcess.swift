@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// A program started with `posix_spawn`, with pipes on its stdin, stdout and stderr.
@@ -30,7 +31,7 @@ struct ChildProcess {
     func closeAll() { for fd in pipes { close(fd) } }
     for _ in 0..<3 {
       var ends: [Int32] = [-1, -1]
-      guard makePipe(&ends, flags: 0) else {
+      guard makePipe(&ends, nonBlocking: false) else {
         let reason = systemError(errno)
         closeAll()
         return .failure(SpawnError(description: "cannot create a pipe: \(reason)"))
@@ -151,15 +152,10 @@ struct ChildProcess {
   ]
 }
 
-/// Creates a pipe whose ends are close-on-exec, plus `flags` (`O_NONBLOCK`). (`pipe2` is not in the Glibc module;
-/// a descriptor leaked to a child spawned between the two calls is closed there by `closefrom`.)
-func makePipe(_ ends: inout [Int32], flags: Int32) -> Bool {
-  guard pipe(&ends) == 0 else { return false }
-  for fd in ends {
-    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-    if flags != 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | flags) }
-  }
-  return true
+/// Creates a pipe whose ends are close-on-exec from the start (`pipe2`), so a child another thread spawns meanwhile
+/// (another plugin's) never inherits them; non-blocking when asked.
+func makePipe(_ ends: inout [Int32], nonBlocking: Bool) -> Bool {
+  ends.withUnsafeMutableBufferPointer { pipe2($0.baseAddress, O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0)) } == 0
 }
 
 /// The text of a system error number.

@@ -1,3 +1,4 @@
+import JSONRPC
 import Synchronization
 public import UsageCore
 
@@ -33,7 +34,7 @@ public struct ExecAuthority: Authority {
   }
 
   public func report(_ change: ReportedChange) -> ReportReceipt {
-    connection.report(metric: metric, seq: change.seq, delta: change.delta, key: change.key)
+    connection.report(metric: metric, change: change)
     return .pending
   }
 }

@@ -28,13 +28,13 @@ final class ExecConnection: Sendable {
   }
 
   /// Told, once for each report, what became of it: the metric, the change's sequence number, and the outcome.
-  let reportObserver = Mutex<(@Sendable (_ metric: String, _ seq: UInt64, ReportOutcome) -> Void)?>(nil)
+  let reportObserver = Mutex<ReportObserver?>(nil)
 
   /// Tells the report observer, if any, the outcomes of `reports`, in order. Never call it while holding ``state``:
   /// the observer may hand the outcome to another thread that takes other locks.
   func settle(_ reports: [ExecState.Settled]) {
     guard !reports.isEmpty, let observer = reportObserver.withLock({ $0 }) else { return }
-    for report in reports { observer(report.metric, report.seq, report.outcome) }
+    for report in reports { observer.handler(report.metric, report.seq, report.outcome) }
   }
 
   /// Extra time a caller waits beyond the timeout for the I/O thread's own verdict (which comes first).
@@ -44,7 +44,7 @@ final class ExecConnection: Sendable {
     self.manifest = manifest
     self.logger = logger
     var ends: [Int32] = [-1, -1]
-    if !makePipe(&ends, flags: O_NONBLOCK) { ends = [-1, -1] }
+    if !makePipe(&ends, nonBlocking: true) { ends = [-1, -1] }
     wakePipe = ends
   }
 
@@ -96,8 +96,9 @@ final class ExecConnection: Sendable {
           return .answer(.described(description))
         }
         state.options = options
+        let version = manifest.protocolVersion
         state.enqueue(.describe(.reconfigure, options: options), deadline: deadline, waiter: waiter) { id in
-          ExecMessage.describe(id: id, options: options)
+          ExecMessage.describe(id: id, options: options, version: version)
         }
         return .wait(waiter, startThread: false)
       case .restarting:
@@ -135,15 +136,14 @@ final class ExecConnection: Sendable {
       ?? .failed("did not answer metric/fetch within \(timeout) ms")
   }
 
-  /// Queues `metric/report` without waiting. While the plugin is down (or busy), reports are held and sent once it
-  /// is running again; when too many are held, the oldest are dropped. Each report's outcome goes to the report
-  /// observer exactly once: accepted or refused when the plugin answers, lost when it is dropped, refused at once
-  /// (the plugin failed to start or is stopped), or left unanswered by a child that failed or was stopped.
-  func report(metric: String, seq: UInt64, delta: Int64, key: String?) {
+  /// Queues a change to report without waiting. While the plugin is down (or busy), changes are held and sent once
+  /// it is running again; nothing is dropped (the outbox bounds how many wait). Each change's outcome goes to the
+  /// report observer exactly once: accepted, refused for good or to be retried when the plugin answers; lost at once
+  /// (the plugin failed to start or is stopped); or lost when a child fails or is stopped with it unanswered.
+  func report(metric: String, change: ReportedChange) {
     enum Effect {
       case sent
       case held
-      case dropped(ExecState.Report, count: Int)
       case refused(String)
     }
     let deadline = ExecClock.now() + timeout
@@ -151,32 +151,22 @@ final class ExecConnection: Sendable {
       switch state.phase {
       case .failed, .stopping, .stopped:
         return .refused(state.unavailableReason)
-      case .running where state.heldReports.isEmpty && state.reportsInFlight < ExecState.maxReportsInFlight:
-        state.enqueue(.report(metric: metric, seq: seq), deadline: deadline, waiter: nil) { id in
-          ExecMessage.report(id: id, metric: metric, seq: seq, delta: delta, key: key)
-        }
-        return .sent
-      case .idle, .starting, .running, .restarting:
-        state.heldReports.append(ExecState.Report(metric: metric, seq: seq, delta: delta, key: key))
-        guard state.heldReports.count > ExecState.maxHeldReports else { return .held }
-        let oldest = state.heldReports.removeFirst()
-        state.droppedReports += 1
-        return .dropped(oldest, count: state.droppedReports)
+      case .running:
+        let before = state.reportsInFlight
+        state.hold(ExecState.Report(metric: metric, change: change))
+        state.releaseHeldReports(deadline: deadline)
+        return state.reportsInFlight == before ? .held : .sent
+      case .idle, .starting, .restarting:
+        state.hold(ExecState.Report(metric: metric, change: change))
+        return .held
       }
     }
     switch effect {
     case .sent: wake()
     case .held: break
-    case .dropped(let oldest, let count):
-      if count == 1 || count % 1000 == 0 {
-        logger.warning(
-          "plugin \(name): \(count) metric/report dropped: more than \(ExecState.maxHeldReports) waiting to be sent")
-      }
-      let reason = "exec plugin \(name) had more than \(ExecState.maxHeldReports) reports waiting to be sent"
-      settle([ExecState.Settled(metric: oldest.metric, seq: oldest.seq, outcome: .lost(reason))])
     case .refused(let reason):
-      logger.warning("plugin \(name) \(reason); metric/report for \(metric) (\(delta)) dropped")
-      settle([ExecState.Settled(metric: metric, seq: seq, outcome: .lost("exec plugin \(name) \(reason)"))])
+      logger.warning("plugin \(name) \(reason); metric/report for \(metric) (\(change.delta)) not sent")
+      settle([ExecState.Settled(metric: metric, seq: change.seq, outcome: .lost("exec plugin \(name) \(reason)"))])
     }
   }
 
@@ -274,5 +264,15 @@ enum ExecClock {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+  }
+}
+
+/// The report observer, boxed: read under the lock as a reference, so calling it goes through no conversion of the
+/// closure's representation.
+final class ReportObserver: Sendable {
+  let handler: @Sendable (_ metric: String, _ seq: UInt64, ReportOutcome) -> Void
+
+  init(_ handler: @escaping @Sendable (_ metric: String, _ seq: UInt64, ReportOutcome) -> Void) {
+    self.handler = handler
   }
 }

@@ -8,20 +8,30 @@ struct ExecDescription: Sendable, Equatable {
   var version: String
   var metrics: [MetricDescriptor]
   var sources: [String]
+  /// The protocol version the program speaks (`protocolVersion` in its answer; 1 when it names none).
+  var protocolVersion: Int64 = 1
 
   var metricNames: [String] { metrics.map(\.name) }
 
   /// Reads a `plugin/describe` result, checking every member; `plugin` is the name the manifest gives.
-  static func parse(_ result: JSONData, plugin: String) -> Result<ExecDescription, ProtocolViolation> {
-    do {
-      return .success(try read(result, plugin: plugin))
+  /// `offered` is the highest version usagectx offered.
+  static func parse(_ result: JSONData, plugin: String, offered: Int64) -> Result<ExecDescription, ProtocolViolation> {
+    do throws(ProtocolViolation) {
+      var description = try read(result, plugin: plugin)
+      if let value = result["protocolVersion"] {
+        guard let version = value.int, (1...offered).contains(version) else {
+          throw ProtocolViolation("result.protocolVersion must be an integer from 1 to \(offered), the version offered")
+        }
+        description.protocolVersion = version
+      }
+      return .success(description)
     } catch {
       return .failure(error)
     }
   }
 
   private static func read(_ result: JSONData, plugin: String) throws(ProtocolViolation) -> ExecDescription {
-    let members = try object(result, "result", known: ["name", "version", "metrics", "sources"])
+    let members = try object(result, "result", known: ["name", "version", "metrics", "sources", "protocolVersion"])
     guard let name = members["name"]?.string, !name.isEmpty else {
       throw ProtocolViolation("result.name must be a non-empty string")
     }

@@ -1,7 +1,9 @@
 import Dispatch
 import Glibc
 import JSON
+import JSONRPC
 import Logging
+import RefreshScheduler
 import Synchronization
 import UsageCore
 
@@ -11,7 +13,8 @@ import UsageCore
 /// unwritten bytes wait for `POLLOUT`), and polls the child's stdout and stderr, the wake pipe, and the nearest
 /// deadline. Answers complete the callers' waiters; stderr lines go to the log. A child that exits, closes its
 /// pipes, misses a deadline or writes anything but valid answers is killed, reaped, and — if it had served before —
-/// started again after a backoff delay.
+/// started again after a backoff delay. Answers are handled in `ExecLoop+Answers.swift`, failures and shutdown in
+/// `ExecLoop+Stopping.swift`.
 final class ExecLoop {
   /// Longest line accepted on the child's stdout.
   static let maxLineBytes = 1 << 20
@@ -24,31 +27,45 @@ final class ExecLoop {
   /// How long a child is given to read the requests still queued, on shutdown, before its stdin is closed.
   static let finalWriteMilliseconds: Int64 = 500
 
-  private let connection: ExecConnection
-  private var child: ChildProcess?
+  let connection: ExecConnection
+  var child: ChildProcess?
   /// Whether the current child has been reaped (its pid must not be signalled any more).
-  private var reaped = false
-  private var writeBuffer: [UInt8] = []
-  private var writeOffset = 0
-  private var output = ExecLineBuffer(maxLineBytes: ExecLoop.maxLineBytes, splitLongLines: false)
-  private var errors = ExecLineBuffer(maxLineBytes: ExecLoop.maxLogLineBytes, splitLongLines: true)
+  var reaped = false
+  var writeBuffer: [UInt8] = []
+  var writeOffset = 0
+  /// The child's stdout, framed as JSON-RPC lines by the engine's framer.
+  var output = NewlineFramer(maxMessageBytes: ExecLoop.maxLineBytes)
+  /// The child's stderr, one log line per line.
+  var errors = NewlineFramer(maxMessageBytes: ExecLoop.maxLogLineBytes)
   /// When the next child is started, while restarting.
-  private var restartAt: Int64?
-  private var backoff: ExecBackoff
+  var restartAt: Int64?
+  /// The delays between restarts: the refresh scheduler's backoff (exponential, full jitter).
+  let backoff: Backoff
+  /// Consecutive failures since the last valid answer.
+  var failures = 0
+  var random = SystemRandomNumberGenerator()
   private let environment: [String]
   private var chunk = [UInt8](repeating: 0, count: 65_536)
 
   init(connection: ExecConnection) {
     self.connection = connection
-    backoff = ExecBackoff(
-      baseMilliseconds: connection.manifest.restartBaseMilliseconds,
-      capMilliseconds: connection.manifest.restartCapMilliseconds)
+    backoff = Backoff(
+      base: connection.manifest.restartBaseMilliseconds, cap: connection.manifest.restartCapMilliseconds)
     environment = Self.environment(adding: connection.manifest.environment)
   }
 
-  private var name: String { connection.manifest.name }
-  private var logger: Logger { connection.logger }
-  private var timeout: Int64 { connection.timeout }
+  var name: String { connection.manifest.name }
+  var logger: Logger { connection.logger }
+  var timeout: Int64 { connection.timeout }
+
+  /// A valid answer came: the next failure waits the shortest delay again.
+  func resetBackoff() { failures = 0 }
+
+  /// Counts a failure and returns how long to wait before the next start.
+  func nextRestartDelay() -> Int64 {
+    defer { failures += 1 }
+    return max(1, backoff.delay(attempt: failures, using: &random))
+  }
 
   private enum Step {
     case stop
@@ -125,8 +142,9 @@ final class ExecLoop {
       restartAt = nil
       let deadline = ExecClock.now() + timeout
       writeBuffer = connection.state.withLock { state in
+        let version = manifest.protocolVersion
         state.enqueue(.describe(purpose, options: options), deadline: deadline, waiter: nil) { id in
-          ExecMessage.describe(id: id, options: options)
+          ExecMessage.describe(id: id, options: options, version: version)
         }
         defer { state.outgoing.removeAll(keepingCapacity: true) }
         return state.outgoing
@@ -185,7 +203,7 @@ final class ExecLoop {
   }
 
   /// Fails the child when a request's deadline has passed.
-  private func checkDeadlines() {
+  func checkDeadlines() {
     let now = ExecClock.now()
     let late = connection.state.withLock { state in
       state.pending.values.filter { $0.deadline <= now }.min { $0.deadline < $1.deadline }?.method
@@ -196,7 +214,7 @@ final class ExecLoop {
   // MARK: - Writing
 
   /// Writes as much of the buffer as the pipe takes now.
-  private func flushWrites() {
+  func flushWrites() {
     guard let fd = child?.input, fd >= 0 else { return }
     while writeOffset < writeBuffer.count {
       let written = writeBuffer.withUnsafeBytes { bytes in
@@ -223,11 +241,11 @@ final class ExecLoop {
       let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
       if count > 0 {
         chunk.withUnsafeBytes { output.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-        while child != nil, let event = output.next() {
+        while child != nil, let event = output.nextEvent() {
           switch event {
-          case .line(let line):
-            handleLine(line)
-          case .tooLong:
+          case .frame(let frame):
+            handleLine(output.withFrameBytes(frame) { Array($0) })
+          case .error:
             fail("wrote a line longer than \(Self.maxLineBytes) bytes")
           }
         }
@@ -241,29 +259,42 @@ final class ExecLoop {
   }
 
   /// Logs what the child wrote on stderr, one log line per line, prefixed with the plugin's name.
-  private func readErrors() {
+  func readErrors() {
     for _ in 0..<16 {
       guard let fd = child?.errors, fd >= 0 else { return }
       let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
       if count > 0 {
         chunk.withUnsafeBytes { errors.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-        while case .line(let line)? = errors.next() { logStderr(line) }
+        while let event = errors.nextEvent() { logStderr(event) }
         continue
       }
       if count < 0 && errno == EINTR { continue }
       if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
-      if let rest = errors.finish() { logStderr(rest) }
+      finishErrors()
       child?.closeErrors()
       return
     }
   }
 
-  private func logStderr(_ line: [UInt8]) {
-    logger.warning("plugin \(name): \(String(decoding: line, as: UTF8.self))")
+  /// Logs the last stderr line, unfinished, and empties the framer.
+  func finishErrors() {
+    if let event = errors.finish() { logStderr(event) }
+    errors = NewlineFramer(maxMessageBytes: Self.maxLogLineBytes)
+  }
+
+  private func logStderr(_ event: FramerEvent) {
+    switch event {
+    case .frame(let frame):
+      let text = errors.withFrameBytes(frame) { String(decoding: $0, as: UTF8.self) }
+      logger.warning("plugin \(name): \(text)")
+    case .error(let error):
+      logger.warning(
+        "plugin \(name): (a stderr line of \(error.byteCount ?? 0)+ bytes, longer than 64 KiB, not logged)")
+    }
   }
 
   /// Reads and drops what the child writes on stdout (while shutting down).
-  private func discardOutput() {
+  func discardOutput() {
     for _ in 0..<16 {
       guard let fd = child?.output, fd >= 0 else { return }
       let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -272,270 +303,6 @@ final class ExecLoop {
       if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
       child?.closeOutput()
       return
-    }
-  }
-
-  // MARK: - Answers
-
-  private func handleLine(_ line: [UInt8]) {
-    guard line.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { return }
-    let answer: ExecMessage.Answer
-    switch ExecMessage.parseAnswer(line) {
-    case .failure(let violation): return fail(violation.description)
-    case .success(let parsed): answer = parsed
-    }
-    guard let pending = connection.state.withLock({ $0.pending.removeValue(forKey: answer.id) }) else {
-      return fail("answered id \(answer.id), which usagectx is not waiting for")
-    }
-    switch (pending.kind, answer.outcome) {
-    case (.describe(_, let options), .result(let result)):
-      switch ExecDescription.parse(result, plugin: name) {
-      case .failure(let violation): fail("answered plugin/describe with an invalid result: \(violation)")
-      case .success(let description): described(description, options: options, waiter: pending.waiter)
-      }
-    case (.describe(let purpose, _), .error(let error)):
-      switch purpose {
-      case .start: fail("refused its options: \(error.message)", refusal: error)
-      case .restart: fail("refused its options on restart: \(error.message)")
-      case .reconfigure:
-        backoff.reset()
-        connection.state.withLock { state in state.options = state.describedOptions ?? state.options }
-        pending.waiter?.complete(.refused(error))
-      }
-    case (.fetch(let metric), .result(let result)):
-      guard result.objectMembers != nil, let value = result["value"], value.number != nil, let count = value.int,
-        count >= 0
-      else {
-        return fail(
-          "answered metric/fetch for \(metric) without a non-negative integer value: \(result.jsonText.prefix(120))")
-      }
-      backoff.reset()
-      pending.waiter?.complete(.value(count))
-    case (.fetch, .error(let error)):
-      backoff.reset()
-      pending.waiter?.complete(.refused(error))
-    case (.report(let metric, let seq), let outcome):
-      let settled: ReportOutcome
-      switch outcome {
-      case .result(let result) where result.objectMembers == nil:
-        let problem = "answered metric/report with \(result.jsonText.prefix(120)), not an object"
-        let lost = ExecState.Settled(metric: metric, seq: seq, outcome: .lost("exec plugin \(name) \(problem)"))
-        connection.settle([lost])
-        return fail(problem)
-      case .result:
-        settled = .accepted
-      case .error(let error):
-        logger.warning("plugin \(name) refused metric/report for \(metric): \(error.message)")
-        settled = .refused(error.message)
-      }
-      backoff.reset()
-      let deadline = ExecClock.now() + timeout
-      connection.state.withLock { state in
-        state.reportsInFlight = max(0, state.reportsInFlight - 1)
-        state.releaseHeldReports(deadline: deadline)
-      }
-      connection.settle([ExecState.Settled(metric: metric, seq: seq, outcome: settled)])
-      pending.waiter?.complete(.done)
-    }
-  }
-
-  /// A valid description arrived: the plugin is running (again).
-  private func described(_ description: ExecDescription, options: ConfigValue, waiter: ExecWaiter?) {
-    backoff.reset()
-    let deadline = ExecClock.now() + timeout
-    let (waiters, previous, restarted) = connection.state.withLock { state in
-      let previous = state.description
-      let restarted = state.phase == .restarting
-      state.description = description
-      state.describedOptions = options
-      if state.phase == .starting || state.phase == .restarting { state.phase = .running }
-      state.releaseHeldReports(deadline: deadline)
-      defer { state.startWaiters = [] }
-      return (state.startWaiters, previous, restarted)
-    }
-    if restarted {
-      logger.notice("plugin \(name): restarted")
-      connection.reportHealth(nil)
-      if let previous, previous.metricNames != description.metricNames {
-        let now = description.metricNames.joined(separator: ", ")
-        let before = previous.metricNames.joined(separator: ", ")
-        logger.warning("plugin \(name): now describes metrics \(now) instead of \(before); metrics are fixed")
-      }
-    }
-    for waiting in waiters { waiting.complete(.described(description)) }
-    waiter?.complete(.described(description))
-  }
-
-  // MARK: - Failing
-
-  /// The child stopped talking (end of stdout, or its stdin closed): reports how it ended, then fails it.
-  private func childEnded(hint: String) {
-    readErrors()
-    let giveUp = ExecClock.now() + Self.exitGraceMilliseconds
-    var status = child?.reap(blocking: false)
-    while status == nil && ExecClock.now() < giveUp {
-      usleep(5_000)
-      status = child?.reap(blocking: false)
-    }
-    if status != nil { reaped = true }
-    let waitingFor = connection.state.withLock { state in
-      state.pending.min { $0.key < $1.key }?.value.method
-    }
-    let ending = status.map(ChildProcess.describe(status:)) ?? hint
-    fail(ending + (waitingFor.map { " before answering \($0)" } ?? ""))
-  }
-
-  /// Kills and reaps the child, fails every request waiting for it, and either schedules a restart (a plugin that
-  /// had served) or fails the plugin for good (a first start). `refusal` is what start waiters are told when the
-  /// plugin refused its options.
-  private func fail(_ reason: String, refusal: ExecMessage.RemoteError? = nil) {
-    terminateChild()
-    enum Next { case restart, failed, nothing }
-    let (next, waiters, lost) = connection.state.withLock { state -> (Next, [ExecWaiter], [ExecState.Settled]) in
-      let waiters = state.pending.values.compactMap(\.waiter) + state.startWaiters
-      var lost = state.loseReportsInFlight("exec plugin \(name) failed before acknowledging the report: \(reason)")
-      state.pending.removeAll()
-      state.outgoing.removeAll()
-      state.startWaiters = []
-      switch state.phase {
-      case .starting:
-        state.lastError = reason
-        state.phase = .failed
-        // Nothing will send the reports held since the start.
-        lost += state.loseHeldReports("exec plugin \(name) failed to start: \(reason)")
-        return (.failed, waiters, lost)
-      case .running, .restarting:
-        state.lastError = reason
-        state.phase = .restarting
-        return (.restart, waiters, lost)
-      default:
-        return (.nothing, waiters, lost)
-      }
-    }
-    switch next {
-    case .restart:
-      let delay = backoff.nextDelay()
-      restartAt = ExecClock.now() + delay
-      logger.error("plugin \(name) \(reason); restarting in \(delay) ms")
-      connection.reportHealth("plugin \(name) \(reason); restarting")
-    case .failed:
-      logger.debug("plugin \(name) failed to start: \(reason)")
-    case .nothing:
-      break
-    }
-    if !lost.isEmpty {
-      logger.warning("plugin \(name): \(lost.count) metric/report not acknowledged; may be lost")
-    }
-    for waiter in waiters { waiter.complete(refusal.map(ExecOutcome.refused) ?? .failed(reason)) }
-    connection.settle(lost)
-  }
-
-  /// Kills the child's process group and the child, reaps it, logs its last stderr lines and closes the pipes.
-  private func terminateChild() {
-    guard let current = child else { return }
-    current.signalGroup(SIGKILL)
-    if !reaped {
-      current.signalProcess(SIGKILL)
-      _ = current.reap(blocking: true)
-    }
-    readErrors()
-    if let rest = errors.finish() { logStderr(rest) }
-    child?.closeAll()
-    child = nil
-    reaped = false
-    writeBuffer.removeAll()
-    writeOffset = 0
-    output = ExecLineBuffer(maxLineBytes: Self.maxLineBytes, splitLongLines: false)
-  }
-
-  // MARK: - Shutting down
-
-  /// Fails waiting requests, writes the reports still queued (if the child is running; up to 0.5 s), then stops
-  /// the child: stdin closed, 1 s to exit, SIGTERM, 1 s, SIGKILL; reaps it.
-  private func stopChild() {
-    let running = child != nil
-    let unanswered = "exec plugin \(name) was stopped before acknowledging the report"
-    let (waiters, unsent, lost) = connection.state.withLock { state in
-      let waiters = state.pending.values.compactMap(\.waiter) + state.startWaiters
-      // Answers are not read any more: what is in flight, or written now, is never acknowledged.
-      var lost = state.loseReportsInFlight(unanswered)
-      var unsent = state.heldReports.count
-      if running && state.description != nil {
-        for report in state.heldReports {
-          let id = state.nextID
-          state.nextID += 1
-          state.outgoing += ExecMessage.report(
-            id: id, metric: report.metric, seq: report.seq, delta: report.delta, key: report.key)
-        }
-        unsent = 0
-        lost += state.loseHeldReports(unanswered)
-      } else {
-        lost += state.loseHeldReports("exec plugin \(name) was stopped before the report was sent")
-      }
-      state.pending.removeAll()
-      state.startWaiters = []
-      if running { writeBuffer += state.outgoing }
-      state.outgoing.removeAll()
-      return (waiters, unsent, lost)
-    }
-    for waiter in waiters { waiter.complete(.failed("is stopped")) }
-    if unsent > 0 { logger.warning("plugin \(name): stopped with \(unsent) metric/report not sent") }
-    connection.settle(lost)
-    guard child != nil else { return }
-    finishWriting(milliseconds: Self.finalWriteMilliseconds)
-    child?.closeInput()
-    if !waitForExit(milliseconds: Self.shutdownGraceMilliseconds) {
-      child?.signalGroup(SIGTERM)
-      child?.signalProcess(SIGTERM)
-      if !waitForExit(milliseconds: Self.shutdownGraceMilliseconds) {
-        logger.warning("plugin \(name): did not stop on SIGTERM; killing it")
-      }
-    }
-    terminateChild()
-  }
-
-  /// Writes what is left in the buffer, waiting up to `milliseconds` for the child to read it (and reading its
-  /// output meanwhile, so that neither side blocks the other).
-  private func finishWriting(milliseconds: Int64) {
-    let deadline = ExecClock.now() + milliseconds
-    while let input = child?.input, input >= 0, writeOffset < writeBuffer.count {
-      flushWrites()
-      let remaining = deadline - ExecClock.now()
-      guard writeOffset < writeBuffer.count, child != nil, remaining > 0 else { break }
-      var descriptors = [pollfd(fd: input, events: Int16(POLLOUT), revents: 0)]
-      if let fd = child?.errors, fd >= 0 { descriptors.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-      if let fd = child?.output, fd >= 0 { descriptors.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-      if poll(&descriptors, nfds_t(descriptors.count), Int32(min(remaining, 20))) > 0 {
-        readErrors()
-        discardOutput()
-      }
-    }
-    if writeOffset < writeBuffer.count {
-      logger.warning("plugin \(name): stopped before reading \(writeBuffer.count - writeOffset) bytes of requests")
-    }
-  }
-
-  /// Waits up to `milliseconds` for the child to exit (reaping it), logging its stderr meanwhile.
-  private func waitForExit(milliseconds: Int64) -> Bool {
-    guard child != nil else { return true }
-    let deadline = ExecClock.now() + milliseconds
-    while true {
-      if child?.reap(blocking: false) != nil {
-        reaped = true
-        return true
-      }
-      let remaining = deadline - ExecClock.now()
-      if remaining <= 0 { return false }
-      var descriptors: [pollfd] = []
-      if let fd = child?.errors, fd >= 0 { descriptors.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-      if let fd = child?.output, fd >= 0 { descriptors.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-      let slice = Int32(min(remaining, 20))
-      if descriptors.isEmpty {
-        usleep(UInt32(slice) * 1000)
-      } else if poll(&descriptors, nfds_t(descriptors.count), slice) > 0 {
-        readErrors()
-        discardOutput()
-      }
     }
   }
 }

@@ -35,6 +35,11 @@ public struct ExecManifest: Sendable, Equatable {
   public var restartBaseMilliseconds: Int64
   /// `restartCapMs`: the largest delay between restarts.
   public var restartCapMilliseconds: Int64
+  /// `protocolVersion`: the highest protocol version offered in `plugin/describe` (the program answers with the one
+  /// it speaks).
+  public var protocolVersion: Int64 = ExecManifest.latestProtocolVersion
+  /// The highest exec plugin protocol version usagectx speaks.
+  public static let latestProtocolVersion: Int64 = 2
 
   /// The file name suffix of a manifest.
   public static let suffix = ".plugin.json"
@@ -48,14 +53,18 @@ public struct ExecManifest: Sendable, Equatable {
   public static let defaultRestartCap: Int64 = 60_000
   /// Largest accepted timeout or restart delay: one hour.
   static let maxMilliseconds: Int64 = 3_600_000
-  static let knownKeys = ["name", "command", "args", "env", "timeoutMs", "options", "restartBaseMs", "restartCapMs"]
+  static let knownKeys = [
+    "name", "command", "args", "env", "timeoutMs", "options", "restartBaseMs", "restartCapMs", "protocolVersion",
+  ]
 
   public init(
     name: String, path: String, directory: String, command: String, executable: String, arguments: [String] = [],
     environment: [String: String] = [:], timeoutMilliseconds: Int64 = ExecManifest.defaultTimeout,
     options: ConfigValue? = nil, restartBaseMilliseconds: Int64 = ExecManifest.defaultRestartBase,
-    restartCapMilliseconds: Int64 = ExecManifest.defaultRestartCap
+    restartCapMilliseconds: Int64 = ExecManifest.defaultRestartCap,
+    protocolVersion: Int64 = ExecManifest.latestProtocolVersion
   ) {
+    self.protocolVersion = protocolVersion
     self.name = name
     self.path = path
     self.directory = directory
@@ -167,6 +176,13 @@ public struct ExecManifest: Sendable, Equatable {
       return .failure(error)
     }
     guard restartCap >= restartBase else { return fail("\"restartCapMs\" must not be less than \"restartBaseMs\"") }
+    var protocolVersion = latestProtocolVersion
+    if let value = root["protocolVersion"] {
+      guard let number = value.int64, (1...latestProtocolVersion).contains(number) else {
+        return fail("\"protocolVersion\" must be 1 or \(latestProtocolVersion)")
+      }
+      protocolVersion = number
+    }
     let executable: String
     switch resolve(command: command, directory: directory, searchPath: searchPath) {
     case .success(let resolved): executable = resolved
@@ -177,7 +193,7 @@ public struct ExecManifest: Sendable, Equatable {
         name: name, path: path, directory: directory, command: command, executable: executable,
         arguments: arguments, environment: environment, timeoutMilliseconds: timeout,
         options: root["options"].map(ConfigValue.init(json:)), restartBaseMilliseconds: restartBase,
-        restartCapMilliseconds: restartCap))
+        restartCapMilliseconds: restartCap, protocolVersion: protocolVersion))
   }
 
   /// The absolute path of the program `command` names, checked to be an executable file.

@@ -1,11 +1,14 @@
 import JSON
+import JSONRPC
 import UsageCore
 
 /// The JSON-RPC 2.0 messages usagectx exchanges with an exec plugin: requests it writes, answers it reads. See
 /// `protocol/exec-plugins.md`.
 enum ExecMessage {
-  /// The protocol version sent in `plugin/describe`.
-  static let protocolVersion: Int64 = 1
+  /// The highest protocol version usagectx speaks (offered in `plugin/describe` unless the manifest offers less).
+  static let protocolVersion: Int64 = ExecManifest.latestProtocolVersion
+  /// Most changes in one version-2 `metric/report`.
+  static let maxChangesPerReport = 256
 
   /// An answer read from the child.
   struct Answer {
@@ -15,27 +18,14 @@ enum ExecMessage {
 
   enum Outcome {
     case result(JSONData)
-    case error(RemoteError)
+    case error(RPCError)
   }
 
-  /// A JSON-RPC error object from the child.
-  struct RemoteError: Sendable, Equatable {
-    var code: Int64
-    var message: String
-    var data: JSONData?
-
-    /// `data.retryAfterMs`, when the plugin asks not to be asked again before some time.
-    var retryAfterMilliseconds: Int64? {
-      guard let value = data?["retryAfterMs"]?.int, value >= 0 else { return nil }
-      return value
-    }
-  }
-
-  /// `plugin/describe {protocolVersion, options}`.
-  static func describe(id: Int64, options: ConfigValue) -> [UInt8] {
+  /// `plugin/describe {protocolVersion, options}`, offering `version`.
+  static func describe(id: Int64, options: ConfigValue, version: Int64) -> [UInt8] {
     request(id: id, method: "plugin/describe") { writer in
       writer.key("protocolVersion")
-      writer.int(protocolVersion)
+      writer.int(version)
       writer.key("options")
       var text = options.jsonText
       text.withUTF8 { writer.rawValue(UnsafeRawBufferPointer($0)) }
@@ -63,6 +53,51 @@ enum ExecMessage {
       writer.key("key")
       if let key { writer.string(text: key) } else { writer.null() }
     }
+  }
+
+  /// Version 2: `metric/report {changes: [{metric, seq, delta, key, labels, fields?, cost?}]}`, the changes in order.
+  static func reportBatch(id: Int64, changes: ArraySlice<ExecState.Report>) -> [UInt8] {
+    request(id: id, method: "metric/report") { writer in
+      writer.key("changes")
+      writer.beginArray()
+      for report in changes { change(report, into: &writer) }
+      writer.endArray()
+    }
+  }
+
+  /// One change of a version-2 report.
+  private static func change(_ report: ExecState.Report, into writer: inout JSONWriter) {
+    let change = report.change
+    writer.beginObject()
+    writer.key("metric")
+    writer.string(text: report.metric)
+    writer.key("seq")
+    writer.int(Int64(clamping: change.seq))
+    writer.key("delta")
+    writer.int(change.delta)
+    writer.key("key")
+    if let key = change.key { writer.string(text: key) } else { writer.null() }
+    writer.key("labels")
+    writer.beginObject()
+    for (name, value) in change.labels.sorted(by: { $0.key < $1.key }) {
+      writer.key(text: name)
+      writer.string(text: value)
+    }
+    writer.endObject()
+    if let detail = change.detail {
+      if !change.fieldNames.isEmpty {
+        writer.key("fields")
+        writer.beginObject()
+        for (name, value) in zip(change.fieldNames, detail.fields) {
+          writer.key(text: name)
+          writer.int(value)
+        }
+        writer.endObject()
+      }
+      writer.key("cost")
+      writer.double(detail.cost)
+    }
+    writer.endObject()
   }
 
   /// One request line, newline included.
@@ -113,7 +148,9 @@ enum ExecMessage {
       guard let code = error["code"]?.int, let text = error["message"]?.string else {
         return fail("wrote an error without an integer code and a string message: \(excerpt(line))")
       }
-      return .success(Answer(id: id, outcome: .error(RemoteError(code: code, message: text, data: error["data"]))))
+      return .success(
+        Answer(
+          id: id, outcome: .error(RPCError(RPCErrorCode(rawValue: Int(clamping: code)), text, data: error["data"]))))
     default:
       return fail("wrote a response without exactly one of result and error: \(excerpt(line))")
     }
@@ -131,4 +168,25 @@ enum ExecMessage {
 struct ProtocolViolation: Error, CustomStringConvertible {
   let description: String
   init(_ description: String) { self.description = description }
+}
+
+extension RPCError {
+  /// `data.retryAfterMs`, when the plugin asks not to be asked again before some time.
+  var retryAfterMilliseconds: Int64? {
+    guard let value = data?["retryAfterMs"]?.int, value >= 0 else { return nil }
+    return value
+  }
+
+  /// Whether a change refused with this error may be taken later: `data.retry` when the plugin says so; otherwise
+  /// every error but those saying the request itself was wrong (-32600 to -32602), since losing usage is worse than
+  /// sending it again (the key makes the repeat safe).
+  var isTransient: Bool {
+    if let retry = data?["retry"]?.bool { return retry }
+    return !(-32602 ... -32600).contains(code.rawValue)
+  }
+
+  /// What becomes of a change refused with this error.
+  func reportOutcome(_ reason: String) -> ReportOutcome {
+    isTransient ? .retry(reason, afterMilliseconds: retryAfterMilliseconds) : .refused(reason)
+  }
 }

@@ -1,4 +1,5 @@
 public import Logging
+import JSONRPC
 import Synchronization
 public import UsageCore
 
@@ -94,11 +95,12 @@ public final class ExecPlugin: MetricPlugin {
   /// Calls `handler` once for every change its authorities reported (``ReportReceipt/pending``) with what became of
   /// it: the metric, the change's sequence number, and the outcome. Replaces any previous handler. Never called while
   /// the plugin holds a lock, but called from the plugin's I/O thread, or — for a report lost at once (the plugin
-  /// failed to start or is stopped) or one pushed out of the full queue — from within ``Authority/report(_:)`` on
+  /// failed to start or is stopped) — from within ``Authority/report(_:)`` on
   /// the reporting thread, which may hold locks of its own: hand the outcome to another thread rather than taking
   /// the reporter's locks here.
   public func onReportOutcome(_ handler: @escaping @Sendable (_ metric: String, _ seq: UInt64, ReportOutcome) -> Void) {
-    connection.reportObserver.withLock { $0 = handler }
+    let observer = ReportObserver(handler)
+    connection.reportObserver.withLock { $0 = observer }
   }
 
   public func status() -> PluginStatus {

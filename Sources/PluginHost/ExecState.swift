@@ -27,7 +27,9 @@ struct ExecState {
     enum Kind {
       case describe(Purpose, options: ConfigValue)
       case fetch(metric: String)
-      case report(metric: String, seq: UInt64)
+      /// One `metric/report`: the changes it carries, in order (one in version 1); `batched` in version 2 (answered
+      /// with one result per change).
+      case report([Sent], batched: Bool)
     }
 
     /// Why `plugin/describe` was sent.
@@ -54,13 +56,16 @@ struct ExecState {
     }
   }
 
-  /// A `metric/report` not sent yet.
+  /// A change to report, not sent yet.
   struct Report {
     var metric: String
-    /// The metric's sequence number of the change.
+    var change: ReportedChange
+  }
+
+  /// A change sent in a `metric/report`, waiting for its outcome.
+  struct Sent {
+    var metric: String
     var seq: UInt64
-    var delta: Int64
-    var key: String?
   }
 
   /// What became of one report, to be told to the report observer once the lock is released.
@@ -70,10 +75,9 @@ struct ExecState {
     var outcome: ReportOutcome
   }
 
-  /// Reports in flight at once; more wait in ``heldReports``, so a slow plugin is not flooded.
+  /// `metric/report` requests in flight at once; more changes wait in ``heldReports``, so a slow plugin is not
+  /// flooded. (The outbox bounds how many wait; nothing is dropped here.)
   static let maxReportsInFlight = 32
-  /// Reports held at most (while the plugin is down or busy); beyond that the oldest are dropped.
-  static let maxHeldReports = 10_000
 
   var phase = Phase.idle
   var lastError: String?
@@ -85,10 +89,13 @@ struct ExecState {
   var pending: [Int64: Pending] = [:]
   /// Callers waiting for the first start's description.
   var startWaiters: [ExecWaiter] = []
+  /// Changes waiting to be sent, oldest first from ``heldStart`` (a queue: taking from the front moves nothing).
   var heldReports: [Report] = []
+  var heldStart = 0
+  /// `metric/report` requests sent and not answered.
   var reportsInFlight = 0
-  /// Reports dropped because ``heldReports`` was full, since the last log line about it.
-  var droppedReports = 0
+  /// The protocol version the running program speaks.
+  var protocolVersion: Int64 = 1
   /// The options the next `plugin/describe` sends (on a start or restart).
   var options = ConfigValue.null
   /// The last valid description, and the options it was given for.
@@ -108,35 +115,62 @@ struct ExecState {
     return id
   }
 
-  /// Sends held reports while there is room in flight.
+  /// How many changes wait to be sent.
+  var heldCount: Int { heldReports.count - heldStart }
+
+  /// Queues a change to be sent.
+  mutating func hold(_ report: Report) {
+    heldReports.append(report)
+  }
+
+  /// Sends held changes while there is room in flight: one per request in version 1, up to
+  /// ``ExecMessage/maxChangesPerReport`` in version 2.
   mutating func releaseHeldReports(deadline: Int64) {
     guard phase == .running else { return }
-    let count = min(heldReports.count, max(0, Self.maxReportsInFlight - reportsInFlight))
-    guard count > 0 else { return }
-    for report in heldReports.prefix(count) {
-      enqueue(.report(metric: report.metric, seq: report.seq), deadline: deadline, waiter: nil) { id in
-        ExecMessage.report(id: id, metric: report.metric, seq: report.seq, delta: report.delta, key: report.key)
+    let perRequest = protocolVersion >= 2 ? ExecMessage.maxChangesPerReport : 1
+    while heldCount > 0 && reportsInFlight < Self.maxReportsInFlight {
+      let end = min(heldReports.count, heldStart + perRequest)
+      let changes = heldReports[heldStart..<end]
+      heldStart = end
+      let sent = changes.map { Sent(metric: $0.metric, seq: $0.change.seq) }
+      let version = protocolVersion
+      enqueue(.report(sent, batched: version >= 2), deadline: deadline, waiter: nil) { id in
+        if version >= 2 { return ExecMessage.reportBatch(id: id, changes: changes) }
+        let report = changes[changes.startIndex]
+        return ExecMessage.report(
+          id: id, metric: report.metric, seq: report.change.seq, delta: report.change.delta, key: report.change.key)
       }
     }
-    heldReports.removeFirst(count)
-  }
-
-  /// Removes the reports sent and not answered yet, settling each as lost with `reason`.
-  mutating func loseReportsInFlight(_ reason: String) -> [Settled] {
-    var lost: [(id: Int64, settled: Settled)] = []
-    for (id, request) in pending {
-      guard case .report(let metric, let seq) = request.kind else { continue }
-      lost.append((id, Settled(metric: metric, seq: seq, outcome: .lost(reason))))
+    if heldStart == heldReports.count {
+      heldReports.removeAll(keepingCapacity: true)
+      heldStart = 0
+    } else if heldStart > 4096 && heldStart * 2 > heldReports.count {
+      heldReports.removeFirst(heldStart)
+      heldStart = 0
     }
-    for entry in lost { pending.removeValue(forKey: entry.id) }
-    reportsInFlight = 0
-    return lost.sorted { $0.id < $1.id }.map(\.settled)
   }
 
-  /// Removes the reports held (not sent), settling each as lost with `reason`.
+  /// Removes the reports sent and not answered yet, settling each change as `outcome`.
+  mutating func takeReportsInFlight(_ outcome: ReportOutcome) -> [Settled] {
+    var taken: [(id: Int64, changes: [Sent])] = []
+    for (id, request) in pending {
+      guard case .report(let changes, _) = request.kind else { continue }
+      taken.append((id, changes))
+    }
+    for entry in taken { pending.removeValue(forKey: entry.id) }
+    reportsInFlight = 0
+    return taken.sorted { $0.id < $1.id }.flatMap { entry in
+      entry.changes.map { Settled(metric: $0.metric, seq: $0.seq, outcome: outcome) }
+    }
+  }
+
+  /// Removes the changes held (not sent), settling each as lost with `reason`.
   mutating func loseHeldReports(_ reason: String) -> [Settled] {
-    defer { heldReports.removeAll() }
-    return heldReports.map { Settled(metric: $0.metric, seq: $0.seq, outcome: .lost(reason)) }
+    defer {
+      heldReports.removeAll()
+      heldStart = 0
+    }
+    return heldReports[heldStart...].map { Settled(metric: $0.metric, seq: $0.change.seq, outcome: .lost(reason)) }
   }
 
   /// Why requests cannot be sent now, as the end of a sentence starting with the plugin's name.

@@ -1,4 +1,5 @@
 import Dispatch
+import JSONRPC
 import Synchronization
 
 /// How a request to an exec plugin ended, as its caller sees it.
@@ -10,7 +11,7 @@ enum ExecOutcome: Sendable {
   /// `metric/report` was acknowledged.
   case done
   /// The plugin answered with a JSON-RPC error: it is working, but refused this request.
-  case refused(ExecMessage.RemoteError)
+  case refused(RPCError)
   /// No valid answer: the child failed (exited, hung, wrote garbage) or was stopped.
   case failed(String)
 }

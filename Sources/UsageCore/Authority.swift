@@ -51,13 +51,18 @@ public struct ReportedChange: Sendable, Equatable {
   public var detail: ChangeDetail?
   /// A change of usage, or (part of) the reset of the metric.
   public var kind: ChangeKind
-  /// All the labels the client gave with the change (`model`, `provider`, `conversation`, …), kept in the change log.
+  /// All the labels the client gave with the change (`model`, `provider`, `conversation`, …), kept in the change log
+  /// and sent to authorities that keep them.
   public var labels: [String: String]
+  /// The names of ``detail``'s fields, in the same order (the metric's descriptor's fields).
+  public var fieldNames: [String]
 
   public init(
     seq: UInt64, delta: Int64, key: String? = nil, label: String? = nil, detail: ChangeDetail? = nil,
-    kind: ChangeKind = .change, labels: [String: String] = [:]
+    kind: ChangeKind = .change, labels: [String: String] = [:], fieldNames: [String] = []
   ) {
+    self.labels = labels
+    self.fieldNames = fieldNames
     self.seq = seq
     self.delta = delta
     self.key = key
@@ -97,8 +102,11 @@ public enum ReportReceipt: Sendable, Equatable {
 public enum ReportOutcome: Sendable, Equatable {
   /// The authority acknowledged the change.
   case accepted
-  /// The authority answered with an error: it did not take the change.
+  /// The authority answered with a permanent error: it did not take the change and never will.
   case refused(String)
+  /// The authority answered with a transient error: it did not take the change now; send it again later, not before
+  /// `afterMilliseconds` when it said so.
+  case retry(String, afterMilliseconds: Int64?)
   /// The change will never be answered (the source went down with it in flight, or too many were waiting).
   case lost(String)
 }

@@ -103,10 +103,10 @@ struct MetricRecord {
     labels: [String: String] = [:], events: inout UInt64
   ) {
     let seq = reconciliation.nextSeq()
-    let receipt =
-      authority?.report(
-        ReportedChange(seq: seq, delta: delta, key: key, label: label, detail: detail, kind: kind, labels: labels))
-      ?? .recorded
+    let change = ReportedChange(
+      seq: seq, delta: delta, key: key, label: label, detail: detail, kind: kind, labels: labels,
+      fieldNames: detail == nil ? [] : descriptor.fields)
+    let receipt = authority?.report(change) ?? .recorded
     if receipt == .recorded { events += 1 }
     reconciliation.record(seq: seq, delta: delta, receipt: receipt, event: events)
     used = max(0, reconciliation.value)

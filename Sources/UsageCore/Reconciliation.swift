@@ -18,6 +18,7 @@ struct Reconciliation {
   struct Change {
     var seq: UInt64
     var delta: Int64
+    var settled = false
   }
 
   /// What became of a reading.
@@ -32,10 +33,18 @@ struct Reconciliation {
   private(set) var authoritative: Int64 = 0
   private(set) var hasReading = false
   private(set) var settled: Int64 = 0
-  private(set) var unsettled: [Change] = []
+  /// The changes waiting, in increasing `seq` from ``unsettledStart``; a settled one keeps its place with
+  /// `settled: true` until the ones before it are settled too, so settling is a binary search, not a scan and shift.
+  private var waiting: [Change] = []
+  private var unsettledStart = 0
+  /// How many of ``waiting`` (from ``unsettledStart``) are not settled.
+  private(set) var unsettledCount = 0
   private(set) var unsettledSum: Int64 = 0
   private(set) var barrier: UInt64 = 0
   private var lastSeq: UInt64 = 0
+
+  /// The changes not settled yet, oldest first.
+  var unsettled: [Change] { waiting[unsettledStart...].filter { !$0.settled } }
 
   /// The metric's value: the authority's number plus every change it does not include yet (unclamped).
   var value: Int64 { authoritative.saturatingAdd(settled).saturatingAdd(unsettledSum) }
@@ -54,7 +63,12 @@ struct Reconciliation {
       settled = settled.saturatingAdd(delta)
       barrier = event
     case .pending:
-      unsettled.append(Change(seq: seq, delta: delta))
+      if let last = waiting.last, last.seq >= seq {
+        // Sequence numbers only grow; a smaller one would break the binary search (never expected).
+        assertionFailure("change \(seq) recorded after \(last.seq)")
+      }
+      waiting.append(Change(seq: seq, delta: delta))
+      unsettledCount += 1
       unsettledSum = unsettledSum.saturatingAdd(delta)
     }
   }
@@ -62,8 +76,24 @@ struct Reconciliation {
   /// Settles the change numbered `seq` (its outcome arrived). Returns `false` for a change not waiting (already
   /// settled, or forgotten when the count restarted).
   mutating func settle(seq: UInt64, event: UInt64) -> Bool {
-    guard let position = unsettled.firstIndex(where: { $0.seq == seq }) else { return false }
-    let change = unsettled.remove(at: position)
+    var low = unsettledStart
+    var high = waiting.count
+    while low < high {
+      let middle = (low + high) / 2
+      if waiting[middle].seq < seq { low = middle + 1 } else { high = middle }
+    }
+    guard low < waiting.count, waiting[low].seq == seq, !waiting[low].settled else { return false }
+    waiting[low].settled = true
+    let change = waiting[low]
+    unsettledCount -= 1
+    while unsettledStart < waiting.count && waiting[unsettledStart].settled { unsettledStart += 1 }
+    if unsettledStart == waiting.count {
+      waiting.removeAll(keepingCapacity: true)
+      unsettledStart = 0
+    } else if unsettledStart > 1024 && unsettledStart * 2 > waiting.count {
+      waiting.removeFirst(unsettledStart)
+      unsettledStart = 0
+    }
     unsettledSum = unsettledSum.saturatingAdd(-change.delta)
     settled = settled.saturatingAdd(change.delta)
     barrier = event
@@ -100,7 +130,9 @@ struct Reconciliation {
   mutating func restart(event: UInt64) {
     authoritative = 0
     settled = 0
-    unsettled.removeAll()
+    waiting.removeAll()
+    unsettledStart = 0
+    unsettledCount = 0
     unsettledSum = 0
     barrier = event
   }

@@ -20,7 +20,7 @@ extension UsageContext {
   }
 
   /// Shows again the fields, cost and breakdown the ledger kept for the current period of every metric whose
-  /// authority is the ledger (a restarted session); each breakdown entry's facts come from the metric's hook.
+  /// authority is the ledger, or a remote source whose changes the ledger keeps too (a restarted session); each breakdown entry's facts come from the metric's hook.
   /// `metrics` limits it to those (by name); `nil` for all. Returns the indices of the metrics whose detail was set.
   @discardableResult
   public func restoreDetail(_ metrics: Set<String>? = nil) -> [Int] {
@@ -30,7 +30,9 @@ extension UsageContext {
       var restored: [Int] = []
       for index in state.records.indices where state.records[index].keepsDetail {
         if let metrics, !metrics.contains(state.records[index].descriptor.name) { continue }
-        guard state.records[index].authority is LedgerAuthority else { continue }
+        guard let authority = state.records[index].authority, authority is LedgerAuthority || authority.isRemote else {
+          continue
+        }
         let name = state.records[index].descriptor.name
         let totals = ledger.breakdown(metric: name, since: state.records[index].periodStart)
         guard !totals.isEmpty else { continue }

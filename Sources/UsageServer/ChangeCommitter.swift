@@ -38,6 +38,9 @@ final class ChangeCommitter {
   /// Told of each applied change once it holds: its threshold crossing, and its metric (read again after the
   /// debounce).
   var applied: (ThresholdCrossing?, Int) -> Void = { _, _ in }
+  /// Whether a change to the metric at this index may be made now; an error refuses it before it is applied (a full
+  /// outbox).
+  var admits: (Int) -> RPCError? = { _ in nil }
   /// Called after every commit, successful or not (the outbox sends what was written).
   var afterCommit: () -> Void = {}
   /// Called when a commit after the answers failed (`--ack memory`): the ledger took the changes back, so the
@@ -200,6 +203,11 @@ final class ChangeCommitter {
         // Without knowing whether the key was used, applying the change could count it twice.
         return .refused(.notRecorded("the idempotency key could not be looked up: \(error)"))
       }
+    }
+    if case .reset(let label?) = change.operation, !label.isEmpty {
+      // A breakdown entry's reset is a display baseline: nothing goes to the authority.
+    } else if let refusal = admits(change.metric) {
+      return .refused(refusal)
     }
     let result: MutationResult
     do throws(UsageError) {

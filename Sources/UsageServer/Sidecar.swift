@@ -29,6 +29,8 @@ public enum Sidecar {
     public var face: Face = .usage
     /// How often other processes' commits to the ledger are looked for (a live screen looks more often).
     public var ledgerLookInterval: Duration = .milliseconds(250)
+    /// How many changes for metrics held in other processes may wait in the outbox before new ones are refused.
+    public var outboxLimit = 1_000_000
     public init() {}
 
     /// Where plugins are looked for.
@@ -86,7 +88,8 @@ public enum Sidecar {
     let outbox = durable.map {
       Outbox(
         ledger: $0, logger: logger, session: Self.sessionTag(),
-        backoff: (try? RefreshSettings.globalPolicy(options.configuration))?.backoff ?? Backoff())  // harmless: the same settings are validated just below and refused there
+        backoff: (try? RefreshSettings.globalPolicy(options.configuration))?.backoff ?? Backoff(),
+        limit: options.outboxLimit)  // harmless: the same settings are validated just below and refused there
     }
     let outboxReference = outbox.map { LoopBound($0) }
     var wrap: (@Sendable (String, any Authority) -> any Authority)?
@@ -126,7 +129,17 @@ public enum Sidecar {
     let monotonic = ContinuousClock()
     service.watchProcess = { [unowned server] pid in server.watch(process: pid) }
     let committer = service.committer
-    committer.afterCommit = { outbox?.afterCommit(context) }
+    // What a commit put in the outbox is sent on the loop's next turn, once the burst's answers are out.
+    committer.afterCommit = {
+      guard let committed = outbox?.takeCommitted() else { return }
+      jobs.post { outboxReference?.value?.send(committed: committed, context) }
+    }
+    if let outbox {
+      committer.admits = { index in
+        let metric = context.metricNames[index]
+        return outbox.isFull(metric) ? .outboxFull(metric: metric, limit: outbox.limit) : nil
+      }
+    }
     // A commit that failed after its answers (--ack memory) took its changes back: the ledger's metrics are read again.
     committer.lostAfterAnswer = {
       synchronizer.readNow(context.metricNames.indices.filter { context.authority(ofMetric: $0) is LedgerAuthority })
@@ -187,7 +200,7 @@ public enum Sidecar {
         context.settle(metric: index, seq: seq)
         switch outcome {
         case .accepted: context.keepExpectedReading(metric: index)
-        case .refused(let reason), .lost(let reason):
+        case .refused(let reason), .lost(let reason), .retry(let reason, _):
           logger.warning("change \(seq) of \(metric) was not written by its authority: \(reason)")
         }
       }

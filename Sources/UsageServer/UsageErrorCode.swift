@@ -9,12 +9,24 @@ extension RPCErrorCode {
   /// The change could not be written to the durable ledger (disk full, database locked by another process); it was
   /// not applied (`data`: reason `notRecorded`, detail).
   static let notRecorded = RPCErrorCode(rawValue: -32051)
+  /// The change is for a metric held in another process, and the outbox of changes that process has not taken yet is
+  /// full; it was not applied (`data`: reason `outboxFull`, metric, limit).
+  static let outboxFull = RPCErrorCode(rawValue: -32052)
 }
 
 extension RPCError {
   /// The answer that replaces a change's answer when its commit failed.
   static func notRecorded(_ detail: String) -> RPCError {
     RPCError(.notRecorded, "Not recorded", data: ["reason": "notRecorded", "detail": .string(detail)])
+  }
+}
+
+extension RPCError {
+  /// The answer to a change refused because the outbox of its metric's remote authority is full.
+  static func outboxFull(metric: String, limit: Int) -> RPCError {
+    RPCError(
+      .outboxFull, "Outbox full",
+      data: ["reason": "outboxFull", "metric": .string(metric), "limit": .int(Int64(limit))])
   }
 }
 

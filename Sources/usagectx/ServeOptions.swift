@@ -60,6 +60,9 @@ struct ServeOptions: ParsableArguments {
   @Option(help: "Milliseconds a commit waits for another process's lock on the ledger before the change is refused.")
   var busyTimeout: Int32 = 5_000
 
+  @Option(help: "Changes for metrics held by plugin programs that may wait in the outbox; beyond it new ones are refused (-32052).")
+  var outboxLimit: Int = 1_000_000
+
   func validate() throws {
     guard Tier(rawValue: tier) != nil else { throw ValidationError("--tier must be free, pro or ultra") }
     guard maxMessageBytes >= 64 else { throw ValidationError("--max-message-bytes must be at least 64") }
@@ -69,6 +72,7 @@ struct ServeOptions: ParsableArguments {
     guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
     guard ack == "commit" || ack == "memory" else { throw ValidationError("--ack must be commit or memory") }
     guard busyTimeout >= 0 else { throw ValidationError("--busy-timeout must not be negative") }
+    guard outboxLimit >= 1 else { throw ValidationError("--outbox-limit must be at least 1") }
     guard !(noState && state != nil) else { throw ValidationError("--state and --no-state exclude each other") }
   }
 
@@ -84,6 +88,7 @@ struct ServeOptions: ParsableArguments {
     options.configuration.tier = Tier(rawValue: tier) ?? .free
     options.acknowledgeAfterCommit = ack == "commit"
     options.busyTimeout = busyTimeout
+    options.outboxLimit = outboxLimit
     if !noState {
       guard let directory = state ?? LedgerStore.defaultDirectory() else {
         throw ValidationError("no state directory: set --state DIR (or HOME), or run with --no-state")

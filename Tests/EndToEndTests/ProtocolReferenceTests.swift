@@ -173,16 +173,17 @@ struct ProtocolReferenceTests {
 
   /// Codes no transcript can show, and why. -32800 answers a `usage/refresh` cancelled while it waits, and -32603 one
   /// still waiting when `exit` arrives (both in `focus-and-cancel.jsonl`); -32051 needs a ledger another process
-  /// locks, which `DurabilityTests` sets up.
+  /// locks, which `DurabilityTests` sets up; -32052 an exec plugin that does not take changes (`ExecOutboxTests`).
   static let unreachableCodes: [Int64: String] = [
-    -32051: "a failed commit needs the ledger locked by another process (DurabilityTests.lockedLedger)"
+    -32051: "a failed commit needs the ledger locked by another process (DurabilityTests.lockedLedger)",
+    -32052: "a full outbox needs an exec plugin that does not take changes (ExecOutboxTests.outboxLimit)",
   ]
 
   @Test("every error code a transcript shows is declared, and every declared code is shown")
   func errorCodesAreDeclaredAndShown() throws {
     let document = try ProtocolDocument.load()
     let declared = Set(document.errorsByCode.keys)
-    #expect(declared == [-32700, -32600, -32601, -32602, -32603, -32800, -32050, -32051])
+    #expect(declared == [-32700, -32600, -32601, -32602, -32603, -32800, -32050, -32051, -32052])
     var shown: Set<Int64> = []
     for transcript in try ProtocolReference.transcripts() {
       for message in transcript.expectedMessages {

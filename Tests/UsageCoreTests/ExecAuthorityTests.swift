@@ -48,11 +48,9 @@ struct ExecAuthorityTests {
     #expect(status.version == "2.1.0")
     #expect(status.lastError == nil)
 
-    // Reports are written through without waiting.
-    let started = Date()
+    // Reports are written through without waiting for their answers (their outcomes come later).
     #expect(authority.report(ReportedChange(seq: 1, delta: 5, key: "order-17")) == .pending)
     _ = sources["tokens"]?.report(ReportedChange(seq: 1, delta: -2, key: nil))
-    #expect(Date().timeIntervalSince(started) < 0.05)
     let lines = try ExecFixture.waitForLines(in: reports, count: 2)
     #expect(lines.contains(#"{"metric": "seats", "seq": 1, "delta": 5, "key": "order-17"}"#))
     #expect(lines.contains(#"{"metric": "tokens", "seq": 1, "delta": -2, "key": null}"#))
@@ -111,7 +109,7 @@ struct ExecAuthorityTests {
   func hungRead() throws {
     let fixture = try ExecFixture()
     let plugin = try fixture.plugin(
-      arguments: ["--metric", "slow", "--metric", "quick", "--hang-fetch", "slow"], timeoutMs: 1_500,
+      arguments: ["--metric", "slow", "--metric", "quick", "--hang-fetch", "slow"], timeoutMs: 3_000,
       restartBaseMs: 50, restartCapMs: 100)
     defer { plugin.shutdown() }
     let authorities = try plugin.metrics(options: .null).compactMap(\.authority)
@@ -120,13 +118,14 @@ struct ExecAuthorityTests {
       _ = try authorities[0].read()
       Issue.record("the read should have timed out")
     } catch {
-      #expect(error.message == "exec plugin fixture did not answer metric/fetch within 1500 ms")
+      #expect(error.message == "exec plugin fixture did not answer metric/fetch within 3000 ms")
     }
     let elapsed = Date().timeIntervalSince(started)
     // The timeout is long enough for a program to start on a loaded machine.
-    #expect(elapsed >= 1.49 && elapsed < 3, "took \(elapsed) s")
-    #expect(plugin.status().lastError == "did not answer metric/fetch within 1500 ms")
-    try ExecFixture.waitUntil { plugin.status().state == .loaded }
+    // Not before the timeout; the upper bound only tells the timeout from a hang.
+    #expect(elapsed >= 2.99 && elapsed < 15, "took \(elapsed) s")
+    #expect(plugin.status().lastError == "did not answer metric/fetch within 3000 ms")
+    try ExecFixture.waitUntil(seconds: 30) { plugin.status().state == .loaded }
     #expect(try authorities[1].read() == 7)
   }
 
@@ -138,9 +137,9 @@ struct ExecAuthorityTests {
     let plugin = try fixture.plugin(
       arguments: [
         "--metric", "boom", "--metric", "widgets", "--crash-fetch", "boom", "--marker", marker.path,
-        "--restart-delay-ms", "500",
+        "--restart-delay-ms", "2000",
       ],
-      environment: ["FIXTURE_REPORTS": reports.path], restartBaseMs: 50, restartCapMs: 100)
+      environment: ["FIXTURE_REPORTS": reports.path], timeoutMs: 20_000, restartBaseMs: 50, restartCapMs: 100)
     defer { plugin.shutdown() }
     let authorities = try plugin.metrics(options: .null).compactMap(\.authority)
     do {
@@ -149,7 +148,8 @@ struct ExecAuthorityTests {
     } catch {
       #expect(error.message == "exec plugin fixture exited with status 7 before answering metric/fetch")
     }
-    // Down: the restarted program waits 500 ms before describing itself.
+    // Down: the restarted program waits 2 s before describing itself (well within its 20 s timeout, even on a loaded
+    // machine); meanwhile a read fails without waiting for anything.
     let started = Date()
     do {
       _ = try authorities[1].read()
@@ -157,13 +157,13 @@ struct ExecAuthorityTests {
     } catch {
       #expect(error.message.hasPrefix("exec plugin fixture is restarting (last error: exited with status 7"))
     }
-    #expect(Date().timeIntervalSince(started) < 0.05)
+    #expect(Date().timeIntervalSince(started) < 2.5)
     let status = plugin.status()
     #expect(status.state == .restarting)
     #expect(status.lastError == "exited with status 7 before answering metric/fetch")
     _ = authorities[1].report(ReportedChange(seq: 1, delta: 3, key: nil))
 
-    try ExecFixture.waitUntil { plugin.status().state == .loaded }
+    try ExecFixture.waitUntil(seconds: 30) { plugin.status().state == .loaded }
     #expect(try authorities[1].read() == 7)
     #expect(plugin.status().lastError == "exited with status 7 before answering metric/fetch")
     // The report held while the program was down arrives once it is back.
@@ -189,7 +189,8 @@ struct ExecAuthorityTests {
     let plugin = try fixture.plugin(arguments: arguments, timeoutMs: hangs ? 300 : 10_000)
     let started = Date()
     #expect(throws: UsageError.self) { try plugin.metrics(options: .null) }
-    if hangs { #expect(Date().timeIntervalSince(started) < 0.8) }
+    // Failed by its own 300 ms deadline, not by the 10 s one (generous bound: the machine may be loaded).
+    if hangs { #expect(Date().timeIntervalSince(started) < 8) }
     let status = plugin.status()
     #expect(status.state == .failed)
     #expect(status.lastError?.contains(expected) == true, "\(status.lastError ?? "no error")")
@@ -226,14 +227,16 @@ struct ExecAuthorityTests {
     _ = try polite.metrics(options: .null)
     var started = Date()
     polite.shutdown()
-    #expect(Date().timeIntervalSince(started) < 0.5)
+    // It exits on its own when its stdin closes, well before the 1 s grace and SIGTERM (generous bound under load).
+    #expect(Date().timeIntervalSince(started) < 1.0)
 
     let stubborn = try fixture.plugin(arguments: ["--mode", "ignore-stdin-eof"])
     _ = try stubborn.metrics(options: .null)
     started = Date()
     stubborn.shutdown()
     let elapsed = Date().timeIntervalSince(started)
-    #expect(elapsed >= 0.9 && elapsed < 1.8, "took \(elapsed) s")
+    // At least the 1 s grace before SIGTERM; the upper bound only catches a hang (the next step would be SIGKILL).
+    #expect(elapsed >= 0.9 && elapsed < 10, "took \(elapsed) s")
     #expect(stubborn.status().state == .stopped)
   }
 
@@ -323,19 +326,36 @@ struct ExecAuthorityTests {
     #expect(outcomes.all.count == 3)
   }
 
-  @Test("an error answer to a report settles it as refused, with the plugin's message")
-  func refusedReport() throws {
+  @Test(
+    "an error answer to a report is transient unless it says otherwise: data.retry, or a code saying the request was wrong",
+    arguments: [
+      ([], ReportOutcome.retry("the billing service refused the change to widgets", afterMilliseconds: nil)),
+      (
+        ["--report-retry-after-ms", "750"],
+        .retry("the billing service refused the change to widgets", afterMilliseconds: 750)
+      ),
+      (
+        ["--report-error-retry", "true", "--report-error-code", "-32602"],
+        .retry("the billing service refused the change to widgets", afterMilliseconds: nil)
+      ),
+      (["--report-error-retry", "false"], .refused("the billing service refused the change to widgets")),
+      (["--report-error-code", "-32602"], .refused("the billing service refused the change to widgets")),
+      (["--report-error-code", "-32600"], .refused("the billing service refused the change to widgets")),
+      (
+        ["--report-error-code", "-32603"],
+        .retry("the billing service refused the change to widgets", afterMilliseconds: nil)
+      ),
+    ] as [([String], ReportOutcome)])
+  func reportErrors(arguments: [String], expected: ReportOutcome) throws {
     let fixture = try ExecFixture()
-    let plugin = try fixture.plugin(arguments: ["--refuse-reports"])
+    let plugin = try fixture.plugin(arguments: ["--refuse-reports"] + arguments)
     defer { plugin.shutdown() }
     let outcomes = ReportOutcomes()
     plugin.onReportOutcome(outcomes.observer)
     let authority = try #require(try plugin.metrics(options: .null).first?.authority)
     #expect(authority.report(ReportedChange(seq: 1, delta: 4, key: "k1")) == .pending)
     let told = try outcomes.wait(count: 1)
-    #expect(
-      told == [.init(metric: "widgets", seq: 1, outcome: .refused("the billing service refused the change to widgets"))]
-    )
+    #expect(told == [.init(metric: "widgets", seq: 1, outcome: expected)])
     // The plugin keeps serving.
     #expect(try authority.read() == 7)
     #expect(plugin.status().state == .loaded)
@@ -398,19 +418,20 @@ struct ExecAuthorityTests {
     let fetches = fixture.directory.appendingPathComponent("fetches.jsonl")
     let reports = fixture.directory.appendingPathComponent("reports.jsonl")
     let plugin = try fixture.plugin(
-      arguments: ["--fetch-delay-ms", "1500"],
+      arguments: ["--fetch-delay-ms", "8000"],
       environment: ["FIXTURE_FETCHES": fetches.path, "FIXTURE_REPORTS": reports.path],
-      timeoutMs: 500, restartBaseMs: 20, restartCapMs: 40)
+      timeoutMs: 2000, restartBaseMs: 20, restartCapMs: 40)
     defer { plugin.shutdown() }
     let outcomes = ReportOutcomes()
     plugin.onReportOutcome(outcomes.observer)
     let authority = try #require(try plugin.metrics(options: .null).first?.authority)
-    // A read the program is slow to answer; the report is sent behind it and misses the program's end.
+    // A read the program is slow to answer (8 s against a 2 s timeout: generous either way on a loaded machine); the
+    // report is sent behind it and misses the program's end.
     let reading = DispatchGroup()
     DispatchQueue.global().async(group: reading) { _ = try? authority.read() }
     _ = try ExecFixture.waitForLines(in: fetches, count: 1)
     #expect(authority.report(ReportedChange(seq: 1, delta: 3)) == .pending)
-    let told = try outcomes.wait(count: 1)
+    let told = try outcomes.wait(count: 1, seconds: 30)
     // The fetch's deadline passes first; on a loaded machine the loop may notice the report's at the same look, so
     // the reason names either request. What matters: the report is lost, once, and never sent again.
     #expect(told.count == 1)
@@ -420,12 +441,12 @@ struct ExecAuthorityTests {
       return
     }
     #expect(
-      reason == "exec plugin fixture failed before acknowledging the report: did not answer metric/fetch within 500 ms"
+      reason == "exec plugin fixture failed before acknowledging the report: did not answer metric/fetch within 2000 ms"
         || reason
-          == "exec plugin fixture failed before acknowledging the report: did not answer metric/report within 500 ms",
+          == "exec plugin fixture failed before acknowledging the report: did not answer metric/report within 2000 ms",
       "\(reason)")
-    #expect(reading.wait(timeout: .now() + 5) == .success)
-    try ExecFixture.waitUntil { plugin.status().state == .loaded }
+    #expect(reading.wait(timeout: .now() + 30) == .success)
+    try ExecFixture.waitUntil(seconds: 30) { plugin.status().state == .loaded }
     plugin.shutdown()
     #expect(outcomes.all.count == 1)
     #expect(ExecFixture.lines(of: reports).isEmpty)
@@ -456,14 +477,14 @@ struct ExecAuthorityTests {
     }
   }
 
-  @Test("beyond the queue, the oldest held reports are lost; the rest are sent once the plugin is back")
-  func fullQueue() throws {
+  @Test("reports held while the plugin restarts are all kept, however many, and sent once it is back")
+  func heldReportsAreKept() throws {
     let fixture = try ExecFixture()
     let marker = fixture.directory.appendingPathComponent("first-run")
     let plugin = try fixture.plugin(
       arguments: [
         "--metric", "boom", "--metric", "widgets", "--crash-fetch", "boom", "--marker", marker.path,
-        "--restart-delay-ms", "1000",
+        "--restart-delay-ms", "300",
       ],
       restartBaseMs: 20, restartCapMs: 40)
     defer { plugin.shutdown() }
@@ -474,13 +495,78 @@ struct ExecAuthorityTests {
     #expect(plugin.status().state == .restarting)
     let count = 10_005
     for seq in 1...count { _ = authorities[1].report(ReportedChange(seq: UInt64(seq), delta: 1)) }
-    let reason = "exec plugin fixture had more than 10000 reports waiting to be sent"
-    #expect(
-      outcomes.all.prefix(5) == ArraySlice((1...5).map { .init(metric: "widgets", seq: $0, outcome: .lost(reason)) }))
+    let told = try outcomes.wait(count: count, seconds: 120)
+    #expect(told.count == count)
+    #expect(told.allSatisfy { $0.outcome == .accepted })
+    #expect(told.map(\.seq) == (1...UInt64(count)).map { $0 })
+  }
+
+  @Test("version 2: the plugin gets each change's labels, fields and cost in batches and answers each change")
+  func versionTwoReports() throws {
+    let fixture = try ExecFixture()
+    let reports = fixture.directory.appendingPathComponent("reports.jsonl")
+    let batches = fixture.directory.appendingPathComponent("batches.txt")
+    let plugin = try fixture.plugin(
+      arguments: ["--protocol-version", "2"],
+      environment: ["FIXTURE_REPORTS": reports.path, "FIXTURE_BATCHES": batches.path])
+    defer { plugin.shutdown() }
+    let outcomes = ReportOutcomes()
+    plugin.onReportOutcome(outcomes.observer)
+    let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+    #expect(plugin.connection.state.withLock { $0.protocolVersion } == 2)
+    let detail = ChangeDetail(fields: [1200, 350], cost: 0.0065, priced: true, events: 1)
+    _ = authority.report(
+      ReportedChange(
+        seq: 1, delta: 1550, key: "req-1", label: "gpt-4o", detail: detail,
+        labels: ["model": "gpt-4o", "provider": "openai"], fieldNames: ["input", "output"]))
+    let first = try ExecFixture.waitForLines(in: reports, count: 1)
+    let change = try #require(
+      try JSONSerialization.jsonObject(with: Data(first[0].utf8)) as? [String: Any])
+    #expect(change["metric"] as? String == "widgets")
+    #expect(change["seq"] as? Int == 1)
+    #expect(change["delta"] as? Int == 1550)
+    #expect(change["key"] as? String == "req-1")
+    #expect(change["labels"] as? [String: String] == ["model": "gpt-4o", "provider": "openai"])
+    #expect(change["fields"] as? [String: Int] == ["input": 1200, "output": 350])
+    #expect(change["cost"] as? Double == 0.0065)
+    #expect(try outcomes.wait(count: 1).map(\.outcome) == [.accepted])
+
+    // Many at once: sent in batches, each change answered on its own (a refused one among accepted ones).
+    let count = 2_000
+    for seq in 2...count {
+      _ = authority.report(
+        ReportedChange(seq: UInt64(seq), delta: 1, key: seq % 500 == 0 ? "refuse:\(seq)" : "k\(seq)"))
+    }
     let told = try outcomes.wait(count: count, seconds: 60)
     #expect(told.count == count)
-    #expect(told.dropFirst(5).allSatisfy { $0.outcome == .accepted })
-    #expect(told.map(\.seq) == (1...UInt64(count)).map { $0 })
+    #expect(told.map(\.seq).sorted() == (1...UInt64(count)).map { $0 })
+    for entry in told {
+      if entry.seq % 500 == 0 {
+        #expect(entry.outcome == .refused("change refuse:\(entry.seq) is refused"))
+      } else {
+        #expect(entry.outcome == .accepted)
+      }
+    }
+    let sizes = ExecFixture.lines(of: batches).compactMap { Int($0) }
+    #expect(sizes.reduce(0, +) == count)
+    #expect(sizes.allSatisfy { $0 >= 1 && $0 <= 256 })
+    // Fewer requests than changes: the ones waiting behind a full window went together.
+    #expect(sizes.count < count)
+  }
+
+  @Test("a version-1 program (no protocolVersion in its description) gets version-1 reports, without labels")
+  func versionOneStays() throws {
+    let fixture = try ExecFixture()
+    let reports = fixture.directory.appendingPathComponent("reports.jsonl")
+    let plugin = try fixture.plugin(arguments: [], environment: ["FIXTURE_REPORTS": reports.path])
+    defer { plugin.shutdown() }
+    let authority = try #require(try plugin.metrics(options: .null).first?.authority)
+    #expect(plugin.connection.state.withLock { $0.protocolVersion } == 1)
+    _ = authority.report(ReportedChange(seq: 1, delta: 3, key: "a", labels: ["model": "gpt-4o"]))
+    #expect(
+      try ExecFixture.waitForLines(in: reports, count: 1) == [
+        #"{"metric": "widgets", "seq": 1, "delta": 3, "key": "a"}"#
+      ])
   }
 
   // MARK: - The fixture as a small authority
@@ -523,7 +609,7 @@ struct ExecAuthorityTests {
     let fixture = try ExecFixture()
     for (flag, outcome) in [
       ("--lose-reports", ReportOutcome.accepted),
-      ("--refuse-reports", .refused("the billing service refused the change to widgets")),
+      ("--refuse-reports", .retry("the billing service refused the change to widgets", afterMilliseconds: nil)),
     ] {
       let state = fixture.directory.appendingPathComponent("state\(flag).json")
       try ExecFixture.replace(state, with: #"{"widgets": 3}"#)

@@ -23,7 +23,16 @@ Arguments:
                         and renamed into place. Tests play "another device wrote" by rewriting the file
                         (atomically too, by renaming)
   --lose-reports        answer metric/report with {} but apply nothing (a backend that loses the write)
-  --refuse-reports      answer metric/report with an error (code -32000) and apply nothing
+  --refuse-reports      answer metric/report with an error (code -32000, or --report-error-code) and apply nothing
+  --report-error-code N     the code of --refuse-reports' error
+  --report-error-retry B    add "data": {"retry": B} (true or false) to --refuse-reports' error
+  --report-retry-after-ms N add "retryAfterMs": N to the data of --refuse-reports' and --reports-down-file's errors
+  --reports-down-file PATH  while PATH exists, answer metric/report with a transient error (data.retry true) and
+                        apply nothing; once it is gone, reports are applied again
+  --reports-down-plain  --reports-down-file's error is a version-1 one: code -32000, no data.retry
+  --protocol-version N  answer plugin/describe with "protocolVersion": N; with 2, metric/report carries
+                        {"changes": [...]} and is answered {"results": [...]}, one entry per change, in order: a
+                        change whose key starts with "refuse:" gets a permanent error entry, the others {}
   --ignore-reports      never answer metric/report (a backend that is away; give the manifest a long timeoutMs)
   --dedupe-keys         with --state: apply a report whose key was already applied only once (the keys are kept in
                         the state file under "_keys"), as an authority that honours idempotency keys does
@@ -35,7 +44,8 @@ Arguments:
                         after the sleep
 Environment:
   FIXTURE_REPORTS       a file to which every metric/report's params are appended, one JSON object per line
-                        (refused and lost reports included)
+                        (refused and lost reports included); in version 2 one line per change
+  FIXTURE_BATCHES       a file to which the number of changes of each metric/report is appended, one per line
   FIXTURE_FETCHES       a file to which one line {"metric": NAME, "time": MS} is appended (and flushed) when each
                         metric/fetch arrives; MS is CLOCK_MONOTONIC in whole milliseconds
 """
@@ -61,6 +71,12 @@ parser.add_argument("--refuse-fetch")
 parser.add_argument("--state")
 parser.add_argument("--lose-reports", action="store_true")
 parser.add_argument("--refuse-reports", action="store_true")
+parser.add_argument("--report-error-code", type=int, default=-32000)
+parser.add_argument("--report-error-retry", choices=["true", "false"])
+parser.add_argument("--report-retry-after-ms", type=int)
+parser.add_argument("--reports-down-file")
+parser.add_argument("--reports-down-plain", action="store_true")
+parser.add_argument("--protocol-version", type=int)
 parser.add_argument("--ignore-reports", action="store_true")
 parser.add_argument("--dedupe-keys", action="store_true")
 parser.add_argument("--down-file")
@@ -132,6 +148,41 @@ def note_fetch(metric):
             fetches.flush()
 
 
+def report_error(metric):
+    """The error answering a whole metric/report, or None when its changes are to be applied."""
+    data = {}
+    if args.report_retry_after_ms is not None:
+        data["retryAfterMs"] = args.report_retry_after_ms
+    if args.reports_down_file and os.path.exists(args.reports_down_file):
+        if args.reports_down_plain:
+            return {"code": -32000, "message": "the billing service is unavailable"}
+        data["retry"] = True
+        return {"code": -32001, "message": "the billing service is unavailable", "data": data}
+    if args.refuse_reports:
+        if args.report_error_retry is not None:
+            data["retry"] = args.report_error_retry == "true"
+        error = {"code": args.report_error_code, "message": f"the billing service refused the change to {metric}"}
+        if data:
+            error["data"] = data
+        return error
+    return None
+
+
+def apply_change(change):
+    """Adds a reported change to the --state file (unless --lose-reports), honouring --dedupe-keys."""
+    if not args.state or args.lose_reports:
+        return
+    metric = change["metric"]
+    values = read_state()
+    keys = values.setdefault("_keys", []) if args.dedupe_keys else []
+    key = change.get("key")
+    if not (args.dedupe_keys and key is not None and key in keys):
+        values[metric] = stored_value(metric, values) + int(change["delta"])
+        if args.dedupe_keys and key is not None:
+            keys.append(key)
+    write_state(values)
+
+
 restarted = False
 if args.marker:
     restarted = os.path.exists(args.marker)
@@ -192,6 +243,8 @@ while True:
         }
         if args.source:
             described["sources"] = args.source
+        if args.protocol_version is not None:
+            described["protocolVersion"] = args.protocol_version
         answer(request, described)
         if args.mode == "crash-later" and not restarted:
             timer = threading.Timer(args.crash_after_ms / 1000, lambda: (log("crashing on purpose"), os._exit(5)))
@@ -217,25 +270,30 @@ while True:
             continue
         answer(request, {"value": value_of(metric)})
     elif method == "metric/report":
+        changes = params["changes"] if "changes" in params else [params]
         path = os.environ.get("FIXTURE_REPORTS")
         if path:
             with open(path, "a") as reports:
-                reports.write(json.dumps(params) + "\n")
+                for change in changes:
+                    reports.write(json.dumps(change) + "\n")
+        path = os.environ.get("FIXTURE_BATCHES")
+        if path:
+            with open(path, "a") as batches:
+                batches.write(f"{len(changes)}\n")
         if args.ignore_reports:
             continue
-        if args.refuse_reports:
-            refuse(request, -32000, f"the billing service refused the change to {params['metric']}")
+        error = report_error(changes[0]["metric"])
+        if error is not None:
+            send({"jsonrpc": "2.0", "id": request["id"], "error": error})
             continue
-        if args.state and not args.lose_reports:
-            metric = params["metric"]
-            values = read_state()
-            keys = values.setdefault("_keys", []) if args.dedupe_keys else []
-            key = params.get("key")
-            if not (args.dedupe_keys and key is not None and key in keys):
-                values[metric] = stored_value(metric, values) + int(params["delta"])
-                if args.dedupe_keys and key is not None:
-                    keys.append(key)
-            write_state(values)
-        answer(request, {})
+        results = []
+        for change in changes:
+            if str(change.get("key") or "").startswith("refuse:"):
+                results.append({"error": {"code": -32010, "message": f"change {change['key']} is refused",
+                                          "data": {"retry": False}}})
+                continue
+            apply_change(change)
+            results.append({})
+        answer(request, {"results": results} if "changes" in params else {})
     else:
         refuse(request, -32601, f"unknown method {method}")
