@@ -1,0 +1,130 @@
+/// usagectx's tables in a PostgreSQL database, in a schema of their own (`usagectx`), versioned by
+/// `usagectx.schema_version` and migrated forward by usagectx at connect time (under an advisory lock, so devices
+/// starting together migrate once).
+///
+/// - `accounts`: one row per person (`name`), with the tier; every transaction of changes locks its account's row
+///   first, so the totals it decides against are the committed state, whatever other devices do.
+/// - `counters`: running totals per account, metric, UTC day (`-1` for all time) and breakdown label (`''` for
+///   the metric's total); a period's total is the sum of its days.
+/// - `changes`: the change log (metric, amount, time, label, fields, cost, key, device), for history and audit.
+/// - `keys`: idempotency keys unique per account, with the answer given, in the same transaction as the change.
+/// - `apply(account, device, changes, answers)`: records a burst's changes and kept answers in one statement and
+///   notifies the account's channel (`usagectx_<account id>`, payload: the device) in the same transaction.
+enum PostgresSchema {
+  /// The schema version this build writes.
+  static let version = 1
+
+  /// Creates or migrates the schema; returns nothing, throws what PostgreSQL said.
+  static func migrate(_ connection: PostgresConnection) throws(PostgresError) {
+    try connection.run(
+      """
+      SET client_min_messages = warning;
+      SELECT pg_advisory_lock(727274);
+      CREATE SCHEMA IF NOT EXISTS usagectx;
+      CREATE TABLE IF NOT EXISTS usagectx.schema_version (version integer NOT NULL);
+      """)
+    defer { _ = try? connection.run("SELECT pg_advisory_unlock(727274)") }  // harmless: the lock also ends with the session
+    let rows = try connection.run("SELECT max(version) FROM usagectx.schema_version")
+    let current = rows.first?.rows.first?.first.flatMap { $0 }.flatMap { Int($0) } ?? 0
+    guard current <= version else {
+      throw PostgresError("the usagectx schema in this database is version \(current), newer than this build's \(version)")
+    }
+    if current < 1 { try connection.run("BEGIN;\n" + versionOne + "\nINSERT INTO usagectx.schema_version VALUES (1); COMMIT;") }
+  }
+
+  static let versionOne = """
+    CREATE TABLE usagectx.accounts (
+      id bigserial PRIMARY KEY,
+      name text NOT NULL UNIQUE,
+      tier text NOT NULL DEFAULT 'free',
+      created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE usagectx.counters (
+      account bigint NOT NULL REFERENCES usagectx.accounts(id),
+      metric text NOT NULL,
+      day bigint NOT NULL,
+      label text NOT NULL DEFAULT '',
+      used bigint NOT NULL DEFAULT 0,
+      PRIMARY KEY (account, metric, label, day)
+    );
+    CREATE TABLE usagectx.changes (
+      id bigserial PRIMARY KEY,
+      account bigint NOT NULL REFERENCES usagectx.accounts(id),
+      metric text NOT NULL,
+      delta bigint NOT NULL,
+      at bigint NOT NULL,
+      label text,
+      key text,
+      device text NOT NULL,
+      kind smallint NOT NULL DEFAULT 0,
+      fields bigint[],
+      cost double precision NOT NULL DEFAULT 0,
+      events bigint NOT NULL DEFAULT 1
+    );
+    CREATE INDEX changes_by_time ON usagectx.changes (account, metric, at);
+    CREATE TABLE usagectx.keys (
+      account bigint NOT NULL REFERENCES usagectx.accounts(id),
+      key text NOT NULL,
+      fingerprint text NOT NULL,
+      answer text,
+      at bigint NOT NULL,
+      PRIMARY KEY (account, key)
+    );
+    CREATE FUNCTION usagectx.apply(p_account bigint, p_device text, p_changes jsonb, p_answers jsonb, p_burst text)
+    RETURNS jsonb LANGUAGE plpgsql AS $$
+    DECLARE
+      c record;
+      d bigint;
+      n integer := 0;
+      skipped jsonb := '[]'::jsonb;
+      position integer := -1;
+    BEGIN
+      FOR c IN SELECT * FROM jsonb_to_recordset(p_changes) AS x(
+        metric text, delta bigint, at bigint, label text, key text, kind smallint, fields bigint[], cost double precision,
+        events bigint, replayed boolean, burst text)
+      LOOP
+        position := position + 1;
+        -- A change replayed from a device's outbox is applied once per key, whoever delivered it before; one of a
+        -- burst whose commit went unanswered, only if that burst did not commit.
+        IF c.replayed THEN
+          IF c.burst IS NOT NULL AND EXISTS (
+            SELECT 1 FROM usagectx.keys WHERE account = p_account AND key = c.burst) THEN
+            skipped := skipped || to_jsonb(position);
+            CONTINUE;
+          END IF;
+          INSERT INTO usagectx.keys (account, key, fingerprint, answer, at)
+            VALUES (p_account, c.key, '', NULL, c.at) ON CONFLICT DO NOTHING;
+          GET DIAGNOSTICS n = ROW_COUNT;
+          IF n = 0 THEN
+            skipped := skipped || to_jsonb(position);
+            CONTINUE;
+          END IF;
+        END IF;
+        d := floor(c.at / 86400000.0);
+        INSERT INTO usagectx.counters AS t (account, metric, day, label, used)
+          VALUES (p_account, c.metric, d, '', c.delta), (p_account, c.metric, -1, '', c.delta)
+          ON CONFLICT (account, metric, label, day) DO UPDATE SET used = t.used + excluded.used;
+        IF c.label IS NOT NULL THEN
+          INSERT INTO usagectx.counters AS t (account, metric, day, label, used)
+            VALUES (p_account, c.metric, d, c.label, c.delta)
+            ON CONFLICT (account, metric, label, day) DO UPDATE SET used = t.used + excluded.used;
+        END IF;
+        INSERT INTO usagectx.changes (account, metric, delta, at, label, key, device, kind, fields, cost, events)
+          VALUES (p_account, c.metric, c.delta, c.at, c.label, c.key, p_device, coalesce(c.kind, 0), c.fields,
+            coalesce(c.cost, 0), coalesce(c.events, 1));
+      END LOOP;
+      INSERT INTO usagectx.keys (account, key, fingerprint, answer, at)
+        SELECT p_account, a.key, a.fingerprint, a.answer, a.at
+        FROM jsonb_to_recordset(p_answers) AS a(key text, fingerprint text, answer text, at bigint)
+        ON CONFLICT (account, key) DO UPDATE SET fingerprint = excluded.fingerprint, answer = excluded.answer
+        WHERE usagectx.keys.answer IS NULL;
+      IF p_burst IS NOT NULL THEN
+        INSERT INTO usagectx.keys (account, key, fingerprint, answer, at)
+          VALUES (p_account, p_burst, 'burst', NULL, (extract(epoch FROM now()) * 1000)::bigint);
+      END IF;
+      PERFORM pg_notify('usagectx_' || p_account, p_device);
+      RETURN skipped;
+    END
+    $$;
+    """
+}
