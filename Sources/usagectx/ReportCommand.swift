@@ -50,6 +50,15 @@ struct ReportCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Output format.", valueName: "table|json|csv"))
   var format: String = "table"
 
+  @Option(
+    help: ArgumentHelp(
+      "Read every device's usage from this PostgreSQL database instead of the state directory (also USAGECTX_AUTHORITY).",
+      valueName: "postgres://…"))
+  var authority: String?
+
+  @Option(help: ArgumentHelp("The account in the --authority database (default: \"default\").", valueName: "name"))
+  var account: String?
+
   enum Format: String {
     case table, json, csv
   }
@@ -67,6 +76,12 @@ struct ReportCommand: ParsableCommand {
     if let start, let end, end <= start {
       throw Self.fail("--until (\(end)) must be after --since (\(start))")
     }
+    if let url = authority ?? getenv("USAGECTX_AUTHORITY").map({ String(cString: $0) }).flatMap({ $0.isEmpty ? nil : $0 }) {
+      let rows = try Self.sharedRows(url: url, account: account ?? "default", metric: metric, start, end, grouping)
+      try printReport(rows, format, grouping: grouping)
+      return
+    }
+    if account != nil { throw Self.fail("--account needs --authority (or USAGECTX_AUTHORITY)") }
     let environment = ["XDG_STATE_HOME", "HOME"].reduce(into: [String: String]()) { values, name in
       values[name] = getenv(name).map { String(cString: $0) }
     }
@@ -89,6 +104,11 @@ struct ReportCommand: ParsableCommand {
     } catch {
       throw Self.fail("\(error)")
     }
+    try printReport(rows, format, grouping: grouping)
+  }
+
+  /// Prints `rows` in `format`.
+  private func printReport(_ rows: [HistoryRow], _ format: Format, grouping: HistoryGrouping) throws {
     let text =
       switch format {
       case .table: Self.table(rows, grouping: grouping)
