@@ -38,7 +38,19 @@ final class SharedWatcher {
     held = context.metricNames.indices.filter { context.authority(ofMetric: $0) is LedgerAuthority }
     wasOnline = ledger.isOnline
     if !wasOnline { logger.warning("\(ledger.lastError ?? "PostgreSQL cannot be reached"); answering offline") }
+    showKnownTotals()
     rewatch()
+  }
+
+  /// Starts the held metrics from the ledger's totals (the account's last known totals and the changes not yet
+  /// delivered), so a session that starts while PostgreSQL is away shows them, not zero, until a read succeeds.
+  private func showKnownTotals() {
+    let now = SystemWallClock().now()
+    for index in held {
+      let ticket = context.beginRead(metric: index)
+      let start = context.descriptor(at: index).period.start(containing: now)
+      _ = context.acceptReading(ticket, value: ledger.total(metric: context.metricNames[index], since: start))
+    }
   }
 
   /// Lets `service` name the device that moved a metric in `usage/drift`.

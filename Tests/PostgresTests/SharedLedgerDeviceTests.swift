@@ -1,0 +1,93 @@
+import Foundation
+import Ledger
+import Postgres
+import Testing
+import TestSupport
+import UsageCore
+
+/// The shared ledger against a real PostgreSQL: two devices on one account, keys across devices, the outbox of a
+/// device that was offline.
+@Suite(
+  "Shared ledger", .serialized,
+  .enabled(if: ThrowawayPostgres.available, Comment(rawValue: ThrowawayPostgres.unavailable ?? "")))
+struct SharedLedgerDeviceTests {
+  static func local() throws -> DurableLedger {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("usagectx-pg-\(UUID().uuidString)").path
+    return try DurableLedger(store: try LedgerStore(directory: directory))
+  }
+
+  static func open(_ url: String, _ account: String, local: DurableLedger? = nil) throws -> SharedLedger {
+    SharedLedger(local: try local ?? Self.local(), url: url, account: account, device: "test", session: UUID().uuidString)
+  }
+
+  static let now = SystemWallClock().now()
+
+  @Test("a commit on one device is seen by the other after its notification, with the device named")
+  func twoDevices() throws {
+    let postgres = try ThrowawayPostgres.shared()
+    let account = ThrowawayPostgres.account()
+    let first = try Self.open(postgres.url, account)
+    let second = try Self.open(postgres.url, account)
+    #expect(first.isOnline && second.isOnline)
+    try first.begin(touching: ["requests"], keys: [])
+    first.record(RecordedChange(metric: "requests", delta: 4, at: Self.now))
+    #expect(first.answeringAuthority == "postgres")
+    try first.commit()
+    #expect(first.total(metric: "requests", since: nil) == 4)
+    // The notification is on the second device's socket once it is readable.
+    var descriptor = pollfd(fd: second.socket, events: Int16(POLLIN), revents: 0)
+    #expect(poll(&descriptor, 1, 10_000) == 1)
+    let (moved, sources) = second.absorbOthers()
+    #expect(moved == ["requests"])
+    #expect(sources == ["test"])
+    #expect(second.total(metric: "requests", since: nil) == 4)
+  }
+
+  @Test("a key kept by one device is found by the other in the burst's first round trip")
+  func keysAcrossDevices() throws {
+    let postgres = try ThrowawayPostgres.shared()
+    let account = ThrowawayPostgres.account()
+    let first = try Self.open(postgres.url, account)
+    let second = try Self.open(postgres.url, account)
+    try first.begin(touching: ["requests"], keys: ["k"])
+    #expect(try first.keptAnswer("k") == nil)
+    first.record(RecordedChange(metric: "requests", delta: 1, at: Self.now, key: "k"))
+    first.keep(KeptAnswer(key: "k", fingerprint: "f", answer: Array(#"{"used":1}"#.utf8), at: Self.now.milliseconds))
+    try first.commit()
+    try second.begin(touching: ["requests"], keys: ["k"])
+    let kept = try second.keptAnswer("k")
+    #expect(kept?.fingerprint == "f")
+    #expect(kept?.answer == Array(#"{"used":1}"#.utf8))
+    try second.commit()
+  }
+
+  @Test("changes made offline wait in the local outbox and are delivered once, by the next session online")
+  func offlineThenDelivered() throws {
+    let postgres = try ThrowawayPostgres.shared()
+    let account = ThrowawayPostgres.account()
+    let local = try Self.local()
+    let unreachable = "postgresql:///postgres?host=/nonexistent-usagectx&user=postgres"
+    do {
+      let offline = try Self.open(unreachable, account, local: local)
+      #expect(!offline.isOnline)
+      try offline.begin(touching: ["requests"], keys: [])
+      #expect(offline.answeringAuthority == "offline")
+      offline.record(RecordedChange(metric: "requests", delta: 2, at: Self.now))
+      offline.record(RecordedChange(metric: "requests", delta: 3, at: Self.now, key: "client-key"))
+      try offline.commit()
+      #expect(offline.undeliveredCount == 2)
+      #expect(throws: AuthorityError.self) { try offline.read(metric: "requests", since: nil) }
+    }
+    // A later session on the same device, with PostgreSQL reachable: it starts from the outbox and delivers it.
+    let online = try Self.open(postgres.url, account, local: local)
+    #expect(online.undeliveredCount == 2)
+    #expect(online.total(metric: "requests", since: nil) == 5)
+    try online.deliverWaiting()
+    #expect(online.undeliveredCount == 0)
+    #expect(try online.read(metric: "requests", since: nil) == 5)
+    // Delivered once: another device reads 5, and the local outbox is empty.
+    let other = try Self.open(postgres.url, account)
+    #expect(other.total(metric: "requests", since: nil) == 5)
+    #expect(try local.waitingInOutbox().isEmpty)
+  }
+}
