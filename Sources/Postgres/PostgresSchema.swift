@@ -74,45 +74,52 @@ enum PostgresSchema {
     RETURNS jsonb LANGUAGE plpgsql AS $$
     DECLARE
       c record;
-      d bigint;
-      n integer := 0;
+      n integer;
       skipped jsonb := '[]'::jsonb;
-      position integer := -1;
     BEGIN
-      FOR c IN SELECT * FROM jsonb_to_recordset(p_changes) AS x(
-        metric text, delta bigint, at bigint, label text, key text, kind smallint, fields bigint[], cost double precision,
-        events bigint, replayed boolean, burst text)
+      -- Changes replayed from a device's outbox, each applied once per key, whoever delivered it before; one of a
+      -- burst whose commit went unanswered, only if that burst did not commit. Their positions are skipped below.
+      FOR c IN
+        SELECT e.position - 1 AS position, e.value->>'key' AS key, e.value->>'burst' AS burst,
+          (e.value->>'at')::bigint AS at
+        FROM jsonb_array_elements(p_changes) WITH ORDINALITY AS e(value, position)
+        WHERE (e.value->>'replayed')::boolean IS TRUE
       LOOP
-        position := position + 1;
-        -- A change replayed from a device's outbox is applied once per key, whoever delivered it before; one of a
-        -- burst whose commit went unanswered, only if that burst did not commit.
-        IF c.replayed THEN
-          IF c.burst IS NOT NULL AND EXISTS (
-            SELECT 1 FROM usagectx.keys WHERE account = p_account AND key = c.burst) THEN
-            skipped := skipped || to_jsonb(position);
-            CONTINUE;
-          END IF;
-          INSERT INTO usagectx.keys (account, key, fingerprint, answer, at)
-            VALUES (p_account, c.key, '', NULL, c.at) ON CONFLICT DO NOTHING;
-          GET DIAGNOSTICS n = ROW_COUNT;
-          IF n = 0 THEN
-            skipped := skipped || to_jsonb(position);
-            CONTINUE;
-          END IF;
+        IF c.burst IS NOT NULL AND EXISTS (
+          SELECT 1 FROM usagectx.keys WHERE account = p_account AND key = c.burst) THEN
+          skipped := skipped || to_jsonb(c.position);
+          CONTINUE;
         END IF;
-        d := floor(c.at / 86400000.0);
-        INSERT INTO usagectx.counters AS t (account, metric, day, label, used)
-          VALUES (p_account, c.metric, d, '', c.delta), (p_account, c.metric, -1, '', c.delta)
-          ON CONFLICT (account, metric, label, day) DO UPDATE SET used = t.used + excluded.used;
-        IF c.label IS NOT NULL THEN
-          INSERT INTO usagectx.counters AS t (account, metric, day, label, used)
-            VALUES (p_account, c.metric, d, c.label, c.delta)
-            ON CONFLICT (account, metric, label, day) DO UPDATE SET used = t.used + excluded.used;
+        INSERT INTO usagectx.keys (account, key, fingerprint, answer, at)
+          VALUES (p_account, c.key, '', NULL, c.at) ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n = 0 THEN
+          skipped := skipped || to_jsonb(c.position);
         END IF;
-        INSERT INTO usagectx.changes (account, metric, delta, at, label, key, device, kind, fields, cost, events)
-          VALUES (p_account, c.metric, c.delta, c.at, c.label, c.key, p_device, coalesce(c.kind, 0), c.fields,
-            coalesce(c.cost, 0), coalesce(c.events, 1));
       END LOOP;
+      -- Every other change, set-based: one log row each, and each counter moved once per metric, day and label
+      -- (updating one row many times in a transaction would cost more for every version before it).
+      WITH x AS (
+        SELECT r.*
+        FROM jsonb_array_elements(p_changes) WITH ORDINALITY AS e(value, position),
+          jsonb_to_record(e.value) AS r(metric text, delta bigint, at bigint, label text, key text, kind smallint,
+            fields bigint[], cost double precision, events bigint)
+        WHERE NOT skipped @> to_jsonb(e.position - 1)
+      ), logged AS (
+        INSERT INTO usagectx.changes (account, metric, delta, at, label, key, device, kind, fields, cost, events)
+        SELECT p_account, metric, delta, at, label, key, p_device, coalesce(kind, 0), fields, coalesce(cost, 0),
+          coalesce(events, 1)
+        FROM x
+      )
+      INSERT INTO usagectx.counters AS t (account, metric, day, label, used)
+      SELECT p_account, g.metric, g.day, g.label, sum(g.delta)
+      FROM (
+        SELECT metric, floor(at / 86400000.0)::bigint AS day, '' AS label, delta FROM x
+        UNION ALL SELECT metric, -1, '', delta FROM x
+        UNION ALL SELECT metric, floor(at / 86400000.0)::bigint, label, delta FROM x WHERE label IS NOT NULL
+      ) AS g
+      GROUP BY g.metric, g.day, g.label
+      ON CONFLICT (account, metric, label, day) DO UPDATE SET used = t.used + excluded.used;
       INSERT INTO usagectx.keys (account, key, fingerprint, answer, at)
         SELECT p_account, a.key, a.fingerprint, a.answer, a.at
         FROM jsonb_to_recordset(p_answers) AS a(key text, fingerprint text, answer text, at bigint)
