@@ -27,8 +27,11 @@ public final class SharedLedger: UsageLedger {
     var totals: [String: RunningTotals] = [:]
     /// The account's committed totals as last read or written (what the kept readings persist).
     var remote: [String: RunningTotals] = [:]
-    /// Changes made while offline, not yet delivered (in the local outbox).
-    var undelivered: [RecordedChange] = []
+    /// Changes made while offline, not yet delivered (in the local outbox), and their sums per metric.
+    var undelivered: [RecordedChange] = [] {
+      didSet { undeliveredSums = undelivered.reduce(into: [:]) { $0[$1.metric, default: 0] &+= $1.delta } }
+    }
+    var undeliveredSums: [String: Int64] = [:]
     /// Changes recorded since the last commit.
     var pending: [RecordedChange] = []
     var answers: [KeptAnswer] = []
@@ -89,11 +92,13 @@ public final class SharedLedger: UsageLedger {
     }
     state.totals = state.remote
     do throws(LedgerError) {
+      var undelivered: [RecordedChange] = []
       for entry in try local.waitingInOutbox() where entry.metric.hasPrefix(outboxPrefix) {
         let change = OutboxCoding.change(entry)
-        state.undelivered.append(change)
+        undelivered.append(change)
         state.totals[change.metric, default: RunningTotals()].add(change.delta, on: RunningTotals.day(change.at))
       }
+      state.undelivered = undelivered
     } catch {
       state.lastError = "the local outbox could not be read: \(error)"
     }
@@ -472,6 +477,10 @@ public final class SharedLedger: UsageLedger {
   }
 
   public var authorityName: String { "postgres" }
+
+  public func unconfirmed(metric: String) -> Int64 {
+    state.withLock { $0.undeliveredSums[metric] ?? 0 }
+  }
 
   public var answeringAuthority: String? {
     state.withLock { state in

@@ -20,6 +20,8 @@ public struct LedgerAuthority: Authority {
     try ledger.read(metric: metric, since: period.start(containing: clock.now()))
   }
 
+  public var unconfirmed: Int64 { ledger.unconfirmed(metric: metric) }
+
   public func committed(at time: Timestamp) -> CommittedTotal? {
     ledger.committed(metric: metric, since: period.start(containing: time), at: time)
   }

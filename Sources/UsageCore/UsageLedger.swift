@@ -50,6 +50,9 @@ public protocol UsageLedger: Sendable {
   /// The authority an answer to a change names (`"postgres"`, or `"offline"` while it was decided without it); `nil`
   /// (the default) leaves it out.
   var answeringAuthority: String? { get }
+  /// The metric's changes this ledger holds that its authority has not confirmed (made offline, not delivered yet);
+  /// 0 by default.
+  func unconfirmed(metric: String) -> Int64
 }
 
 extension UsageLedger {
@@ -60,6 +63,8 @@ extension UsageLedger {
   public var authorityName: String { "local ledger" }
 
   public var answeringAuthority: String? { nil }
+
+  public func unconfirmed(metric: String) -> Int64 { 0 }
 
   public func begin(touching metrics: Set<String>, keys: [String]) throws(CommitError) {
     try begin(touching: metrics)

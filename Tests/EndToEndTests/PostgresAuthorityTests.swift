@@ -157,6 +157,8 @@ struct PostgresAuthorityTests {
     #expect(acknowledged == Int64(2 * total + 1))
     let snapshot = try device.call("usage/get", ["metrics": ["requests"]])
     #expect(snapshot["metrics"]?["requests"]?["sync"]?["state"] == "error")
+    let unconfirmed = try #require(snapshot["metrics"]?["requests"]?["sync"]?["unconfirmed"]?.int)
+    #expect(unconfirmed >= Int64(total), "the changes answered offline are unconfirmed: \(snapshot.jsonText)")
     #expect(snapshot["metrics"]?["requests"]?["used"] == .int(acknowledged))
     // The device restarts while PostgreSQL is still down: it shows the last known usage and its offline changes.
     device.closeInput()
