@@ -101,6 +101,52 @@ def usagectx(binary, url, account, increments, clients):
     return increments * clients / elapsed
 
 
+def convergence(binary, url, account, changes):
+    """Two devices on one account: the delay from one device's answer to an increment to the other's `usage/changed`
+    showing it (NOTIFY, then a read of the counters), in milliseconds, sorted."""
+    config = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    config.write('{"refresh": {"intervalMs": null, "mutationDebounceMs": 3600000}}')
+    config.close()
+    states = [tempfile.mkdtemp(prefix="usagectx-bench-pg-") for _ in range(2)]
+    writer, watcher = (subprocess.Popen([binary, "--authority", url, "--account", account, "--state", state,
+                                         "--config", config.name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, bufsize=0) for state in states)
+
+    def lines(process):
+        buffer = b""
+        while True:
+            while b"\n" not in buffer:
+                chunk = process.stdout.read1(65536) if hasattr(process.stdout, "read1") else os.read(
+                    process.stdout.fileno(), 65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            line, buffer = buffer.split(b"\n", 1)
+            yield line
+
+    watcher.stdin.write(b'{"jsonrpc":"2.0","id":0,"method":"usage/subscribe","params":{"metrics":["requests"]}}\n')
+    watched = lines(watcher)
+    next(watched)
+    written = lines(writer)
+    delays = []
+    for n in range(1, changes + 1):
+        writer.stdin.write(b'{"jsonrpc":"2.0","id":%d,"method":"usage/increment","params":{"metric":"requests"}}\n' % n)
+        next(written)
+        answered = time.monotonic()
+        for line in watched:
+            if b'"usage/changed"' in line and b'"used":%d,' % n in line:
+                delays.append((time.monotonic() - answered) * 1000)
+                break
+        time.sleep(0.02)
+    for process in (writer, watcher):
+        process.stdin.close()
+        process.wait()
+    os.unlink(config.name)
+    for state in states:
+        shutil.rmtree(state, ignore_errors=True)
+    return sorted(delays)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "usagectx"))
@@ -128,6 +174,7 @@ def main():
                 print("stored %d, sent %d" % (stored, args.increments * args.clients), file=sys.stderr)
                 failed = True
             theirs.append(pgbench(url, args.seconds, args.clients))
+        delays = convergence(args.binary, url, "bench-converge-%d" % os.getpid(), 200)
         ours.sort()
         theirs.sort()
         print("| Measurement (%d connection%s) | pgbench `UPDATE … RETURNING` | usagectx | usagectx/pgbench |"
@@ -136,6 +183,12 @@ def main():
         for name, pick in (("best", -1), ("median", len(ours) // 2)):
             print("| Increments/s, %s of %d | %.0f | %.0f | %.2f |"
                   % (name, args.runs, theirs[pick], ours[pick], ours[pick] / theirs[pick]))
+        print()
+        print("| Convergence: one device's answer to the other's `usage/changed` (ms, %d changes) | usagectx |"
+              % len(delays))
+        print("|---|--:|")
+        for name, position in (("p50", len(delays) // 2), ("p99", int(len(delays) * 0.99)), ("max", -1)):
+            print("| %s | %.1f |" % (name, delays[position]))
     finally:
         if directory:
             subprocess.run([SCRIPT, "stop", directory], check=False)
