@@ -505,6 +505,21 @@ public final class SharedLedger: UsageLedger {
     }
   }
 
+  /// Writes the account's tier (`usage/setTier`), when PostgreSQL is reachable; other devices take it at their next
+  /// start. Returns whether it was written.
+  @discardableResult
+  public func keepTier(_ tier: String) -> Bool {
+    do throws(PostgresError) {
+      try withConnection { (connection: PostgresConnection, account: Int64) throws(PostgresError) in
+        try connection.run("UPDATE usagectx.accounts SET tier = \(connection.literal(tier)) WHERE id = \(account)")
+      }
+      state.withLock { $0.tier = tier }
+      return true
+    } catch {
+      return false
+    }
+  }
+
   // MARK: - Other devices
 
   /// Takes the notifications that arrived and, when another device committed, reads the account's counters

@@ -218,6 +218,7 @@ public final class UsageService {
       let params = try Params(request, allowed: ["tier"])
       let tier = try tierParam(params)
       let crossings = context.setTier(tier)
+      sharedLedger?.keepTier(tier.rawValue)
       result.snapshot(context.snapshot())
       crossings.forEach(announce)
     }

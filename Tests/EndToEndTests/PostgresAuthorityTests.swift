@@ -206,5 +206,9 @@ struct PostgresAuthorityTests {
     let history = try device.call("usage/history", ["metric": "tokens", "groupBy": "model"])
     #expect(history["rows"] == [["metric": "tokens", "group": "gpt-4o", "total": 300, "changes": 2]])
     #expect(try Self.used(device, "tokens") == 300)
+    // The tier is the account's: set on one device, another starts in it.
+    #expect(try device.call("usage/setTier", ["tier": "pro"])["tier"] == "pro")
+    let later = try Self.device(postgres.url, account, config: config)
+    #expect(try later.call("usage/get", ["metrics": ["tokens"]])["tier"] == "pro")
   }
 }
