@@ -48,7 +48,7 @@ public final class SharedLedger: UsageLedger {
     var burstNumber: Int64 = 0
   }
 
-  private let state: Mutex<State>
+  let state: Mutex<State>
   /// The local ledger: offline store, this device's history, kept totals and outbox.
   public let local: DurableLedger
   private let url: String
@@ -156,7 +156,7 @@ public final class SharedLedger: UsageLedger {
     }
   }
 
-  private func goOffline(_ state: inout State, _ error: PostgresError) {
+  func goOffline(_ state: inout State, _ error: PostgresError) {
     state.connection = nil
     state.online = false
     state.lastError = error.message
@@ -167,26 +167,33 @@ public final class SharedLedger: UsageLedger {
 
   /// Reads the account's counters (of `metrics`, or all) over the last month and all time, and sets the totals from
   /// them; metrics whose committed totals moved are noted for ``absorbOthers()``.
-  private func fetch(_ state: inout State, metrics: Set<String>?, transactionPrefix: String = "") throws(PostgresError) {
+  func fetch(_ state: inout State, metrics: Set<String>?) throws(PostgresError) {
     guard let connection = state.connection else { return }
-    let today = RunningTotals.day(clock.now())
+    let results = try connection.run(countersQuery(connection, account: state.account, metrics: metrics))
+    take(&state, counters: results.last, metrics: metrics)
+  }
+
+  /// The statement reading the account's counters of `metrics` (all when `nil`) over the last month and all time.
+  private func countersQuery(_ connection: PostgresConnection, account: Int64, metrics: Set<String>?) -> String {
     var filter = ""
     if let metrics {
-      filter = " AND metric IN (" + metrics.map { connection.literal($0) }.joined(separator: ",") + ")"
-      if metrics.isEmpty { filter = " AND false" }
+      filter =
+        metrics.isEmpty ? " AND false" : " AND metric IN (\(metrics.map { connection.literal($0) }.joined(separator: ",")))"
     }
-    let results = try connection.run(
-      transactionPrefix
-        + "SELECT metric, day, used FROM usagectx.counters WHERE account = \(state.account) AND label = ''"
-        + " AND (day = -1 OR day >= \(today - 32))\(filter)")
+    return "SELECT metric, day, used FROM usagectx.counters WHERE account = \(account) AND label = ''"
+      + " AND (day = -1 OR day >= \(RunningTotals.day(clock.now()) - 32))\(filter)"
+  }
+
+  /// Sets the account's committed totals of `metrics` (all read, and all known, when `nil`) from the rows of
+  /// ``countersQuery(_:account:metrics:)``; the totals shown add the changes not delivered or not committed yet.
+  private func take(_ state: inout State, counters: PostgresRows?, metrics: Set<String>?) {
     var fetched: [String: RunningTotals] = [:]
-    for row in results.last?.rows ?? [] {
+    for row in counters?.rows ?? [] {
       guard let metric = row[0], let day = row[1].flatMap({ Int64($0) }), let used = row[2].flatMap({ Int64($0) })
       else { continue }
       fetched[metric, default: RunningTotals()].set(used, day: day == -1 ? nil : day)
     }
-    let names = metrics ?? Set(fetched.keys).union(state.remote.keys)
-    for metric in names {
+    for metric in metrics ?? Set(fetched.keys).union(state.remote.keys) {
       let now = fetched[metric] ?? RunningTotals()
       if state.remote[metric] ?? RunningTotals() != now { state.movedByOthers.insert(metric) }
       state.remote[metric] = now
@@ -203,7 +210,7 @@ public final class SharedLedger: UsageLedger {
 
   /// Keeps the account's totals of `metrics` in the local ledger (written with its next commit), so that a restart
   /// while PostgreSQL is away starts from them.
-  private func keepRemote(_ state: inout State, metrics: some Sequence<String>) {
+  func keepRemote(_ state: inout State, metrics: some Sequence<String>) {
     let now = clock.now()
     for metric in metrics {
       guard let totals = state.remote[metric] else { continue }
@@ -267,52 +274,21 @@ public final class SharedLedger: UsageLedger {
       }
       do throws(PostgresError) {
         // One round trip: the lock, the keys and the counters.
-        let before = state.movedByOthers
-        try fetchInTransaction(&state, connection: connection, prefix: prefix, metrics: touched, keyed: !keys.isEmpty)
-        // What moved under the lock was written by another device: noted for the watcher like a notification.
-        _ = before
+        let results = try connection.run(prefix + countersQuery(connection, account: state.account, metrics: touched))
+        if let tier = results.first?.rows.first?[0] { state.tier = tier }
+        if !keys.isEmpty, results.count >= 3 {
+          for row in results[1].rows {
+            guard let key = row[0], let fingerprint = row[1], let answer = row[2], let at = row[3].flatMap({ Int64($0) })
+            else { continue }
+            state.prefetched[key] = KeptAnswer(key: key, fingerprint: fingerprint, answer: Array(answer.utf8), at: at)
+          }
+        }
+        take(&state, counters: results.last, metrics: touched)
         state.prefetchedKeys = Set(keys)
         state.online = true
       } catch {
         goOffline(&state, error)
       }
-    }
-  }
-
-  private func fetchInTransaction(
-    _ state: inout State, connection: PostgresConnection, prefix: String, metrics: Set<String>, keyed: Bool
-  ) throws(PostgresError) {
-    let today = RunningTotals.day(clock.now())
-    let filter = metrics.isEmpty ? "false" : "metric IN (" + metrics.map { connection.literal($0) }.joined(separator: ",") + ")"
-    let results = try connection.run(
-      prefix + "SELECT metric, day, used FROM usagectx.counters WHERE account = \(state.account) AND label = ''"
-        + " AND (day = -1 OR day >= \(today - 32)) AND \(filter)")
-    if let tier = results.first?.rows.first?[0] { state.tier = tier }
-    if keyed, results.count >= 3 {
-      for row in results[1].rows {
-        guard let key = row[0], let fingerprint = row[1], let answer = row[2], let at = row[3].flatMap({ Int64($0) })
-        else { continue }
-        state.prefetched[key] = KeptAnswer(key: key, fingerprint: fingerprint, answer: Array(answer.utf8), at: at)
-      }
-    }
-    var fetched: [String: RunningTotals] = [:]
-    for row in results.last?.rows ?? [] {
-      guard let metric = row[0], let day = row[1].flatMap({ Int64($0) }), let used = row[2].flatMap({ Int64($0) })
-      else { continue }
-      fetched[metric, default: RunningTotals()].set(used, day: day == -1 ? nil : day)
-    }
-    for metric in metrics {
-      let now = fetched[metric] ?? RunningTotals()
-      if state.remote[metric] ?? RunningTotals() != now { state.movedByOthers.insert(metric) }
-      state.remote[metric] = now
-      var total = now
-      for change in state.undelivered where change.metric == metric {
-        total.add(change.delta, on: RunningTotals.day(change.at))
-      }
-      for change in state.pending where change.metric == metric {
-        total.add(change.delta, on: RunningTotals.day(change.at))
-      }
-      state.totals[metric] = total
     }
   }
 
@@ -486,73 +462,5 @@ public final class SharedLedger: UsageLedger {
     state.withLock { state in
       (state.inTransaction ? state.online : state.connection != nil) ? "postgres" : "offline"
     }
-  }
-
-  /// Runs `body` with the connection and the account's id, outside a burst's transaction; throws while offline.
-  func withConnection<R: Sendable>(
-    _ body: (PostgresConnection, Int64) throws(PostgresError) -> R
-  ) throws(PostgresError) -> R {
-    try state.withLock { (state: inout State) throws(PostgresError) -> R in
-      guard let connection = state.connection, !state.inTransaction else {
-        throw PostgresError(state.lastError ?? "PostgreSQL cannot be reached")
-      }
-      do throws(PostgresError) {
-        return try body(connection, state.account)
-      } catch {
-        if !connection.isUp { goOffline(&state, error) }
-        throw error
-      }
-    }
-  }
-
-  /// Writes the account's tier (`usage/setTier`), when PostgreSQL is reachable; other devices take it at their next
-  /// start. Returns whether it was written.
-  @discardableResult
-  public func keepTier(_ tier: String) -> Bool {
-    do throws(PostgresError) {
-      try withConnection { (connection: PostgresConnection, account: Int64) throws(PostgresError) in
-        try connection.run("UPDATE usagectx.accounts SET tier = \(connection.literal(tier)) WHERE id = \(account)")
-      }
-      state.withLock { $0.tier = tier }
-      return true
-    } catch {
-      return false
-    }
-  }
-
-  // MARK: - Other devices
-
-  /// Takes the notifications that arrived and, when another device committed, reads the account's counters
-  /// again. Returns the metrics whose totals moved since the last call (also those found by a transaction), and the
-  /// devices that notified. A lost connection takes the ledger offline.
-  public func absorbOthers(readAnyway: Bool = false) -> (metrics: Set<String>, sources: Set<String>) {
-    state.withLock { state in
-      guard !state.inTransaction else { return ([], []) }
-      var sources = Set<String>()
-      guard let connection = state.connection else { return ([], []) }
-      do throws(PostgresError) {
-        for notice in try connection.notifications() {
-          let parts = notice.payload.split(separator: " ", maxSplits: 1)
-          if parts.count == 2, parts[1] == session[...] { continue }
-          sources.insert(parts.first.map(String.init) ?? notice.payload)
-        }
-        if !sources.isEmpty || readAnyway {
-          try fetch(&state, metrics: nil)
-        }
-      } catch {
-        goOffline(&state, error)
-      }
-      let moved = state.movedByOthers
-      state.movedByOthers = []
-      if !moved.isEmpty { keepRemote(&state, metrics: moved) }
-      return (moved, sources)
-    }
-  }
-
-  /// Delivers the outbox now (a transaction of its own), when online and anything waits.
-  public func deliverWaiting() throws(CommitError) {
-    guard state.withLock({ $0.connection != nil && !$0.undelivered.isEmpty && !$0.inTransaction }) else { return }
-    try begin(touching: [], keys: [])
-    try commit()
   }
 }
