@@ -182,6 +182,22 @@ struct PostgresAuthorityTests {
     #expect(next["used"] == .int(acknowledged + 1))
   }
 
+  @Test("an unreachable PostgreSQL: changes answered offline, the metric in error; --no-state is refused")
+  func unreachableAndNoState() throws {
+    let unreachable = "postgresql:///postgres?host=/nonexistent-usagectx&user=postgres"
+    let config = try Self.config()
+    let device = try Self.device(unreachable, ThrowawayPostgres.account(), config: config)
+    let answer = try device.call("usage/increment", ["metric": "requests", "amount": 2])
+    #expect(answer["authority"] == "offline")
+    #expect(answer["used"] == 2)
+    let requests = try device.call("usage/get", ["metrics": ["requests"]])["metrics"]?["requests"]
+    #expect(requests?["sync"]?["state"] == "error")
+    #expect(requests?["sync"]?["unconfirmed"] == 2)
+    let refused = try OneShotCommand.run(["call", "usage/get", "--no-state", "--authority", unreachable])
+    #expect(refused.status == 2)
+    #expect(refused.stderr.contains("--authority needs a state directory"), "\(refused.stderr)")
+  }
+
   @Test("usagectx call on two devices, then report --authority and usage/history: every device's changes")
   func callAndReport() throws {
     let postgres = try ThrowawayPostgres.shared()
