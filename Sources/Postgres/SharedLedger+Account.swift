@@ -26,7 +26,7 @@ extension SharedLedger {
   @discardableResult
   public func keepTier(_ tier: String) -> Bool {
     do throws(PostgresError) {
-      try withConnection { (connection: PostgresConnection, account: Int64) throws(PostgresError) in
+      _ = try withConnection { (connection: PostgresConnection, account: Int64) throws(PostgresError) in
         try connection.run("UPDATE usagectx.accounts SET tier = \(connection.literal(tier)) WHERE id = \(account)")
       }
       state.withLock { $0.tier = tier }
