@@ -130,7 +130,7 @@ struct ServeOptions: ParsableArguments {
       return nil
     }
     guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") || url.contains("=") else {
-      throw ValidationError("--authority must be a postgres:// URL or a libpq connection string, not \(url)")
+      throw ValidationError("--authority must be a postgres:// URL or a libpq connection string")
     }
     return UsageConfiguration.SharedAuthority(url: url, account: account ?? configured?.account)
   }
