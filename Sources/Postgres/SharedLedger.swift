@@ -61,6 +61,10 @@ public final class SharedLedger: UsageLedger {
   private let clock: any WallClock
   private let backoff: Backoff
   static let outboxPrefix = "postgres:"
+
+  /// Whether an entry of the local outbox is a change waiting for PostgreSQL (the shared ledger delivers those; the
+  /// outbox of exec plugins leaves them alone).
+  public static func holds(_ entry: OutboxEntry) -> Bool { entry.metric.hasPrefix(outboxPrefix) }
   static let readingPrefix = "postgres:"
 
   /// Opens the account `account` at `url` over `local`; connects at once when it can (a failure leaves the ledger

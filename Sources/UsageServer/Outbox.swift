@@ -1,5 +1,6 @@
 import Ledger
 import Logging
+import Postgres
 import RefreshScheduler
 import UsageCore
 
@@ -62,7 +63,7 @@ final class Outbox {
       return
     }
     if !entries.isEmpty { logger.notice("sending again \(entries.count) changes an earlier session left in the outbox") }
-    for var entry in entries {
+    for var entry in entries where !SharedLedger.holds(entry) {
       guard let index = context.index(ofMetric: entry.metric), remote[entry.metric] != nil else {
         logger.warning("outbox: \(entry.metric) has no remote authority now; its change \(entry.key) waits")
         continue
@@ -81,7 +82,7 @@ final class Outbox {
   /// After a commit: sends what it wrote; changes whose commit failed are settled (they never happened).
   func afterCommit(_ context: UsageContext) {
     let (posted, failed) = ledger.takePosted()
-    for entry in posted { send(entry) }
+    for entry in posted where !SharedLedger.holds(entry) { send(entry) }
     for entry in failed {
       if let index = context.index(ofMetric: entry.metric) { context.settle(metric: index, seq: entry.seq) }
     }
