@@ -148,7 +148,15 @@ public final class SharedLedger: UsageLedger {
       }
       state.account = id
       state.tier = row[1]
-      try connection.run("LISTEN usagectx_\(id)")
+      // Answers are kept 24 hours, like the local ledger's; the keys usagectx made (a burst's, a change delivered from
+      // an outbox) 30 days, longer than any outbox waits in practice.
+      let now = clock.now().milliseconds
+      try connection.run(
+        """
+        LISTEN usagectx_\(id);
+        DELETE FROM usagectx.keys WHERE account = \(id) AND (
+          (answer IS NOT NULL AND at < \(now - KeptAnswer.retention)) OR (answer IS NULL AND at < \(now - 30 * 86_400_000)));
+        """)
       state.connection = connection
       state.attempt = 0
       state.lastError = nil

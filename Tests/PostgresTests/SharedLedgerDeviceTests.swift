@@ -61,6 +61,26 @@ struct SharedLedgerDeviceTests {
     try second.commit()
   }
 
+  @Test("answers older than 24 hours are forgotten when a device connects; recent ones stay")
+  func oldKeysForgotten() throws {
+    let postgres = try ThrowawayPostgres.shared()
+    let account = ThrowawayPostgres.account()
+    _ = try Self.open(postgres.url, account)
+    let connection = try PostgresConnection(url: postgres.url)
+    let day: Int64 = 86_400_000
+    try connection.run(
+      """
+      INSERT INTO usagectx.keys (account, key, fingerprint, answer, at)
+      SELECT id, 'old', 'f', '{}', \(Self.now.milliseconds - 2 * day) FROM usagectx.accounts WHERE name = '\(account)';
+      INSERT INTO usagectx.keys (account, key, fingerprint, answer, at)
+      SELECT id, 'recent', 'f', '{}', \(Self.now.milliseconds - day / 2) FROM usagectx.accounts WHERE name = '\(account)';
+      """)
+    _ = try Self.open(postgres.url, account)
+    let rows = try connection.run(
+      "SELECT key FROM usagectx.keys k JOIN usagectx.accounts a ON a.id = k.account WHERE a.name = '\(account)'")
+    #expect(rows.last?.rows.map { $0[0] } == ["recent"])
+  }
+
   @Test("changes made offline wait in the local outbox and are delivered once, by the next session online")
   func offlineThenDelivered() throws {
     let postgres = try ThrowawayPostgres.shared()
