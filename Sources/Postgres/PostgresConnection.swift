@@ -10,6 +10,8 @@ import Glibc
 /// - Important: Not thread-safe: one owner uses it (the session's loop thread).
 public final class PostgresConnection {
   private let handle: OpaquePointer
+  /// Notifications libpq read while a statement ran (the socket holds no more of them), until ``notifications()``.
+  private var queued: [(channel: String, payload: String)] = []
 
   /// Connects to `url` (a `postgres://` URL or a libpq connection string); fails within `timeoutSeconds`.
   public init(url: String, timeoutSeconds: Int = 3) throws(PostgresError) {
@@ -53,6 +55,7 @@ public final class PostgresConnection {
         }
       }
     }
+    takeQueued()
     if let failure { throw failure }
     if PQstatus(handle) != CONNECTION_OK { throw PostgresError(Self.errorMessage(handle)) }
     return results
@@ -62,12 +65,19 @@ public final class PostgresConnection {
   /// Throws when the connection was lost.
   public func notifications() throws(PostgresError) -> [(channel: String, payload: String)] {
     guard PQconsumeInput(handle) == 1 else { throw PostgresError(Self.errorMessage(handle)) }
-    var received: [(String, String)] = []
+    takeQueued()
+    defer { queued = [] }
+    return queued
+  }
+
+  /// Whether notifications arrived while a statement ran: the socket will not say so, so the owner asks.
+  public var hasQueuedNotifications: Bool { !queued.isEmpty }
+
+  private func takeQueued() {
     while let notice = PQnotifies(handle) {
-      received.append((String(cString: notice.pointee.relname), String(cString: notice.pointee.extra)))
+      queued.append((String(cString: notice.pointee.relname), String(cString: notice.pointee.extra)))
       PQfreemem(notice)
     }
-    return received
   }
 
   /// `text` as an SQL string literal, quoted by libpq for this connection.

@@ -5,7 +5,8 @@
 /// - `accounts`: one row per person (`name`), with the tier; every transaction of changes locks its account's row
 ///   first, so the totals it decides against are the committed state, whatever other devices do.
 /// - `counters`: running totals per account, metric, UTC day (`-1` for all time) and breakdown label (`''` for
-///   the metric's total); a period's total is the sum of its days.
+///   the metric's total), with up to four field totals, cost, events and unpriced changes; a period's total is the
+///   sum of its days.
 /// - `changes`: the change log (metric, amount, time, label, fields, cost, key, device), for history and audit.
 /// - `keys`: idempotency keys unique per account, with the answer given, in the same transaction as the change.
 /// - `apply(account, device, changes, answers)`: records a burst's changes and kept answers in one statement and
@@ -45,6 +46,13 @@ enum PostgresSchema {
       day bigint NOT NULL,
       label text NOT NULL DEFAULT '',
       used bigint NOT NULL DEFAULT 0,
+      f1 bigint NOT NULL DEFAULT 0,
+      f2 bigint NOT NULL DEFAULT 0,
+      f3 bigint NOT NULL DEFAULT 0,
+      f4 bigint NOT NULL DEFAULT 0,
+      cost double precision NOT NULL DEFAULT 0,
+      events bigint NOT NULL DEFAULT 0,
+      unpriced bigint NOT NULL DEFAULT 0,
       PRIMARY KEY (account, metric, label, day)
     );
     CREATE TABLE usagectx.changes (
@@ -103,7 +111,7 @@ enum PostgresSchema {
         SELECT r.*
         FROM jsonb_array_elements(p_changes) WITH ORDINALITY AS e(value, position),
           jsonb_to_record(e.value) AS r(metric text, delta bigint, at bigint, label text, key text, kind smallint,
-            fields bigint[], cost double precision, events bigint)
+            fields bigint[], cost double precision, events bigint, priced boolean)
         WHERE NOT skipped @> to_jsonb(e.position - 1)
       ), logged AS (
         INSERT INTO usagectx.changes (account, metric, delta, at, label, key, device, kind, fields, cost, events)
@@ -111,15 +119,25 @@ enum PostgresSchema {
           coalesce(events, 1)
         FROM x
       )
-      INSERT INTO usagectx.counters AS t (account, metric, day, label, used)
-      SELECT p_account, g.metric, g.day, g.label, sum(g.delta)
+      , y AS (
+        SELECT metric, floor(at / 86400000.0)::bigint AS day, label, delta, coalesce(fields[1], 0) AS f1,
+          coalesce(fields[2], 0) AS f2, coalesce(fields[3], 0) AS f3, coalesce(fields[4], 0) AS f4,
+          coalesce(cost, 0) AS cost, CASE WHEN fields IS NULL THEN 0 ELSE coalesce(events, 1) END AS events,
+          CASE WHEN priced IS FALSE THEN 1 ELSE 0 END AS unpriced
+        FROM x
+      )
+      INSERT INTO usagectx.counters AS t (account, metric, day, label, used, f1, f2, f3, f4, cost, events, unpriced)
+      SELECT p_account, g.metric, g.day, g.label, sum(g.delta), sum(g.f1), sum(g.f2), sum(g.f3), sum(g.f4),
+        sum(g.cost), sum(g.events), sum(g.unpriced)
       FROM (
-        SELECT metric, floor(at / 86400000.0)::bigint AS day, '' AS label, delta FROM x
-        UNION ALL SELECT metric, -1, '', delta FROM x
-        UNION ALL SELECT metric, floor(at / 86400000.0)::bigint, label, delta FROM x WHERE label IS NOT NULL
+        SELECT metric, day, '' AS label, delta, f1, f2, f3, f4, cost, events, unpriced FROM y
+        UNION ALL SELECT metric, -1, '', delta, f1, f2, f3, f4, cost, events, unpriced FROM y
+        UNION ALL SELECT metric, day, label, delta, f1, f2, f3, f4, cost, events, unpriced FROM y WHERE label IS NOT NULL
       ) AS g
       GROUP BY g.metric, g.day, g.label
-      ON CONFLICT (account, metric, label, day) DO UPDATE SET used = t.used + excluded.used;
+      ON CONFLICT (account, metric, label, day) DO UPDATE SET used = t.used + excluded.used, f1 = t.f1 + excluded.f1,
+        f2 = t.f2 + excluded.f2, f3 = t.f3 + excluded.f3, f4 = t.f4 + excluded.f4, cost = t.cost + excluded.cost,
+        events = t.events + excluded.events, unpriced = t.unpriced + excluded.unpriced;
       INSERT INTO usagectx.keys (account, key, fingerprint, answer, at)
         SELECT p_account, a.key, a.fingerprint, a.answer, a.at
         FROM jsonb_to_recordset(p_answers) AS a(key text, fingerprint text, answer text, at bigint)

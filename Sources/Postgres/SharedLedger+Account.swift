@@ -38,6 +38,11 @@ extension SharedLedger {
 
   // MARK: - Other devices
 
+  /// Whether notifications arrived while a statement of this device ran; ``absorbOthers(readAnyway:)`` takes them.
+  public var hasNotificationsWaiting: Bool {
+    state.withLock { $0.connection?.hasQueuedNotifications ?? false }
+  }
+
   /// Takes the notifications that arrived and, when another device committed, reads the account's counters
   /// again. Returns the metrics whose totals moved since the last call (also those found by a transaction), and the
   /// devices that notified. A lost connection takes the ledger offline.

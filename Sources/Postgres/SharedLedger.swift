@@ -254,10 +254,6 @@ public final class SharedLedger: UsageLedger {
     }
   }
 
-  public func breakdown(metric: String, since start: Timestamp?) -> [BreakdownTotal] {
-    local.breakdown(metric: metric, since: start)
-  }
-
   public func baselines(metric: String, since start: Timestamp?) -> [BreakdownTotal] {
     local.baselines(metric: metric, since: start)
   }

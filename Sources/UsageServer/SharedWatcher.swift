@@ -75,11 +75,20 @@ final class SharedWatcher {
       look(readAnyway: true)
     }
     noticeConnection()
+    lookIfNotified()
   }
 
   /// After a burst: a commit may have lost or found the connection.
   func afterBurst() {
     noticeConnection()
+    lookIfNotified()
+  }
+
+  /// Looks when notifications arrived while this device's own statements ran (libpq took them off the socket, so
+  /// the loop's poll will not say so).
+  private func lookIfNotified() {
+    // A look runs statements too, during which more may arrive; each look takes what arrived before it.
+    for _ in 0..<8 where ledger.hasNotificationsWaiting { look(readAnyway: false) }
   }
 
   private func cameBack() {
@@ -113,7 +122,10 @@ final class SharedWatcher {
     if watchedSocket >= 0 { server.unwatch(descriptor: watchedSocket) }
     watchedSocket = socket
     guard socket >= 0 else { return }
-    server.watch(descriptor: socket) { [unowned self] in look(readAnyway: false) }
+    server.watch(descriptor: socket) { [unowned self] in
+      look(readAnyway: false)
+      lookIfNotified()
+    }
   }
 
   /// Takes the notifications in and reads again the metrics another device moved.
@@ -124,6 +136,8 @@ final class SharedWatcher {
     let source = sources.sorted().joined(separator: ", ")
     for metric in moved { lastSource[metric] = source.isEmpty ? "postgres" : source }
     logger.debug("\(moved.sorted().joined(separator: ", ")) moved by \(source.isEmpty ? "another device" : source)")
+    // Their fields, cost and breakdown, summed over every device.
+    context.restoreDetail(moved)
     synchronizer.readNow(moved.compactMap { context.index(ofMetric: $0) })
   }
 }

@@ -70,6 +70,13 @@ struct PostgresAuthorityTests {
     let drift = try Self.notification(second, "usage/drift") { $0["metric"] == "requests" && $0["authoritative"] == 5 }
     #expect(drift["source"]?.string?.isEmpty == false, "usage/drift names the device: \(drift.jsonText)")
     try Self.notification(second, "usage/changed") { $0["metrics"]?["requests"]?["used"] == 5 }
+    // A model's tokens reach the other device with their fields and breakdown.
+    _ = try second.call("usage/subscribe", ["metrics": ["tokens"]])
+    _ = try first.call(
+      "usage/increment", ["metric": "tokens", "input": 70, "output": 30, "labels": ["model": "gpt-4o"]])
+    try Self.notification(second, "usage/changed") {
+      $0["metrics"]?["tokens"]?["used"] == 100 && $0["metrics"]?["tokens"]?["byModel"]?["gpt-4o"]?["input"] == 70
+    }
     // And back.
     _ = try first.call("usage/subscribe", ["metrics": ["requests"]])
     #expect(try second.call("usage/increment", ["metric": "requests", "amount": 3])["used"] == 8)
@@ -221,7 +228,13 @@ struct PostgresAuthorityTests {
     let device = try Self.device(postgres.url, account, config: config)
     let history = try device.call("usage/history", ["metric": "tokens", "groupBy": "model"])
     #expect(history["rows"] == [["metric": "tokens", "group": "gpt-4o", "total": 300, "changes": 2]])
-    #expect(try Self.used(device, "tokens") == 300)
+    // The fields, cost and breakdown are the account's too, summed over both devices.
+    let tokens = try #require(try device.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"])
+    #expect(tokens["used"] == 300)
+    #expect(tokens["input"] == 200)
+    #expect(tokens["output"] == 100)
+    #expect(tokens["byModel"]?["gpt-4o"]?["used"] == 300)
+    #expect(tokens["byModel"]?["gpt-4o"]?["events"] == 2)
     // The tier is the account's: set on one device, another starts in it.
     #expect(try device.call("usage/setTier", ["tier": "pro"])["tier"] == "pro")
     let later = try Self.device(postgres.url, account, config: config)
