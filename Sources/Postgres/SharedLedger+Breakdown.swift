@@ -48,14 +48,23 @@ extension SharedLedger {
       """)
     var total: BreakdownTotal?
     var labelled: [BreakdownTotal] = []
+    // Changes that could not be priced: the total's beyond the labelled ones' are the unlabelled changes'.
+    var unpriced: Int64 = 0
     for row in results.last?.rows ?? [] {
       func int(_ column: Int) -> Int64 { row[column].flatMap { Int64($0) } ?? 0 }
       let entry = BreakdownTotal(
         label: row[0], amount: int(1), fields: (2..<6).map(int), cost: row[6].flatMap { Double($0) } ?? 0,
         priced: int(7) == 0, events: int(8))
-      if entry.label == "" { total = entry } else { labelled.append(entry) }
+      if entry.label == "" {
+        total = entry
+        unpriced &+= int(7)
+      } else {
+        labelled.append(entry)
+        unpriced &-= int(7)
+      }
     }
     guard var rest = total else { return labelled }
+    rest.priced = unpriced == 0
     for entry in labelled {
       rest.amount &-= entry.amount
       for index in rest.fields.indices { rest.fields[index] &-= entry.fields[index] }

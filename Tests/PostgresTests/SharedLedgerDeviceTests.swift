@@ -61,6 +61,37 @@ struct SharedLedgerDeviceTests {
     try second.commit()
   }
 
+  @Test("the breakdown is summed over every device: per label, and what has none")
+  func breakdownAcrossDevices() throws {
+    let postgres = try ThrowawayPostgres.shared()
+    let account = ThrowawayPostgres.account()
+    let first = try Self.open(postgres.url, account)
+    let second = try Self.open(postgres.url, account)
+    for (ledger, input) in [(first, Int64(10)), (second, Int64(20))] {
+      try ledger.begin(touching: ["tokens"], keys: [])
+      ledger.record(
+        RecordedChange(
+          metric: "tokens", delta: input + 5, at: Self.now, label: "gpt-4o",
+          detail: ChangeDetail(fields: [input, 5], cost: 0.5, priced: true, events: 1)))
+      ledger.record(
+        RecordedChange(
+          metric: "tokens", delta: 3, at: Self.now, detail: ChangeDetail(fields: [3, 0], cost: 0, priced: false)))
+      try ledger.commit()
+    }
+    let third = try Self.open(postgres.url, account)
+    let totals = third.breakdown(metric: "tokens", since: nil)
+    let model = try #require(totals.first { $0.label == "gpt-4o" })
+    #expect(model.amount == 40)
+    #expect(model.fields == [30, 10, 0, 0])
+    #expect(model.cost == 1.0)
+    #expect(model.events == 2)
+    #expect(model.priced)
+    let unlabelled = try #require(totals.first { $0.label == nil })
+    #expect(unlabelled.amount == 6)
+    #expect(unlabelled.fields == [6, 0, 0, 0])
+    #expect(unlabelled.events == 2)
+  }
+
   @Test("answers older than 24 hours are forgotten when a device connects; recent ones stay")
   func oldKeysForgotten() throws {
     let postgres = try ThrowawayPostgres.shared()
