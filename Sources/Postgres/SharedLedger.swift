@@ -34,17 +34,23 @@ public final class SharedLedger: UsageLedger {
     var undeliveredSums: [String: Int64] = [:]
     /// Changes recorded since the last commit.
     var pending: [RecordedChange] = []
+    /// Answers kept under idempotency keys since the last commit.
     var answers: [KeptAnswer] = []
     /// Answers found in the database for the burst's keys.
     var prefetched: [String: KeptAnswer] = [:]
+    /// The keys looked up for the burst (a key among them not found is unused).
     var prefetchedKeys: Set<String> = []
     /// Whether the open transaction is PostgreSQL's (else the burst is offline).
     var online = false
     var inTransaction = false
+    /// Why PostgreSQL could not be reached or refused, while offline.
     var lastError: String?
+    /// Consecutive failed connections, and when the next one may be tried (milliseconds since the epoch).
     var attempt = 0
     var nextAttempt: Int64 = 0
+    /// Metrics whose committed totals another device moved, since ``absorbOthers(readAnyway:)`` last took them.
     var movedByOthers: Set<String> = []
+    /// Numbers this session's bursts, for the keys usagectx makes (`usagectx:SESSION:BURST`).
     var burstNumber: Int64 = 0
   }
 
@@ -65,6 +71,7 @@ public final class SharedLedger: UsageLedger {
   /// Whether an entry of the local outbox is a change waiting for PostgreSQL (the shared ledger delivers those; the
   /// outbox of exec plugins leaves them alone).
   public static func holds(_ entry: OutboxEntry) -> Bool { entry.metric.hasPrefix(outboxPrefix) }
+  /// The local ledger's kept readings of the account's totals: `postgres:METRIC@DAY` (`-1` for all time).
   static let readingPrefix = "postgres:"
 
   /// Opens the account `account` at `url` over `local`; connects at once when it can (a failure leaves the ledger
@@ -277,7 +284,7 @@ public final class SharedLedger: UsageLedger {
       if !keys.isEmpty {
         prefix +=
           "SELECT key, fingerprint, answer, at FROM usagectx.keys WHERE account = \(state.account)"
-          + " AND answer IS NOT NULL AND at >= \(clock.now().milliseconds - KeptAnswer.retention) AND key IN ("
+          + " AND at >= \(clock.now().milliseconds - KeptAnswer.retention) AND key IN ("
           + keys.map { connection.literal($0) }.joined(separator: ",") + ");\n"
       }
       do throws(PostgresError) {
@@ -286,9 +293,11 @@ public final class SharedLedger: UsageLedger {
         if let tier = results.first?.rows.first?[0] { state.tier = tier }
         if !keys.isEmpty, results.count >= 3 {
           for row in results[1].rows {
-            guard let key = row[0], let fingerprint = row[1], let answer = row[2], let at = row[3].flatMap({ Int64($0) })
-            else { continue }
-            state.prefetched[key] = KeptAnswer(key: key, fingerprint: fingerprint, answer: Array(answer.utf8), at: at)
+            // A key delivered from an outbox without its answer is used all the same: its fingerprint ('') matches no
+            // request, so a repeat is refused rather than counted twice.
+            guard let key = row[0], let fingerprint = row[1], let at = row[3].flatMap({ Int64($0) }) else { continue }
+            state.prefetched[key] = KeptAnswer(
+              key: key, fingerprint: fingerprint, answer: Array((row[2] ?? "null").utf8), at: at)
           }
         }
         take(&state, counters: results.last, metrics: touched)

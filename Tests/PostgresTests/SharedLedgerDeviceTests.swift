@@ -112,6 +112,22 @@ struct SharedLedgerDeviceTests {
     #expect(rows.last?.rows.map { $0[0] } == ["recent"])
   }
 
+  @Test("a key delivered from an outbox without its answer still counts as used")
+  func keyWithoutAnswer() throws {
+    let postgres = try ThrowawayPostgres.shared()
+    let account = ThrowawayPostgres.account()
+    let ledger = try Self.open(postgres.url, account)
+    try PostgresConnection(url: postgres.url).run(
+      """
+      INSERT INTO usagectx.keys (account, key, fingerprint, answer, at)
+      SELECT id, 'delivered', '', NULL, \(Self.now.milliseconds) FROM usagectx.accounts WHERE name = '\(account)'
+      """)
+    try ledger.begin(touching: ["requests"], keys: ["delivered"])
+    let kept = try #require(try ledger.keptAnswer("delivered"))
+    #expect(kept.fingerprint == "")
+    try ledger.commit()
+  }
+
   @Test("changes made offline wait in the local outbox and are delivered once, by the next session online")
   func offlineThenDelivered() throws {
     let postgres = try ThrowawayPostgres.shared()
