@@ -45,6 +45,11 @@ let package = Package(
       name: "CSQLite", pkgConfig: "sqlite3",
       providers: [.apt(["libsqlite3-dev"]), .yum(["sqlite-devel"]), .brew(["sqlite"])]
     ),
+    // The PostgreSQL client library, for the shared authority.
+    .systemLibrary(
+      name: "CLibPQ", pkgConfig: "libpq",
+      providers: [.apt(["libpq-dev"]), .yum(["libpq-devel"]), .brew(["libpq"])]
+    ),
     // Linux system interfaces Glibc does not export (eventfd, signalfd).
     .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
     // JSON values over Jansson (parse, read) and a direct JSON writer.
@@ -68,13 +73,17 @@ let package = Package(
     ),
     // The durable ledger: an SQLite database in the state directory (schema, migrations, group commits).
     .target(name: "Ledger", dependencies: ["CSQLite", "UsageCore"], swiftSettings: swiftSettings),
+    // The PostgreSQL authority: an account's usage shared by every device, over the durable ledger as offline store.
+    .target(
+      name: "Postgres", dependencies: ["CLibPQ", "Ledger", "UsageCore", "JSON", "RefreshScheduler"],
+      swiftSettings: swiftSettings),
     // When to refresh each metric: triggers, debounce, throttle, single flight, backoff. Knows no JSON-RPC.
     .target(name: "RefreshScheduler", swiftSettings: swiftSettings),
     // The usage service: JSON-RPC methods mapped onto the usage context.
     .target(
       name: "UsageServer",
       dependencies: [
-        "UsageCore", "JSONRPC", "JSON", "PluginHost", "RefreshScheduler", "Ledger",
+        "UsageCore", "JSONRPC", "JSON", "PluginHost", "RefreshScheduler", "Ledger", "Postgres",
         .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings
@@ -102,7 +111,7 @@ let package = Package(
     .executableTarget(
       name: "usagectx",
       dependencies: [
-        "UsageServer", "UsageCore", "JSONRPC", "JSON", "PluginHost", "Ledger", "Faces",
+        "UsageServer", "UsageCore", "JSONRPC", "JSON", "PluginHost", "Ledger", "Faces", "Postgres",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -141,6 +150,9 @@ let package = Package(
     ),
     .testTarget(name: "FacesTests", dependencies: ["Faces", "JSON", "UsageCore", "Ledger"], swiftSettings: swiftSettings),
     .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "PostgresTests", dependencies: ["Postgres", "Ledger", "UsageCore", "TestSupport"],
+      swiftSettings: swiftSettings),
     .testTarget(
       name: "EndToEndTests",
       dependencies: ["JSON", "TestSupport"],

@@ -106,6 +106,21 @@ public final class StdioServer {
     return poll(&descriptor, 1, 0) == 1 && descriptor.revents & Int16(POLLIN) != 0
   }
 
+  /// Other descriptors the loop polls beside its input (a database connection's socket), each with what to run when it
+  /// is readable (or hung up). Watching a descriptor again replaces its handler.
+  private var watched: [(descriptor: Int32, onReadable: () -> Void)] = []
+
+  /// Polls `descriptor` in the loop from now on and runs `onReadable` on the loop thread whenever it is readable.
+  public func watch(descriptor: Int32, onReadable: @escaping () -> Void) {
+    unwatch(descriptor: descriptor)
+    watched.append((descriptor, onReadable))
+  }
+
+  /// Stops polling `descriptor`.
+  public func unwatch(descriptor: Int32) {
+    watched.removeAll { $0.descriptor == descriptor }
+  }
+
   /// Runs `job` on the loop thread soon. Safe from any thread.
   public func post(_ job: @escaping JobQueue.Job) {
     jobs.post(job)
@@ -125,6 +140,8 @@ public final class StdioServer {
         pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
         pollfd(fd: jobs.wakeFD, events: Int16(POLLIN), revents: 0),
       ]
+      let others = watched
+      for other in others { descriptors.append(pollfd(fd: other.descriptor, events: Int16(POLLIN), revents: 0)) }
       let ready = poll(&descriptors, nfds_t(descriptors.count), pollTimeout())
       if ready < 0 && errno != EINTR {
         logger.error("poll failed: errno \(errno)")
@@ -135,6 +152,7 @@ public final class StdioServer {
         stopping = true
       }
       if descriptors[2].revents != 0 { runPostedJobs() }
+      for (position, other) in others.enumerated() where descriptors[3 + position].revents != 0 { other.onReadable() }
       if descriptors[0].revents != 0 { inputOpen = readBurst() }
       checkPartialFrame()
       checkWatchedProcess()

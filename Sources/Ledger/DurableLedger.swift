@@ -159,6 +159,20 @@ public final class DurableLedger: UsageLedger {
     }
   }
 
+  /// Abandons the open transaction and everything recorded since the last commit (their totals are taken back), for
+  /// a ledger that wraps this one and whose own commit was refused.
+  public func rollBack() {
+    state.withLock { state in
+      for change in state.batch.changes { Self.add(change, to: &state, sign: -1) }
+      let delivered = state.batch.delivered
+      let readings = state.batch.readings
+      state.batch.removeAll()
+      state.batch.delivered = delivered
+      state.batch.readings = readings
+      state.store.rollBack()
+    }
+  }
+
   public func keptAnswer(_ key: String) throws(CommitError) -> KeptAnswer? {
     let now = clock.now().milliseconds
     return try state.withLock { (state: inout State) throws(CommitError) -> KeptAnswer? in

@@ -26,12 +26,18 @@ public protocol Authority: Sendable {
   /// sources only read from time to time: their changes are decided against the last reading plus the changes it
   /// does not include yet.
   func committed(at time: Timestamp) -> CommittedTotal?
+
+  /// Changes the source holds but has not confirmed yet on its own (a shared ledger's changes made offline, waiting
+  /// to be delivered), counted in `sync.unconfirmed` besides those in flight. Default 0.
+  var unconfirmed: Int64 { get }
 }
 
 extension Authority {
   public var isRemote: Bool { false }
 
   public func committed(at time: Timestamp) -> CommittedTotal? { nil }
+
+  public var unconfirmed: Int64 { 0 }
 
   /// A source that is only read: the change is already where the source looks (the file was written).
   public func report(_ change: ReportedChange) -> ReportReceipt { .recorded }

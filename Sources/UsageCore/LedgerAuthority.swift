@@ -13,12 +13,14 @@ public struct LedgerAuthority: Authority {
     self.clock = clock
   }
 
-  public var name: String { "local ledger" }
+  public var name: String { ledger.authorityName }
 
   /// The total over the current period; negative when more was taken than recorded (the display clamps it).
   public func read() throws(AuthorityError) -> Int64 {
-    ledger.total(metric: metric, since: period.start(containing: clock.now()))
+    try ledger.read(metric: metric, since: period.start(containing: clock.now()))
   }
+
+  public var unconfirmed: Int64 { ledger.unconfirmed(metric: metric) }
 
   public func committed(at time: Timestamp) -> CommittedTotal? {
     ledger.committed(metric: metric, since: period.start(containing: time), at: time)

@@ -202,7 +202,8 @@ struct MetricRecord {
       fields: descriptor.fields.isEmpty ? [] : zip(descriptor.fields, fieldTotals).map { ($0, $1) },
       cost: descriptor.currency == nil ? nil : cost, currency: descriptor.currency,
       breakdownName: descriptor.breakdownName,
-      breakdown: breakdown, unpriced: unpriced, error: error, sync: sync, unconfirmed: reconciliation.unsettledSum)
+      breakdown: breakdown, unpriced: unpriced, error: error, sync: sync,
+      unconfirmed: reconciliation.unsettledSum.saturatingAdd(authority?.unconfirmed ?? 0))
   }
 }
 

@@ -25,6 +25,8 @@ public struct UsageConfiguration: Sendable, Equatable {
   public var plugins: [String: ConfigValue] = [:]
   /// Refresh settings for every metric, by member.
   public var refresh: [String: ConfigValue] = [:]
+  /// The shared authority (`authority.postgres`), when one is configured.
+  public var sharedAuthority: SharedAuthority?
 
   public init() {}
 
@@ -63,6 +65,8 @@ public struct UsageConfiguration: Sendable, Equatable {
         for (name, section) in sections { plugins[name] = section }
       case "refresh":
         try Self.merge(refresh: member, into: &refresh, path: "config.refresh")
+      case "authority":
+        sharedAuthority = try Self.authority(member, over: sharedAuthority)
       default:
         throw .invalidField(field: "config.\(key)", reason: "is not a known setting")
       }

@@ -24,6 +24,9 @@ public protocol UsageLedger: Sendable {
   /// Opens the transaction of a batch of changes to `metrics`; what another process committed to them meanwhile is
   /// read first. Throws when the ledger cannot be written now (locked by another process past the timeout, full).
   func begin(touching metrics: Set<String>) throws(CommitError)
+  /// ``begin(touching:)`` for a burst whose changes carry these idempotency keys: a ledger in another place
+  /// (PostgreSQL) looks them up in the same round trip. By default the keys are looked up one by one.
+  func begin(touching metrics: Set<String>, keys: [String]) throws(CommitError)
   /// Writes everything recorded since the last commit in one transaction (the one ``begin(touching:)`` opened, or
   /// a new one). On failure nothing of it is kept: the totals are taken back and the error says why.
   func commit() throws(CommitError)
@@ -39,9 +42,34 @@ public protocol UsageLedger: Sendable {
   func keepReading(metric: String, value: Int64, at time: Timestamp)
   /// The readings kept by ``keepReading(metric:value:at:)``, by metric.
   func lastReadings() -> [String: (value: Int64, at: Timestamp)]
+  /// The metric's total for a reading of the authority (``total(metric:since:)`` by default); a ledger in another
+  /// place throws while it cannot be reached, so the metric shows the error.
+  func read(metric: String, since start: Timestamp?) throws(AuthorityError) -> Int64
+  /// What holds the metrics as an authority, for logs and errors ("local ledger" by default).
+  var authorityName: String { get }
+  /// The authority an answer to a change names (`"postgres"`, or `"offline"` while it was decided without it); `nil`
+  /// (the default) leaves it out.
+  var answeringAuthority: String? { get }
+  /// The metric's changes this ledger holds that its authority has not confirmed (made offline, not delivered yet);
+  /// 0 by default.
+  func unconfirmed(metric: String) -> Int64
 }
 
 extension UsageLedger {
+  public func read(metric: String, since start: Timestamp?) throws(AuthorityError) -> Int64 {
+    total(metric: metric, since: start)
+  }
+
+  public var authorityName: String { "local ledger" }
+
+  public var answeringAuthority: String? { nil }
+
+  public func unconfirmed(metric: String) -> Int64 { 0 }
+
+  public func begin(touching metrics: Set<String>, keys: [String]) throws(CommitError) {
+    try begin(touching: metrics)
+  }
+
   /// Records a change without a key, a label or detail.
   public func record(metric: String, delta: Int64, at time: Timestamp) {
     record(RecordedChange(metric: metric, delta: delta, at: time))

@@ -103,14 +103,16 @@ final class ChangeCommitter {
     }
     let checkpoint = context.checkpoint()
     var touched = Set<String>()
+    var keys: [String] = []
     var seen = [Bool](repeating: false, count: context.metricNames.count)
     for item in batch {
+      if case .success(let change) = item.change, let key = change.key { keys.append(key) }
       guard case .success(let change) = item.change, !seen[change.metric] else { continue }
       seen[change.metric] = true
       touched.insert(context.metricNames[change.metric])
     }
     do throws(CommitError) {
-      try ledger.begin(touching: touched)
+      try ledger.begin(touching: touched, keys: keys)
     } catch {
       logger.error("changes not written: \(error)")
       for item in batch {
@@ -225,7 +227,7 @@ final class ChangeCommitter {
     }
     let start = writer.count
     writer.truncate(to: start)  // a value of its own: no separator before it
-    writer.metricState(result.state, withSync: false)
+    writer.metricState(result.state, withSync: false, authority: ledger.answeringAuthority)
     let range = start..<writer.count
     if let key = change.key {
       let answer = writer.withBytes { Array($0[range]) }

@@ -1,5 +1,6 @@
 import Ledger
 import Logging
+import Postgres
 import RefreshScheduler
 import Synchronization
 import UsageCore
@@ -94,11 +95,13 @@ final class Outbox {
       logger.error("cannot read the outbox: \(error)")
       return
     }
-    count.add(entries.count)
-    if !entries.isEmpty {
-      logger.notice("sending again \(entries.count) changes an earlier session left in the outbox")
+    // Changes made offline for a PostgreSQL authority wait in the same table: the shared ledger delivers those.
+    let ours = entries.filter { !SharedLedger.holds($0) }
+    count.add(ours.count)
+    if !ours.isEmpty {
+      logger.notice("sending again \(ours.count) changes an earlier session left in the outbox")
     }
-    for var entry in entries {
+    for var entry in ours {
       guard let index = context.index(ofMetric: entry.metric), remote[entry.metric] != nil else {
         logger.warning("outbox: \(entry.metric) has no remote authority now; its change \(entry.key) waits")
         continue
@@ -122,15 +125,16 @@ final class Outbox {
     return posted.isEmpty && failed.isEmpty ? nil : (posted, failed)
   }
 
-  /// Sends what a commit wrote (see ``takeCommitted()``); changes whose commit failed are settled.
+  /// Sends what a commit wrote (see ``takeCommitted()``); changes whose commit failed are settled. The entries of a
+  /// PostgreSQL authority's offline changes are the shared ledger's to deliver, and are not counted here.
   func send(committed: (posted: [OutboxEntry], failed: [OutboxEntry]), _ context: UsageContext) {
-    for entry in committed.posted {
+    for entry in committed.posted where !SharedLedger.holds(entry) {
       send(
         Sent(
           entry: entry,
           change: OutboxFacts.change(seq: entry.seq, delta: entry.delta, key: entry.key, facts: entry.facts)))
     }
-    count.add(-committed.failed.count)
+    count.add(-committed.failed.filter { !SharedLedger.holds($0) }.count)
     for entry in committed.failed {
       if let index = context.index(ofMetric: entry.metric) { context.settle(metric: index, seq: entry.seq) }
     }

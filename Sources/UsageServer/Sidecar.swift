@@ -2,6 +2,7 @@ public import JSONRPC
 import Ledger
 public import Logging
 public import PluginHost
+import Postgres
 import RefreshScheduler
 public import UsageCore
 import Glibc
@@ -84,6 +85,14 @@ public enum Sidecar {
         return 2
       }
     }
+    // The account's ledger in PostgreSQL, over the durable ledger, when a shared authority is configured.
+    let opened = openShared(durable: durable, configuration: options.configuration, logger: logger)
+    if case .failure(let refusal) = opened {
+      logger.critical("\(refusal)")
+      catalog.shutdown()
+      return 2
+    }
+    let shared = try? opened.get()  // harmless: the failure was handled just above
     // Changes to metrics held by another process go through the durable outbox.
     let outbox = durable.map {
       Outbox(
@@ -100,8 +109,8 @@ public enum Sidecar {
     }
     do {
       context = try UsageContext(
-        plugins: catalog.plugins, configuration: options.configuration, clock: clock,
-        ledger: durable ?? MemoryLedger(), authorities: catalog.sourceAuthorities, outbox: wrap)
+        plugins: catalog.plugins, configuration: configuration(options.configuration, shared: shared), clock: clock,
+        ledger: sessionLedger(shared, durable), authorities: catalog.sourceAuthorities, outbox: wrap)
       policies = try RefreshSettings.policies(options.configuration, metrics: context.metricNames)
     } catch {
       logger.critical("configuration refused: \(error)")
@@ -116,10 +125,11 @@ public enum Sidecar {
       context: context, policies: policies, clock: schedulerClock, post: { jobs.post($0) })
     let afterCommit = options.acknowledgeAfterCommit && durable != nil
     let service = UsageService(
-      context: context, dispatcher: dispatcher, ledger: durable ?? MemoryLedger(), waitsForCommit: afterCommit,
+      context: context, dispatcher: dispatcher, ledger: sessionLedger(shared, durable), waitsForCommit: afterCommit,
       synchronizer: synchronizer, plugins: { catalog.currentStatuses() }, logger: logger)
     service.durableLedger = durable
     let mcp = options.face == .mcp ? MCPServer(service: service, logger: logger) : nil
+    service.sharedLedger = shared
     // Keys are kept 24 hours; older ones are forgotten at start.
     do {
       try durable?.forgetAnswers(before: clock.now().milliseconds - KeptAnswer.retention)
@@ -144,6 +154,11 @@ public enum Sidecar {
     committer.lostAfterAnswer = {
       synchronizer.readNow(context.metricNames.indices.filter { context.authority(ofMetric: $0) is LedgerAuthority })
     }
+    // Other devices of the account: their commits arrive as notifications on the database connection.
+    let sharedWatcher = shared.map {
+      SharedWatcher(ledger: $0, context: context, synchronizer: synchronizer, server: server, logger: logger)
+    }
+    sharedWatcher?.tell(service)
     server.onBurstEnd = { [unowned server] in
       // By default the burst's changes are decided and committed now, then answered; with --ack memory they were
       // answered at once and are committed right after the answers are written.
@@ -154,6 +169,7 @@ public enum Sidecar {
       } else if durable != nil {
         committer.commitSoon(jobs)
       }
+      sharedWatcher?.afterBurst()
       service.pumpRefreshes()
       service.sendChanges()
       mcp?.sendUpdates()
@@ -173,12 +189,14 @@ public enum Sidecar {
       }
       if let watch = watcher?.nextLook { next = next.map { min($0, watch) } ?? watch }
       if let retry = outbox?.nextRetry { next = next.map { min($0, retry) } ?? retry }
+      if let shared = sharedWatcher?.nextDeadline { next = next.map { min($0, shared) } ?? shared }
       return next
     }
     server.onTimer = {
       service.rollOver()
       watcher?.lookIfDue()
       outbox?.retryDue()
+      sharedWatcher?.tick()
       service.pumpRefreshes()
     }
     // A plugin program that goes down marks its metrics in error at once; serving again clears it. The loop is

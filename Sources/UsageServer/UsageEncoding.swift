@@ -6,7 +6,8 @@ import UsageCore
 extension JSONWriter {
   /// Writes a metric's state; `withSync: false` leaves out how it stands with its authority (the answers to changes,
   /// which are on the hot path: the sync state is told by `usage/get`, subscriptions and `usage/refresh`).
-  mutating func metricState(_ state: MetricState, withSync: Bool = true) {
+  /// `authority` names the authority that decided a change (`"postgres"`, `"offline"`), when it is a shared one.
+  mutating func metricState(_ state: MetricState, withSync: Bool = true, authority: String? = nil) {
     beginObject()
     key("name"); string(text: state.name)
     key("kind"); string(text: state.kind.rawValue)
@@ -63,6 +64,9 @@ extension JSONWriter {
       key("unconfirmed"); int(state.unconfirmed)
       endObject()
     }
+    if let authority {
+      key("authority"); string(text: authority)
+    }
     endObject()
   }
 
@@ -79,12 +83,16 @@ extension JSONWriter {
   }
 
   /// `{metric, expected, authoritative, delta}` (`usage/drift`).
-  mutating func drift(_ drift: Drift) {
+  /// `source` names where the change came from (another device of the account), when it is known.
+  mutating func drift(_ drift: Drift, source: String? = nil) {
     beginObject()
     key("metric"); string(text: drift.metric)
     key("expected"); int(drift.expected)
     key("authoritative"); int(drift.authoritative)
     key("delta"); int(drift.delta)
+    if let source {
+      key("source"); string(text: source)
+    }
     endObject()
   }
 

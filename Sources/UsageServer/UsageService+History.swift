@@ -1,6 +1,7 @@
 import JSON
 import JSONRPC
 import Ledger
+import Postgres
 import UsageCore
 
 /// `usage/history`: the durable ledger's changes of a metric, summed.
@@ -36,11 +37,25 @@ extension UsageService {
     } catch {
       throw RPCError.internalError("\(error)")
     }
-    do throws(LedgerError) {
-      rows = try ledger.history(
-        metric: context.metricNames[metric], since: since, until: until, groupBy: grouping, labels: labels)
-    } catch {
-      throw RPCError.internalError("\(error)")
+    if let shared = sharedLedger {
+      // Every device's changes; the account's database must be reachable. It keeps each change's model, not its
+      // other labels.
+      guard labels.isEmpty else {
+        throw RPCError.invalidParams(
+          field: "labels", "is not available with a PostgreSQL authority (it keeps each change's model only)")
+      }
+      do throws(PostgresError) {
+        rows = try shared.history(metric: context.metricNames[metric], since: since, until: until, groupBy: grouping)
+      } catch {
+        throw RPCError.internalError("the account's history cannot be read: \(error)")
+      }
+    } else {
+      do throws(LedgerError) {
+        rows = try ledger.history(
+          metric: context.metricNames[metric], since: since, until: until, groupBy: grouping, labels: labels)
+      } catch {
+        throw RPCError.internalError("\(error)")
+      }
     }
     result.beginObject()
     result.key("groupBy"); result.string(text: grouping.rawValue)

@@ -3,6 +3,7 @@ public import Logging
 public import PluginHost
 import RefreshScheduler
 public import Ledger
+public import Postgres
 public import UsageCore
 import JSON
 
@@ -22,6 +23,10 @@ public final class UsageService {
   public let synchronizer: Synchronizer?
   /// The durable ledger, if the session has one: what `usage/history` reads.
   public var durableLedger: DurableLedger?
+  /// The account's ledger in PostgreSQL, if the session has one: what `usage/history` reads (every device's changes).
+  public var sharedLedger: SharedLedger?
+  /// The device that last moved a metric held by a shared authority, named in `usage/drift`.
+  var driftSource: (String) -> String? = { _ in nil }
   /// Decides and answers the changes (increment, decrement, reset) inside the ledger's transactions.
   let committer: ChangeCommitter
   /// Manual refreshes waiting for their reads, with the metrics they asked for.
@@ -78,7 +83,8 @@ public final class UsageService {
       logger.notice(
         "\(drift.metric): the authority says \(drift.authoritative), \(drift.expected) was expected (\(drift.delta))")
       guard wantsNotifications else { return }
-      dispatcher.output.notify("usage/drift") { $0.drift(drift) }
+      let source = driftSource(drift.metric)
+      dispatcher.output.notify("usage/drift") { $0.drift(drift, source: source) }
     case .crossing(let crossing):
       announce(crossing)
     case .syncState(let metric, let status):
@@ -212,6 +218,7 @@ public final class UsageService {
       let params = try Params(request, allowed: ["tier"])
       let tier = try tierParam(params)
       let crossings = context.setTier(tier)
+      sharedLedger?.keepTier(tier.rawValue)
       result.snapshot(context.snapshot())
       crossings.forEach(announce)
     }

@@ -70,6 +70,15 @@ struct ReportCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Output format.", valueName: "table|json|csv|html"))
   var format: String = "table"
 
+  @Option(
+    help: ArgumentHelp(
+      "Read every device's usage from this PostgreSQL database instead of the state directory (also USAGECTX_AUTHORITY).",
+      valueName: "postgres://…"))
+  var authority: String?
+
+  @Option(help: ArgumentHelp("The account in the --authority database (default: \"default\").", valueName: "name"))
+  var account: String?
+
   enum Format: String {
     case table, json, csv, html
   }
@@ -94,6 +103,20 @@ struct ReportCommand: ParsableCommand {
     if let start, let end, end <= start {
       throw Self.fail("--until (\(end)) must be after --since (\(start))")
     }
+    if let url = authority ?? getenv("USAGECTX_AUTHORITY").map({ String(cString: $0) }).flatMap({ $0.isEmpty ? nil : $0 }) {
+      // The account's database keeps each change's model, not its other labels, and no charts are drawn from it.
+      guard filter.isEmpty else { throw Self.fail("--label is not available with --authority") }
+      guard format != .html else { throw Self.fail("--format html is not available with --authority") }
+      let rows = try Self.sharedRows(url: url, account: account ?? "default", metric: metric, start, end, grouping)
+      let report = HistoryReport(
+        rows: rows, grouping: grouping.rawValue, shapes: MetricShapes.load(pluginDirectories: pluginDirectories))
+      let text = format == .csv ? report.csv() : format == .json ? report.json() : report.table()
+      guard Self.writeAll(STDOUT_FILENO, text) else {
+        throw Self.fail("cannot write the report: \(String(cString: strerror(errno)))")
+      }
+      return
+    }
+    if account != nil { throw Self.fail("--account needs --authority (or USAGECTX_AUTHORITY)") }
     guard let directory = state.map(Self.trimmingSlashes) ?? LedgerStore.defaultDirectory()
     else {
       throw Self.fail("no state directory: HOME is not set; pass --state DIR")

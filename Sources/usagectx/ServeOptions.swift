@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import JSONRPC
 import Ledger
 import Logging
@@ -63,6 +64,15 @@ struct ServeOptions: ParsableArguments {
   @Option(help: "Changes for metrics held by plugin programs that may wait in the outbox; beyond it new ones are refused (-32052).")
   var outboxLimit: Int = 1_000_000
 
+  @Option(
+    help: ArgumentHelp(
+      "A PostgreSQL database holding the account's usage, shared by every device (postgres://…).",
+      discussion: "Also authority.postgres.url in the configuration file, or USAGECTX_AUTHORITY."))
+  var authority: String?
+
+  @Option(help: "The account in the --authority database (default: the configuration's, else \"default\").")
+  var account: String?
+
   func validate() throws {
     guard Tier(rawValue: tier) != nil else { throw ValidationError("--tier must be free, pro or ultra") }
     guard maxMessageBytes >= 64 else { throw ValidationError("--max-message-bytes must be at least 64") }
@@ -102,6 +112,9 @@ struct ServeOptions: ParsableArguments {
         throw ValidationError("--config \(error)")
       }
     }
+    options.configuration.sharedAuthority = try Self.sharedAuthority(
+      flag: authority, account: account, configured: options.configuration.sharedAuthority,
+      environment: getenv("USAGECTX_AUTHORITY").map { ["USAGECTX_AUTHORITY": String(cString: $0)] } ?? [:])
     return options
   }
 
@@ -109,5 +122,21 @@ struct ServeOptions: ParsableArguments {
     var logger = Logger(label: "usagectx") { label in StreamLogHandler.standardError(label: label) }
     logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
     return logger
+  }
+
+  /// The shared authority: `--authority`, else the configuration file's, else `USAGECTX_AUTHORITY`; `--account` over
+  /// the configuration's account.
+  static func sharedAuthority(
+    flag: String?, account: String?, configured: UsageConfiguration.SharedAuthority?, environment: [String: String]
+  ) throws -> UsageConfiguration.SharedAuthority? {
+    let url = flag ?? configured?.url ?? environment["USAGECTX_AUTHORITY"].flatMap { $0.isEmpty ? nil : $0 }
+    guard let url else {
+      if account != nil { throw ValidationError("--account needs --authority (or USAGECTX_AUTHORITY)") }
+      return nil
+    }
+    guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") || url.contains("=") else {
+      throw ValidationError("--authority must be a postgres:// URL or a libpq connection string")
+    }
+    return UsageConfiguration.SharedAuthority(url: url, account: account ?? configured?.account)
   }
 }

@@ -1,0 +1,255 @@
+import Dispatch
+import Foundation
+import JSON
+import TestSupport
+import Testing
+
+/// Several devices (sidecars with state directories of their own) on one account in PostgreSQL: changes answered at
+/// once, other devices told by NOTIFY, limits and keys holding across devices, and no change lost or counted twice
+/// while PostgreSQL goes away and comes back.
+@Suite(
+  "PostgreSQL authority", .serialized,
+  .enabled(if: ThrowawayPostgres.available, Comment(rawValue: ThrowawayPostgres.unavailable ?? "")))
+struct PostgresAuthorityTests {
+  /// A configuration file: these limits (free tier), no periodic reads and no read after changes (only a
+  /// notification can bring another device's change), a quick reconnection backoff.
+  static func config(limits: [String: Int64] = [:]) throws -> String {
+    let directory = DurabilityTests.stateDirectory()
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let metrics = JSONData.object(limits.map { ($0.key, ["limits": ["free": .int($0.value)]]) })
+    let refresh: JSONData = [
+      "intervalMs": nil, "mutationDebounceMs": 3_600_000, "refreshOnFocus": false, "backoffBaseMs": 50,
+      "backoffCapMs": 300,
+    ]
+    let path = directory + "/config.json"
+    try Data(JSONData.object([("metrics", metrics), ("refresh", refresh)]).jsonText.utf8)
+      .write(to: URL(fileURLWithPath: path))
+    return path
+  }
+
+  /// A device: a sidecar with a state directory of its own (or `state`) on `account`.
+  static func device(_ url: String, _ account: String, config: String, state: String? = nil) throws -> SidecarProcess {
+    try SidecarProcess(
+      arguments: ["--authority", url, "--account", account, "--config", config, "--state", state ?? DurabilityTests.stateDirectory()])
+  }
+
+  /// Reads messages until a notification `method` whose params satisfy `matches` (notifications set aside before
+  /// count too); fails past the deadline.
+  @discardableResult
+  static func notification(
+    _ sidecar: SidecarProcess, _ method: String, timeout: Double = SidecarProcess.defaultTimeout,
+    _ matches: (JSONData) -> Bool
+  ) throws -> JSONData {
+    for message in sidecar.takeNotifications() where message["method"] == .string(method) {
+      if let params = message["params"], matches(params) { return params }
+    }
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+      let message = try sidecar.nextMessage(timeout: max(0.1, deadline.timeIntervalSinceNow))
+      if message["method"] == .string(method), let params = message["params"], matches(params) { return params }
+    }
+  }
+
+  static func used(_ sidecar: SidecarProcess, _ metric: String) throws -> Int64? {
+    try sidecar.call("usage/get", ["metrics": [.string(metric)]])["metrics"]?[metric]?["used"]?.int
+  }
+
+  @Test("two devices: answered at once, the other device hears by NOTIFY (no periodic read), the sum stored")
+  func twoDevicesConverge() throws {
+    let postgres = try ThrowawayPostgres.shared()
+    let account = ThrowawayPostgres.account()
+    let config = try Self.config(limits: ["requests": 1_000])
+    let first = try Self.device(postgres.url, account, config: config)
+    let second = try Self.device(postgres.url, account, config: config)
+    _ = try second.call("usage/subscribe", ["metrics": ["requests"]])
+    for count in 1...5 {
+      let answer = try first.call("usage/increment", ["metric": "requests"])
+      #expect(answer["used"] == .int(Int64(count)))
+      #expect(answer["authority"] == "postgres")
+    }
+    let drift = try Self.notification(second, "usage/drift") { $0["metric"] == "requests" && $0["authoritative"] == 5 }
+    #expect(drift["source"]?.string?.isEmpty == false, "usage/drift names the device: \(drift.jsonText)")
+    try Self.notification(second, "usage/changed") { $0["metrics"]?["requests"]?["used"] == 5 }
+    // A model's tokens reach the other device with their fields and breakdown.
+    _ = try second.call("usage/subscribe", ["metrics": ["tokens"]])
+    _ = try first.call(
+      "usage/increment", ["metric": "tokens", "input": 70, "output": 30, "labels": ["model": "gpt-4o"]])
+    try Self.notification(second, "usage/changed") {
+      $0["metrics"]?["tokens"]?["used"] == 100 && $0["metrics"]?["tokens"]?["byModel"]?["gpt-4o"]?["input"] == 70
+    }
+    // And back.
+    _ = try first.call("usage/subscribe", ["metrics": ["requests"]])
+    #expect(try second.call("usage/increment", ["metric": "requests", "amount": 3])["used"] == 8)
+    try Self.notification(first, "usage/changed") { $0["metrics"]?["requests"]?["used"] == 8 }
+    // A third device starting now reads exactly the sum.
+    let third = try Self.device(postgres.url, account, config: config)
+    #expect(try Self.used(third, "requests") == 8)
+  }
+
+  @Test("enforced race across two devices: never past the limit; the same keys through both: each counted once")
+  func enforcedRaceAndKeys() throws {
+    let postgres = try ThrowawayPostgres.shared()
+    let account = ThrowawayPostgres.account()
+    let config = try Self.config(limits: ["documents": 50])
+    let devices = try (0..<2).map { _ in try Self.device(postgres.url, account, config: config) }
+    let burst = SharedLedgerTests.burst(40) { _ in ["metric": "documents", "enforce": true] }
+    for device in devices { try device.sendRaw(burst) }
+    var applied: [Int64] = []
+    var refused = 0
+    for device in devices {
+      for _ in 0..<40 {
+        let answer = try device.nextResponse()
+        if let used = answer["result"]?["used"]?.int {
+          applied.append(used)
+        } else {
+          #expect(answer["error"]?["code"] == -32050)
+          refused += 1
+        }
+      }
+    }
+    #expect(applied.sorted() == Array(1...50))
+    #expect(refused == 30)
+    // 100 keys, each sent through both devices at once.
+    let keyed = SharedLedgerTests.burst(100, firstID: 1_000) { index in
+      ["metric": "requests", "key": .string("key-\(index)")]
+    }
+    for device in devices { try device.sendRaw(keyed) }
+    var answers: [[String: String]] = [[:], [:]]
+    for (position, device) in devices.enumerated() {
+      for _ in 0..<100 {
+        let answer = try device.nextResponse()
+        let id = try #require(answer["id"]?.int)
+        answers[position]["key-\(id - 1_000)"] = try #require(answer["result"]).jsonText
+      }
+    }
+    #expect(answers[0] == answers[1], "a key is answered identically by both devices")
+    let fresh = try Self.device(postgres.url, account, config: config)
+    #expect(try Self.used(fresh, "documents") == 50)
+    #expect(try Self.used(fresh, "requests") == 100)
+  }
+
+  @Test("PostgreSQL stopped mid-load and restarted: answered offline meanwhile, every acknowledged change stored once")
+  func stoppedMidLoad() throws {
+    let postgres = try ThrowawayPostgres.start()
+    defer { postgres.stop() }
+    let account = ThrowawayPostgres.account()
+    let config = try Self.config(limits: ["requests": 1_000_000])
+    let state = DurabilityTests.stateDirectory()
+    let device = try Self.device(postgres.url, account, config: config, state: state)
+    #expect(try device.call("usage/increment", ["metric": "requests"])["authority"] == "postgres")
+    let total = 1_000
+    // Requests are written by a thread of their own while answers are read here, so neither pipe can fill up and
+    // stall the other side; the second half is written once PostgreSQL is stopped.
+    nonisolated(unsafe) let writer = device
+    let stopped = DispatchSemaphore(value: 0)
+    let written = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+      try? writer.sendRaw(SharedLedgerTests.burst(total, firstID: 10) { _ in ["metric": "requests"] })  // harmless: a failed write shows as missing answers
+      stopped.wait()
+      try? writer.sendRaw(SharedLedgerTests.burst(total, firstID: 10_000) { _ in ["metric": "requests"] })  // harmless: as above
+      written.signal()
+    }
+    var acknowledged: Int64 = 1
+    for received in 0..<(2 * total) {
+      if received == 100 {
+        try postgres.pgCtl(["stop", "-m", "immediate"])
+        stopped.signal()
+      }
+      let answer = try device.nextResponse()
+      if answer["result"] != nil { acknowledged += 1 }
+      // Increments sent after the stop are answered too, offline.
+      if received >= total { #expect(answer["result"]?["authority"] == "offline") }
+    }
+    written.wait()
+    #expect(acknowledged == Int64(2 * total + 1))
+    let snapshot = try device.call("usage/get", ["metrics": ["requests"]])
+    #expect(snapshot["metrics"]?["requests"]?["sync"]?["state"] == "error")
+    let unconfirmed = try #require(snapshot["metrics"]?["requests"]?["sync"]?["unconfirmed"]?.int)
+    #expect(unconfirmed >= Int64(total), "the changes answered offline are unconfirmed: \(snapshot.jsonText)")
+    #expect(snapshot["metrics"]?["requests"]?["used"] == .int(acknowledged))
+    // The device restarts while PostgreSQL is still down: it shows the last known usage and its offline changes.
+    device.closeInput()
+    #expect(try device.waitForExit() == 0)
+    let restarted = try Self.device(postgres.url, account, config: config, state: state)
+    #expect(try Self.used(restarted, "requests") == acknowledged)
+    #expect(try restarted.call("usage/increment", ["metric": "requests"])["authority"] == "offline")
+    acknowledged += 1
+    // PostgreSQL is back: the restarted device delivers what waits; another device sees exactly the acknowledged sum.
+    try postgres.pgCtl(["start"])
+    let other = try Self.device(postgres.url, account, config: config)
+    let subscribed = try other.call("usage/subscribe", ["metrics": ["requests"]])
+    if subscribed["snapshot"]?["metrics"]?["requests"]?["used"] != .int(acknowledged) {
+      try Self.notification(other, "usage/changed", timeout: 30) {
+        $0["metrics"]?["requests"]?["used"] == .int(acknowledged)
+      }
+    }
+    // Nothing waits any more: the restarted device's next change is decided against exactly that sum.
+    let next = try restarted.call("usage/increment", ["metric": "requests"])
+    #expect(next["authority"] == "postgres")
+    #expect(next["used"] == .int(acknowledged + 1))
+  }
+
+  @Test("an unreachable PostgreSQL: changes answered offline, the metric in error; --no-state is refused")
+  func unreachableAndNoState() throws {
+    let unreachable = "postgresql:///postgres?host=/nonexistent-usagectx&user=postgres"
+    let config = try Self.config()
+    let device = try Self.device(unreachable, ThrowawayPostgres.account(), config: config)
+    let answer = try device.call("usage/increment", ["metric": "requests", "amount": 2])
+    #expect(answer["authority"] == "offline")
+    #expect(answer["used"] == 2)
+    let requests = try device.call("usage/get", ["metrics": ["requests"]])["metrics"]?["requests"]
+    #expect(requests?["sync"]?["state"] == "error")
+    #expect(requests?["sync"]?["unconfirmed"] == 2)
+    let refused = try OneShotCommand.run(["call", "usage/get", "--no-state", "--authority", unreachable])
+    #expect(refused.status == 2)
+    #expect(refused.stderr.contains("--authority needs a state directory"), "\(refused.stderr)")
+  }
+
+  @Test("usagectx call on two devices, then report --authority and usage/history: every device's changes")
+  func callAndReport() throws {
+    let postgres = try ThrowawayPostgres.shared()
+    let account = ThrowawayPostgres.account()
+    let config = try Self.config()
+    let change = #"{"metric":"tokens","input":100,"output":50,"labels":{"model":"gpt-4o"}}"#
+    for _ in 0..<2 {
+      let run = try OneShotCommand.run([
+        "call", "usage/increment", change, "--authority", postgres.url, "--account", account, "--config", config,
+        "--state", DurabilityTests.stateDirectory(),
+      ])
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(try JSONData(parsing: run.stdout)["authority"] == "postgres")
+    }
+    let report = try OneShotCommand.run([
+      "report", "--authority", postgres.url, "--account", account, "--by", "model", "--format", "json",
+    ])
+    #expect(report.status == 0, "\(report.stderr)")
+    /// Both devices' rows: the amounts, the fields' sums and a cost from the price table.
+    func expectBothDevices(_ rows: JSONData?) {
+      let row = rows?.array?.first
+      #expect(rows?.array?.count == 1)
+      #expect(row?["group"] == "gpt-4o")
+      #expect(row?["total"] == 300)
+      #expect(row?["changes"] == 2)
+      #expect(row?["input"] == 200)
+      #expect(row?["output"] == 100)
+      #expect((row?["cost"]?.number ?? 0) > 0)
+      #expect(row?["currency"] == "USD")
+    }
+    expectBothDevices(try JSONData(parsing: report.stdout)["rows"])
+    let device = try Self.device(postgres.url, account, config: config)
+    expectBothDevices(try device.call("usage/history", ["metric": "tokens", "groupBy": "model"])["rows"])
+    let byLabel = try device.request("usage/history", ["metric": "tokens", "labels": ["model": "gpt-4o"]])
+    #expect(byLabel["error"]?["data"]?["field"] == "labels")
+    // The fields, cost and breakdown are the account's too, summed over both devices.
+    let tokens = try #require(try device.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"])
+    #expect(tokens["used"] == 300)
+    #expect(tokens["input"] == 200)
+    #expect(tokens["output"] == 100)
+    #expect(tokens["byModel"]?["gpt-4o"]?["used"] == 300)
+    #expect(tokens["byModel"]?["gpt-4o"]?["events"] == 2)
+    // The tier is the account's: set on one device, another starts in it.
+    #expect(try device.call("usage/setTier", ["tier": "pro"])["tier"] == "pro")
+    let later = try Self.device(postgres.url, account, config: config)
+    #expect(try later.call("usage/get", ["metrics": ["tokens"]])["tier"] == "pro")
+  }
+}
