@@ -33,7 +33,6 @@ enum SessionFuzzing {
     }
   }
 
-
   /// Runs one session on `input`; `face` chooses the protocol the session speaks (usagectx's own or MCP).
   static func run(_ input: UnsafeRawBufferPointer, face: Sidecar.Face = .usage) {
     var ends: [Int32] = [-1, -1]
@@ -127,7 +126,7 @@ enum SessionFuzzing {
     }
     for message in messages {
       let valid = message.withUnsafeBytes { raw -> Bool in
-        guard let document = try? JSONDocument.parse(raw) else { return false }  // harmless: a parse failure is the finding, reported below
+        guard let document = try? JSONDocument.parse(raw) else { return false }  // harmless: the failure is the finding
         return document.withRoot { (root: JSONValue) -> Bool in
           func isMessage(_ value: JSONValue) -> Bool { value.isObject && value["jsonrpc"]?.stringEquals("2.0") == true }
           // A batch's answers come as one array.

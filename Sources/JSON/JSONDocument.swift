@@ -22,7 +22,8 @@ public final class JSONDocument {
   /// - Parameter maxDepth: the deepest nesting of arrays and objects accepted (the top-level value is depth 1);
   ///   `nil` leaves the check to the caller (``exceedsDepth(_:source:)``), who may want the document anyway.
   /// - Throws: ``JSONParseError`` naming the problem and its byte offset.
-  public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int? = 100) throws(JSONParseError) -> JSONDocument {
+  public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int? = 100) throws(JSONParseError) -> JSONDocument
+  {
     guard let base = bytes.baseAddress, !bytes.isEmpty else {
       throw JSONParseError(.syntax, "empty message", position: 0)
     }

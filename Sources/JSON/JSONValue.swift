@@ -120,7 +120,8 @@ public struct JSONValue {
   public func stringEquals(_ literal: StaticString) -> Bool {
     withStringBytes { bytes in
       literal.withUTF8Buffer { expected in
-        expected.count == bytes.count && (expected.isEmpty || memcmp(expected.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
+        expected.count == bytes.count
+          && (expected.isEmpty || memcmp(expected.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
       }
     } ?? false
   }

@@ -294,7 +294,8 @@ public final class Dispatcher {
     var params = message["params"]
     if params?.isNull == true { params = nil }
     if let params, !params.isObject, !params.isArray {
-      writeErrorResponse(.invalidRequest("invalidParams", detail: "params must be an object or an array"), id: id ?? .null)
+      writeErrorResponse(
+        .invalidRequest("invalidParams", detail: "params must be an object or an array"), id: id ?? .null)
       return true
     }
     return method.withStringBytes { name in

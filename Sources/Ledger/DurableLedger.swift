@@ -54,7 +54,8 @@ public final class DurableLedger: UsageLedger {
     let rows = try state.store.counterTotals(fromDay: today - daysKept)
     state.totals = [:]
     for row in rows {
-      state.totals[row.metric, default: RunningTotals()].set(row.total, day: row.day == LedgerStore.allTime ? nil : row.day)
+      state.totals[row.metric, default: RunningTotals()].set(
+        row.total, day: row.day == LedgerStore.allTime ? nil : row.day)
     }
     for change in state.batch.changes { add(change, to: &state, sign: 1) }
   }
@@ -101,11 +102,15 @@ public final class DurableLedger: UsageLedger {
   }
 
   public func breakdown(metric: String, since start: Timestamp?) -> [BreakdownTotal] {
-    displayTotals { (store: LedgerStore) throws(LedgerError) in try store.breakdown(metric: metric, fromDay: start.map(RunningTotals.day)) }
+    displayTotals { (store: LedgerStore) throws(LedgerError) in
+      try store.breakdown(metric: metric, fromDay: start.map(RunningTotals.day))
+    }
   }
 
   public func baselines(metric: String, since start: Timestamp?) -> [BreakdownTotal] {
-    displayTotals { (store: LedgerStore) throws(LedgerError) in try store.baselines(metric: metric, fromDay: start.map(RunningTotals.day)) }
+    displayTotals { (store: LedgerStore) throws(LedgerError) in
+      try store.baselines(metric: metric, fromDay: start.map(RunningTotals.day))
+    }
   }
 
   /// Reads totals that are shown, never counted (fields, cost, breakdown entries, their baselines): a failed read

@@ -40,7 +40,9 @@ public enum HistoryGrouping: Sendable, Hashable {
   }
 
   /// The groupings by time, and by model and two labels.
-  public static var allCases: [HistoryGrouping] { [.day, .week, .month, .model, .label("provider"), .label("conversation")] }
+  public static var allCases: [HistoryGrouping] {
+    [.day, .week, .month, .model, .label("provider"), .label("conversation")]
+  }
 
   /// Whether groups are periods of time (else labels).
   public var isByTime: Bool {

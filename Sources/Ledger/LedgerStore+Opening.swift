@@ -25,7 +25,9 @@ extension LedgerStore {
       throw .newerSchema(path: connection.path, version: version, known: Int64(migrations.count))
     }
     guard version == Int64(migrations.count) else {
-      throw .failed(path: connection.path, reason: "schema \(version) is older than \(migrations.count): not migrated when only read")
+      throw .failed(
+        path: connection.path,
+        reason: "schema \(version) is older than \(migrations.count): not migrated when only read")
     }
   }
 
@@ -104,7 +106,8 @@ extension LedgerStore {
         let mode = try connection.text("PRAGMA journal_mode = WAL")?.lowercased()
         if mode == "wal" { return }
         guard waited < timeout else {
-          throw .failed(path: connection.path, reason: "cannot use write-ahead logging (the journal stays \(mode ?? "?"))")
+          throw .failed(
+            path: connection.path, reason: "cannot use write-ahead logging (the journal stays \(mode ?? "?"))")
         }
       } catch {
         guard case .busy = error, waited < timeout else { throw error }

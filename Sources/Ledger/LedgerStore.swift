@@ -165,7 +165,9 @@ public final class LedgerStore {
       }
       for id in batch.delivered { try deliver.run([.integer(id)]) }
       for baseline in batch.baselines { try setBaseline(baseline) }
-      for reading in batch.readings { try note.run([.text(reading.metric), .integer(reading.value), .integer(reading.at)]) }
+      for reading in batch.readings {
+        try note.run([.text(reading.metric), .integer(reading.value), .integer(reading.at)])
+      }
       try commitWrite.run([])
       return outboxIDs
     } catch {
@@ -275,7 +277,9 @@ public final class LedgerStore {
   }
 
   /// Binds the first ``keptFields`` field values (zeros where missing) to parameters `first`, `first + 1`, ….
-  private static func bindFields(_ fields: [Int64]?, to statement: SQLiteStatement, from first: Int32) throws(LedgerError) {
+  private static func bindFields(_ fields: [Int64]?, to statement: SQLiteStatement, from first: Int32)
+    throws(LedgerError)
+  {
     for position in 0..<keptFields {
       try statement.bind(first + Int32(position), fields.map { position < $0.count ? $0[position] : 0 } ?? 0)
     }
@@ -393,6 +397,5 @@ public final class LedgerStore {
 
   /// The id of the last row this connection inserted.
   var lastInsertID: Int64 { sqlite3_last_insert_rowid(connection.rawHandle) }
-
 
 }

@@ -117,7 +117,8 @@ final class SQLiteStatement {
       case .text(let text): status = sqlite3_bind_text(statement, position, text, -1, sqliteTransient)
       case .blob(let bytes):
         status = bytes.withUnsafeBytes { raw in
-          sqlite3_bind_blob(statement, position, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), sqliteTransient)
+          sqlite3_bind_blob(
+            statement, position, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), sqliteTransient)
         }
       case .null: status = sqlite3_bind_null(statement, position)
       }

@@ -118,7 +118,8 @@ public final class LibraryPlugin: MetricPlugin, @unchecked Sendable {
       var hook: (any MeasureHook)? = nil
       if described.measures {
         guard table.pointee.measure != nil else {
-          throw .invalidField(field: "plugins.\(info.name)", reason: "declares a measure hook but has no measure function")
+          throw .invalidField(
+            field: "plugins.\(info.name)", reason: "declares a measure hook but has no measure function")
         }
         hook = LibraryMeasureHook(plugin: self, instance: instance, index: index)
       }
@@ -173,7 +174,8 @@ public final class LibraryPlugin: MetricPlugin, @unchecked Sendable {
         return input.fields.withUnsafeBufferPointer { fields in
           var measured = usagectx_measure_input(
             struct_size: UInt32(MemoryLayout<usagectx_measure_input>.size), field_count: UInt32(fields.count),
-            fields: fields.baseAddress, labels: UnsafePointer(labels.baseAddress), label_count: UInt32(input.labels.count),
+            fields: fields.baseAddress, labels: UnsafePointer(labels.baseAddress),
+            label_count: UInt32(input.labels.count),
             reserved0: 0)
           return calls.withLock { _ in table.pointee.measure?(instance, index, &measured, &output) ?? USAGECTX_ERROR }
         }

@@ -188,7 +188,9 @@ public struct PluginCatalog: Sendable {
     }
     let name = plugin.info.name
     if let other = names[name] {
-      return failed(name, "a plugin named \(name) is already loaded from \(other)", version: plugin.info.version, abi: plugin.abiVersion)
+      return failed(
+        name, "a plugin named \(name) is already loaded from \(other)", version: plugin.info.version,
+        abi: plugin.abiVersion)
     }
     let metrics: [String]
     do {

@@ -12,7 +12,8 @@ enum PluginDescriptor {
   static func read(_ metric: UnsafePointer<usagectx_metric>, plugin: String) throws(UsageError) -> Described {
     let size = UnsafeRawPointer(metric).load(as: UInt32.self)
     guard size >= UInt32(MemoryLayout<usagectx_metric>.size) else {
-      throw .invalidField(field: "plugins.\(plugin)", reason: "metric struct is \(size) bytes, smaller than ABI 1 requires")
+      throw .invalidField(
+        field: "plugins.\(plugin)", reason: "metric struct is \(size) bytes, smaller than ABI 1 requires")
     }
     let value = metric.pointee
     func text(_ pointer: UnsafePointer<CChar>?) -> String? { pointer.map(String.init(cString:)) }

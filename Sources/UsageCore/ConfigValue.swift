@@ -57,7 +57,8 @@ extension ConfigValue {
     case .null: return
     case .object(let members) where members.isEmpty: return
     case .object(let members):
-      throw .invalidField(field: "config.plugins.\(plugin).\(members.keys.sorted()[0])", reason: "is not a known setting")
+      throw .invalidField(
+        field: "config.plugins.\(plugin).\(members.keys.sorted()[0])", reason: "is not a known setting")
     default:
       throw .invalidField(field: "config.plugins.\(plugin)", reason: "must be an object")
     }

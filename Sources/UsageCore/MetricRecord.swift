@@ -198,7 +198,8 @@ struct MetricRecord {
     return MetricState(
       name: descriptor.name, kind: descriptor.kind, unit: descriptor.unit, used: used, limit: limit,
       remaining: limit.map { max(0, $0 - used) }, ratio: Thresholds.ratio(used: used, limit: limit),
-      level: level, version: version, period: descriptor.period, periodStart: periodStart, nextReset: nextReset, periodText: periodText,
+      level: level, version: version, period: descriptor.period, periodStart: periodStart, nextReset: nextReset,
+      periodText: periodText,
       fields: descriptor.fields.isEmpty ? [] : zip(descriptor.fields, fieldTotals).map { ($0, $1) },
       cost: descriptor.currency == nil ? nil : cost, currency: descriptor.currency,
       breakdownName: descriptor.breakdownName,

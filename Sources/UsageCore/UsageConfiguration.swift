@@ -73,7 +73,8 @@ public struct UsageConfiguration: Sendable, Equatable {
     }
   }
 
-  private static func merge(_ value: ConfigValue, into override: inout MetricOverride, path: String) throws(UsageError) {
+  private static func merge(_ value: ConfigValue, into override: inout MetricOverride, path: String) throws(UsageError)
+  {
     guard let members = value.objectMembers else { throw .invalidField(field: path, reason: "must be an object") }
     for (key, member) in members {
       switch key {

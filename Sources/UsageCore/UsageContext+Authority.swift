@@ -32,14 +32,16 @@ extension UsageContext {
         : Drift(metric: state.records[index].descriptor.name, expected: expected, authoritative: value, delta: delta)
       let used = max(0, state.records[index].reconciliation.value)
       guard state.records[index].used != used || state.records[index].error != nil else {
-        return .accepted(MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil), drift: drift)
+        return .accepted(
+          MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil), drift: drift)
       }
       state.records[index].used = used
       state.records[index].error = nil
       state.version += 1
       state.records[index].version = state.version
       let crossing = state.records[index].updateLevel(tier: state.tier)
-      return .accepted(MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing), drift: drift)
+      return .accepted(
+        MutationResult(state: state.records[index].state(tier: state.tier), crossing: crossing), drift: drift)
     }
   }
 

@@ -20,7 +20,8 @@ extension UsageContext {
       ?? Measurement(amount: values.reduce(0) { $0.saturatingAdd($1) })
     if let amount, amount != measurement.amount {
       throw .invalidField(
-        field: "amount", reason: "must equal \(measurement.amount), what \(descriptor.fields.joined(separator: " + ")) add up to")
+        field: "amount",
+        reason: "must equal \(measurement.amount), what \(descriptor.fields.joined(separator: " + ")) add up to")
     }
     return measurement
   }

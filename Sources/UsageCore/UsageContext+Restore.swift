@@ -41,7 +41,8 @@ extension UsageContext {
         state.records[index].restore(totals, baselines: baselines) { label in
           guard let field = record.descriptor.breakdownLabel, let hook = record.hook else { return [:] }
           let zero = Array(repeating: Int64(0), count: record.descriptor.fields.count)
-          return (try? hook.measure(MeasureInput(fields: zero, labels: [field: label])))?.attributes ?? [:]  // harmless: display only (a model's facts)
+          let facts = try? hook.measure(MeasureInput(fields: zero, labels: [field: label]))  // harmless: display only
+          return facts?.attributes ?? [:]
         }
         state.version += 1
         state.records[index].version = state.version

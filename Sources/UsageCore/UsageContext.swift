@@ -220,7 +220,8 @@ public final class UsageContext: Sendable {
       throw Self.outOfRange(record.descriptor.name)
     }
     if enforce, let limit = record.descriptor.limits[tier], record.used.saturatingAdd(measurement.amount) > limit {
-      throw .limitExceeded(metric: record.descriptor.name, used: record.used, limit: limit, requested: measurement.amount)
+      throw .limitExceeded(
+        metric: record.descriptor.name, used: record.used, limit: limit, requested: measurement.amount)
     }
     guard measurement.amount != 0 || measurement.cost != 0 else {
       // Nothing to count: no new version, nobody is told.
@@ -272,7 +273,8 @@ public final class UsageContext: Sendable {
       Self.rollOver(&state, now: now)
       if let breakdownKey {
         guard state.records[index].descriptor.breakdownLabel != nil else {
-          throw .invalidField(field: "labels", reason: "metric \(state.records[index].descriptor.name) has no breakdown")
+          throw .invalidField(
+            field: "labels", reason: "metric \(state.records[index].descriptor.name) has no breakdown")
         }
         guard state.records[index].resetEntry(breakdownKey) else {
           return MutationResult(state: state.records[index].state(tier: state.tier), crossing: nil)
@@ -302,7 +304,9 @@ public final class UsageContext: Sendable {
         }
         let unlabelledCost = state.records[index].cost - entries.reduce(0) { $0 + $1.cost }
         // Baselines start again from the reset (their entries are back to zero).
-        for key in state.records[index].baselines.keys { ledger.setBaseline(metric: name, label: key, since: periodStart) }
+        for key in state.records[index].baselines.keys {
+          ledger.setBaseline(metric: name, label: key, since: periodStart)
+        }
         let detail =
           state.records[index].keepsDetail
           ? ChangeDetail(fields: unlabelled.map { -$0 }, cost: -unlabelledCost, priced: true, events: 0) : nil

@@ -197,7 +197,8 @@ final class ChangeCommitter {
       do throws(CommitError) {
         if let kept = try ledger.keptAnswer(key) {
           guard kept.fingerprint == change.fingerprint else {
-            return .refused(.invalidParams(field: "key", "was already used with different parameters", value: .string(key)))
+            return .refused(
+              .invalidParams(field: "key", "was already used with different parameters", value: .string(key)))
           }
           return .kept(kept.answer)
         }

@@ -23,7 +23,8 @@ public enum ConfigurationFile {
       if count < chunk.count { break }
       if bytes.count > 16 << 20 { throw Failure(description: "\(path): larger than 16 MiB") }
     }
-    let parsed = bytes.withUnsafeBytes { raw in Result { () throws(Failure) in try parse(raw, over: base, named: path) } }
+    let parsed = bytes.withUnsafeBytes { raw in Result { () throws(Failure) in try parse(raw, over: base, named: path) }
+    }
     return try parsed.get()
   }
 

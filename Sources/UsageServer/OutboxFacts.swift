@@ -27,7 +27,8 @@ enum OutboxFacts {
   /// cannot be read).
   static func change(seq: UInt64, delta: Int64, key: String, facts: String?) -> ReportedChange {
     var change = ReportedChange(seq: seq, delta: delta, key: key)
-    guard let facts, let data = try? JSONData(parsing: facts, maxDepth: 8) else { return change }  // harmless: facts written by this code; without them the amount still goes
+    // Facts written by this code; without them the amount still goes.
+    guard let facts, let data = try? JSONData(parsing: facts, maxDepth: 8) else { return change }  // harmless
     if let labels = data["labels"]?.objectMembers {
       let pairs = labels.compactMap { key, value in value.string.map { (key, $0) } }
       change.labels = Dictionary(pairs) { first, _ in first }

@@ -47,7 +47,9 @@ struct Params {
 
   static func amount(_ value: JSONValue, field: String) throws(RPCError) -> Int64 {
     if let integer = value.int64 {
-      guard integer >= 0 else { throw RPCError.invalidParams(field: field, "must not be negative", value: .int(integer)) }
+      guard integer >= 0 else {
+        throw RPCError.invalidParams(field: field, "must not be negative", value: .int(integer))
+      }
       guard integer <= maxAmount else {
         throw RPCError.invalidParams(field: field, "must be at most \(maxAmount)", value: .int(integer))
       }
@@ -78,7 +80,8 @@ struct Params {
   func string(_ key: StaticString) throws(RPCError) -> String? {
     guard let value = self[key] else { return nil }
     guard let text = value.string else {
-      throw RPCError.invalidParams(field: "\(key)", "must be a string, not \(value.typeName)", value: Params.shown(value))
+      throw RPCError.invalidParams(
+        field: "\(key)", "must be a string, not \(value.typeName)", value: Params.shown(value))
     }
     return text
   }

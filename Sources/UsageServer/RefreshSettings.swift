@@ -34,7 +34,9 @@ public enum RefreshSettings {
 
   /// The policy of each of `metrics`, in order.
   /// - Throws: ``UsageError/invalidField(field:reason:)`` naming the offending setting.
-  public static func policies(_ configuration: UsageConfiguration, metrics: [String]) throws(UsageError) -> [RefreshPolicy] {
+  public static func policies(_ configuration: UsageConfiguration, metrics: [String]) throws(UsageError)
+    -> [RefreshPolicy]
+  {
     let global = try globalPolicy(configuration)
     var result: [RefreshPolicy] = []
     for name in metrics {

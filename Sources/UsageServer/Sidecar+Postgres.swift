@@ -20,12 +20,16 @@ extension Sidecar {
   ) -> Result<SharedLedger?, SharedRefusal> {
     guard let settings = configuration.sharedAuthority, let url = settings.url else { return .success(nil) }
     guard let durable else {
-      return .failure(SharedRefusal(
-        description: "--authority needs a state directory (for the changes made while PostgreSQL is away); drop --no-state"))
+      return .failure(
+        SharedRefusal(
+          description:
+            "--authority needs a state directory (for the changes made while PostgreSQL is away); drop --no-state"))
     }
     let account = settings.account ?? "default"
     // Reconnections follow the refresh backoff (validated with the other refresh settings before the session starts).
-    let backoff = (try? RefreshSettings.globalPolicy(configuration))?.backoff ?? Backoff(base: 1_000, cap: 30_000)  // harmless: a refused setting stops the session just after
+    // A refused setting stops the session just after.
+    let policy = try? RefreshSettings.globalPolicy(configuration)  // harmless
+    let backoff = policy?.backoff ?? Backoff(base: 1_000, cap: 30_000)
     let ledger = SharedLedger(
       local: durable, url: url, account: account, device: deviceName(durable), session: sessionTag(), backoff: backoff)
     logger.debug("authority: account \(account) in PostgreSQL, \(ledger.isOnline ? "online" : "offline")")

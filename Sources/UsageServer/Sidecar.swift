@@ -77,7 +77,8 @@ public enum Sidecar {
         let checked = store.checkedAtOpen
         let ledger = try DurableLedger(store: store)
         logger.debug(
-          "ledger \(ledger.path): \(ledger.rowsReadAtOpen) counter rows read at open, whole-file check \(checked ? "run" : "skipped (marked)")")
+          "ledger \(ledger.path): \(ledger.rowsReadAtOpen) counter rows read at open, whole-file check \(checked ? "run" : "skipped (marked)")"
+        )
         durable = ledger
       } catch {
         logger.critical("\(error)")

@@ -17,14 +17,16 @@ public enum SnapshotReader {
   /// The `usage/get` result for `metrics` (all when empty), as JSON text. A state directory without a ledger shows
   /// every metric from zero.
   public static func read(options: Sidecar.Options, metrics: [String], logger: Logger) throws(Failure) -> String {
-    let catalog = PluginCatalog.load(searchPath: options.searchPath, configuration: options.configuration, logger: logger)
+    let catalog = PluginCatalog.load(
+      searchPath: options.searchPath, configuration: options.configuration, logger: logger)
     defer { catalog.shutdown() }
     var ledger: any UsageLedger = MemoryLedger()
     if let directory = options.stateDirectory {
       var status = stat()
       if stat(directory + "/" + LedgerStore.fileName, &status) == 0 {
         do throws(LedgerError) {
-          ledger = try DurableLedger(store: LedgerStore(directory: directory, busyTimeout: options.busyTimeout, readOnly: true))
+          ledger = try DurableLedger(
+            store: LedgerStore(directory: directory, busyTimeout: options.busyTimeout, readOnly: true))
         } catch {
           throw Failure(description: "\(error)")
         }

@@ -165,7 +165,9 @@ public final class Synchronizer {
       _ = scheduler.requestRefresh(metrics, force: true, waiter: Self.internalWaiter)
     }
     let fetches = scheduler.dueFetches()
-    let reads = fetches.map { fetch in (fetch.key, context.beginRead(metric: fetch.key), context.authority(ofMetric: fetch.key)) }
+    let reads = fetches.map { fetch in
+      (fetch.key, context.beginRead(metric: fetch.key), context.authority(ofMetric: fetch.key))
+    }
     let results = ReadResults(count: reads.count)
     DispatchQueue.concurrentPerform(iterations: reads.count) { position in
       let authority = reads[position].2

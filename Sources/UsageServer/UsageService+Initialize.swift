@@ -16,7 +16,8 @@ extension UsageService {
     let params = try Params(request, allowed: [], alsoAllowed: { _ in true })
     if let pid = params["processId"] {
       guard let number = pid.int64, number > 0, number <= Int64(Int32.max) else {
-        throw RPCError.invalidParams(field: "processId", "must be a positive process id or null", value: Params.shown(pid))
+        throw RPCError.invalidParams(
+          field: "processId", "must be a positive process id or null", value: Params.shown(pid))
       }
       watchProcess?(Int32(number))
     }

@@ -9,7 +9,8 @@ extension UsageService {
     guard let value = params["metric"] else { throw RPCError.invalidParams(field: "metric", "is required") }
     guard let index = value.withStringBytes({ context.index(ofMetric: $0) }) else {
       if !value.isString {
-        throw RPCError.invalidParams(field: "metric", "must be a string, not \(value.typeName)", value: Params.shown(value))
+        throw RPCError.invalidParams(
+          field: "metric", "must be a string, not \(value.typeName)", value: Params.shown(value))
       }
       throw unknownMetric(value.string ?? "")
     }

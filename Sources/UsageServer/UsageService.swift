@@ -159,7 +159,9 @@ public final class UsageService {
   }
 
   private func registerMethods() {
-    dispatcher.register("initialize") { [unowned self] request, result throws(RPCError) in try initialize(request, &result) }
+    dispatcher.register("initialize") { [unowned self] request, result throws(RPCError) in
+      try initialize(request, &result)
+    }
     dispatcher.register("usage/get") { [unowned self] request, result throws(RPCError) in
       let params = try Params(request, allowed: ["metrics"])
       result.snapshot(context.snapshot(try metricList(params)))
@@ -174,7 +176,8 @@ public final class UsageService {
         // Its totals, breakdown and cost move together; a bare amount cannot say which to lower.
         let name = context.metricNames[metric]
         throw RPCError.invalidParams(
-          field: "metric", "\(name) is counted by fields and cannot be decremented; use usage/reset (labels to reset one entry)",
+          field: "metric",
+          "\(name) is counted by fields and cannot be decremented; use usage/reset (labels to reset one entry)",
           value: .string(name))
       }
       let amount = try params.amount("amount") ?? 1

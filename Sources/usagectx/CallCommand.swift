@@ -87,10 +87,10 @@ struct CallCommand: ParsableCommand {
     close(input)
     for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
       // harmless: a line that is not JSON is not the answer
-      if let message = try? JSONData(parsing: String(line)), message["id"] == 1 { return message }  // harmless: only the answer to id 1 is wanted; other lines are skipped
+      // Only the answer to id 1 is wanted; other lines are skipped.
+      if let message = try? JSONData(parsing: String(line)), message["id"] == 1 { return message }  // harmless
     }
     if exitCode.value != 0 { throw ExitCode(exitCode.value) }
     throw ValidationError("the session ended without an answer; see the log on stderr")
   }
 }
-

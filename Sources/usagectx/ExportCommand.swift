@@ -21,7 +21,8 @@ struct ExportCommand: ParsableCommand {
       value or a ledger that cannot be read.
       """)
 
-  @Option(help: ArgumentHelp("The state directory holding usage.sqlite3 (default as in usagectx report).", valueName: "dir"))
+  @Option(
+    help: ArgumentHelp("The state directory holding usage.sqlite3 (default as in usagectx report).", valueName: "dir"))
   var state: String?
 
   @Option(help: ArgumentHelp("Only this metric (default: every metric).", valueName: "name"))

@@ -17,7 +17,8 @@ final class ProgressBar {
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     let left = fraction > 0.01 ? Int64(seconds / fraction - seconds) : nil
     let line =
-      "\r\u{1B}[Kimport \(tool) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+      "\r\u{1B}[Kimport \(tool) [" + String(repeating: "#", count: filled)
+      + String(repeating: ".", count: width - filled)
       + "] \(Quantity.percent(fraction))%  files \(progress.files)/\(progress.totalFiles)  calls "
       + Quantity.grouped(Int64(progress.entries)) + "  tokens " + Quantity.compact(progress.tokens)
       + (left.map { "  ETA " + Quantity.duration(seconds: $0) } ?? "")

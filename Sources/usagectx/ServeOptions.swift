@@ -55,13 +55,18 @@ struct ServeOptions: ParsableArguments {
   @Option(
     help: ArgumentHelp(
       "When answers to changes are written: commit or memory.",
-      discussion: "commit (default): after the change is on disk. memory: before the commit, faster, but a crash may lose changes already answered."))
+      discussion:
+        "commit (default): after the change is on disk. memory: before the commit, faster, but a crash may lose changes already answered."
+    ))
   var ack: String = "commit"
 
   @Option(help: "Milliseconds a commit waits for another process's lock on the ledger before the change is refused.")
   var busyTimeout: Int32 = 5_000
 
-  @Option(help: "Changes for metrics held by plugin programs that may wait in the outbox; beyond it new ones are refused (-32052).")
+  @Option(
+    help:
+      "Changes for metrics held by plugin programs that may wait in the outbox; beyond it new ones are refused (-32052)."
+  )
   var outboxLimit: Int = 1_000_000
 
   @Option(
@@ -79,7 +84,9 @@ struct ServeOptions: ParsableArguments {
     guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
     guard maxDepth >= 2 else { throw ValidationError("--max-depth must be at least 2") }
     guard partialFrameTimeout >= 1 else { throw ValidationError("--partial-frame-timeout must be at least 1") }
-    guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+    guard Logger.Level(rawValue: logLevel) != nil else {
+      throw ValidationError("--log-level: unknown level \(logLevel)")
+    }
     guard ack == "commit" || ack == "memory" else { throw ValidationError("--ack must be commit or memory") }
     guard busyTimeout >= 0 else { throw ValidationError("--busy-timeout must not be negative") }
     guard outboxLimit >= 1 else { throw ValidationError("--outbox-limit must be at least 1") }

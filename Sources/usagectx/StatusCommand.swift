@@ -25,7 +25,8 @@ struct StatusCommand: ParsableCommand {
       usagectx status --metric tokens --quiet || echo over
       """)
 
-  @Option(name: .customLong("metric"), help: ArgumentHelp("Only this metric (repeatable; default: all).", valueName: "name"))
+  @Option(
+    name: .customLong("metric"), help: ArgumentHelp("Only this metric (repeatable; default: all).", valueName: "name"))
   var metrics: [String] = []
 
   @Option(help: ArgumentHelp("Output format.", valueName: "text|json|tmux|waybar"))
@@ -46,7 +47,9 @@ struct StatusCommand: ParsableCommand {
     guard StatusLine.Format(rawValue: format) != nil else {
       throw ValidationError("--format must be text, json, tmux or waybar")
     }
-    guard ["auto", "always", "never"].contains(color) else { throw ValidationError("--color must be auto, always or never") }
+    guard ["auto", "always", "never"].contains(color) else {
+      throw ValidationError("--color must be auto, always or never")
+    }
   }
 
   func run() throws {
@@ -67,7 +70,8 @@ struct StatusCommand: ParsableCommand {
       CallCommand.printError("usagectx status: \(error)")
       throw ExitCode(3)
     }
-    let shown = metrics.isEmpty ? snapshot.metrics : metrics.compactMap { name in snapshot.metrics.first { $0.name == name } }
+    let shown =
+      metrics.isEmpty ? snapshot.metrics : metrics.compactMap { name in snapshot.metrics.first { $0.name == name } }
     let level = shown.map(\.level).max() ?? .ok
     if !quiet {
       let format = StatusLine.Format(rawValue: format) ?? .text

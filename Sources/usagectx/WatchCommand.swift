@@ -25,7 +25,8 @@ struct WatchCommand: ParsableCommand {
   @Flag(help: "When stdout is not a terminal: print a frame on every change instead of one.")
   var follow = false
 
-  @Option(name: .customLong("metric"), help: ArgumentHelp("Only this metric (repeatable; default: all).", valueName: "name"))
+  @Option(
+    name: .customLong("metric"), help: ArgumentHelp("Only this metric (repeatable; default: all).", valueName: "name"))
   var metrics: [String] = []
 
   @Option(help: ArgumentHelp("Colour: auto (a terminal without NO_COLOR), always or never.", valueName: "when"))
@@ -90,7 +91,8 @@ struct WatchCommand: ParsableCommand {
       for message in session.bufferedMessages() { changed = apply(message, to: &overview) || changed }
       if changed {
         ReportCommand.writeAll(
-          STDOUT_FILENO, screen.lines(overview, now: SystemWallClock().now(), footer: "").joined(separator: "\n") + "\n\n")
+          STDOUT_FILENO,
+          screen.lines(overview, now: SystemWallClock().now(), footer: "").joined(separator: "\n") + "\n\n")
       }
     }
   }

@@ -26,7 +26,8 @@ struct DurabilityTests {
       let sidecar = try SidecarProcess(arguments: ["--state", state])
       // What a restarted session starts from is what was stored.
       let stored = try Self.documents(sidecar)
-      #expect(acknowledged <= stored && stored <= attempted, "cycle \(cycle): \(acknowledged) <= \(stored) <= \(attempted)")
+      #expect(
+        acknowledged <= stored && stored <= attempted, "cycle \(cycle): \(acknowledged) <= \(stored) <= \(attempted)")
       acknowledged = stored
       attempted = stored
       let count = Int.random(in: 50...600, using: &generator)
@@ -130,7 +131,8 @@ struct DurabilityTests {
     let sidecar = try SidecarProcess(arguments: ["--state", Self.stateDirectory()])
     for (model, input) in [("gpt-4o", 100), ("claude-3-haiku", 40), ("gpt-4o", 10)] {
       _ = try sidecar.call(
-        "usage/increment", ["metric": "tokens", "input": .int(Int64(input)), "output": 0, "labels": ["model": .string(model)]])
+        "usage/increment",
+        ["metric": "tokens", "input": .int(Int64(input)), "output": 0, "labels": ["model": .string(model)]])
     }
     let byModel = try sidecar.call("usage/history", ["metric": "tokens", "groupBy": "model"])
     #expect(byModel["groupBy"] == "model")
@@ -195,7 +197,10 @@ struct DurabilityTests {
     back.signal(SIGKILL)
     _ = try back.waitForExit()
     let again = try SidecarProcess(arguments: arguments)
-    #expect(try Self.eventually { try again.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"]?["sync"]?["unconfirmed"] == 0 })
+    #expect(
+      try Self.eventually {
+        try again.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"]?["sync"]?["unconfirmed"] == 0
+      })
     usleep(300_000)
     #expect(try backendSeats() == 8)
     #expect(try again.call("usage/get", ["metrics": ["seats"]])["metrics"]?["seats"]?["used"] == 8)
@@ -206,12 +211,20 @@ struct DurabilityTests {
     let state = Self.stateDirectory()
     let sidecar = try SidecarProcess(arguments: ["--state", state])
     _ = try sidecar.call("usage/subscribe", ["metrics": ["requests"]])
-    let recorded = try OneShotCommand.run(["call", "usage/increment", #"{"metric":"requests","amount":4}"#, "--state", state])
+    let recorded = try OneShotCommand.run([
+      "call", "usage/increment", #"{"metric":"requests","amount":4}"#, "--state", state,
+    ])
     #expect(recorded.status == 0)
     let result = try JSONData(parsing: recorded.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
     #expect(result["used"] == 4)
-    #expect(try Self.eventually { try sidecar.call("usage/get", ["metrics": ["requests"]])["metrics"]?["requests"]?["used"] == 4 })
-    #expect(UsageSemanticsTests.named("usage/changed", sidecar.takeNotifications()).contains { $0["metrics"]?["requests"]?["used"] == 4 })
+    #expect(
+      try Self.eventually {
+        try sidecar.call("usage/get", ["metrics": ["requests"]])["metrics"]?["requests"]?["used"] == 4
+      })
+    #expect(
+      UsageSemanticsTests.named("usage/changed", sidecar.takeNotifications()).contains {
+        $0["metrics"]?["requests"]?["used"] == 4
+      })
 
     let refused = try OneShotCommand.run(["call", "usage/increment", #"{"metric":"nope"}"#, "--state", state])
     #expect(refused.status == 1)
@@ -220,7 +233,9 @@ struct DurabilityTests {
     #expect(try OneShotCommand.run(["call", "usage/get", "not json", "--state", state]).status != 0)
   }
 
-  @Test("a commit that fails (the ledger locked past the busy timeout): the change gets an error, reads go on, a retry works")
+  @Test(
+    "a commit that fails (the ledger locked past the busy timeout): the change gets an error, reads go on, a retry works"
+  )
   func lockedLedger() throws {
     let state = Self.stateDirectory()
     let sidecar = try SidecarProcess(arguments: ["--state", state, "--busy-timeout", "200"])
@@ -267,7 +282,9 @@ struct DurabilityTests {
       let results = ResultList()
       for _ in 0..<count {
         DispatchQueue.global().async(group: group) {
-          let run = Result { try OneShotCommand.run(["call", "usage/increment", #"{"metric":"documents"}"#, "--state", state]) }
+          let run = Result {
+            try OneShotCommand.run(["call", "usage/increment", #"{"metric":"documents"}"#, "--state", state])
+          }
           results.append(run)
         }
       }
@@ -296,9 +313,13 @@ struct DurabilityTests {
     for (model, input, output) in [("gpt-4o", 1_000, 500), ("claude-3-haiku", 2_000, 100), ("gpt-4o", 10, 5)] {
       _ = try first.call(
         "usage/increment",
-        ["metric": "tokens", "input": .int(Int64(input)), "output": .int(Int64(output)), "labels": ["model": .string(model)]])
+        [
+          "metric": "tokens", "input": .int(Int64(input)), "output": .int(Int64(output)),
+          "labels": ["model": .string(model)],
+        ])
     }
-    _ = try first.call("usage/increment", ["metric": "tokens", "input": 7, "output": 0, "labels": ["model": "house-model"]])
+    _ = try first.call(
+      "usage/increment", ["metric": "tokens", "input": 7, "output": 0, "labels": ["model": "house-model"]])
     let before = try #require(try first.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"])
     first.closeInput()
     #expect(try first.waitForExit() == 0)
@@ -306,7 +327,9 @@ struct DurabilityTests {
     let second = try SidecarProcess(arguments: ["--state", state])
     let after = try #require(try second.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"])
     for member in ["used", "input", "output", "cost", "byModel", "unpriced"] {
-      #expect(after[member] == before[member], "\(member): \(after[member]?.jsonText ?? "nil") vs \(before[member]?.jsonText ?? "nil")")
+      #expect(
+        after[member] == before[member],
+        "\(member): \(after[member]?.jsonText ?? "nil") vs \(before[member]?.jsonText ?? "nil")")
     }
     _ = try second.call("usage/reset", ["metric": "tokens", "labels": ["model": "gpt-4o"]])
     second.closeInput()

@@ -19,8 +19,10 @@ struct EditorTests {
     let resultPath = state + "/nvim-result"
     let run = try ExternalTool.run(
       "nvim",
-      ["--headless", "-u", "NONE", "-i", "NONE", "--cmd", "set rtp^=\(ExternalTool.root)/editors/nvim",
-       "-c", "luafile Tests/Fixtures/editors/nvim_test.lua"],
+      [
+        "--headless", "-u", "NONE", "-i", "NONE", "--cmd", "set rtp^=\(ExternalTool.root)/editors/nvim",
+        "-c", "luafile Tests/Fixtures/editors/nvim_test.lua",
+      ],
       environment: [
         "USAGECTX_BIN": SidecarProcess.binaryPath, "USAGECTX_STATE": state, "USAGECTX_RESULT": resultPath,
         "XDG_STATE_HOME": state + "/nvim-state", "XDG_CACHE_HOME": state + "/nvim-cache",

@@ -79,7 +79,8 @@ struct ExecPluginTests {
     let tokens = try sidecar.call(
       "usage/increment", ["metric": "tokens", "input": 10, "output": 5, "labels": ["model": "gpt-4o"]])
     #expect(tokens["used"] == 57)
-    #expect(try sidecar.call("usage/increment", ["metric": "seats", "amount": 2, "key": "seat-order-17"])["used"] == 44)
+    #expect(
+      try sidecar.call("usage/increment", ["metric": "seats", "amount": 2, "key": "seat-order-17"])["used"] == 44)
     var written: [JSONData] = []
     let deadline = Date().addingTimeInterval(SidecarProcess.defaultTimeout)
     while written.count < 2 && Date() < deadline {

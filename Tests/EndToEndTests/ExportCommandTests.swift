@@ -26,7 +26,10 @@ struct ExportCommandTests {
     #expect(csv.status == 0, "\(csv.stderr)")
     let lines = csv.stdout.split(separator: "\r\n", omittingEmptySubsequences: true)
     #expect(lines.count == 1 + 5)
-    #expect(lines.first == "time,metric,kind,amount,changes,input,output,cacheRead,cacheWrite,model,provider,conversation,cost,currency,key")
+    #expect(
+      lines.first
+        == "time,metric,kind,amount,changes,input,output,cacheRead,cacheWrite,model,provider,conversation,cost,currency,key"
+    )
     let third = lines[3].split(separator: ",", omittingEmptySubsequences: false).dropFirst().joined(separator: ",")
     #expect(third == #"tokens,change,55,1,50,5,0,0,gpt-4o,openai,"chat, 2",0.000175,USD,k-1"#)
     #expect(lines[5].hasSuffix(",requests,change,1,1,,,,,,,,,,"))

@@ -86,7 +86,8 @@ struct HtmlReportTests {
     let python = try SpawnedProcess(
       "python3", ["-c", Self.pixelCounter, png, colours], stdin: .null, stdout: .fileDescriptor(file.fileDescriptor))
     #expect(try python.wait(timeout: 120)?.code == 0)
-    let result = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: output))) as? [String: Any]
+    let result =
+      try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: output))) as? [String: Any]
     let counts = result?["counts"] as? [Int] ?? []
     let ink = result?["ink"] as? Int ?? 0
     #expect(ink > 5_000, "the page is not blank: \(String(describing: result))")

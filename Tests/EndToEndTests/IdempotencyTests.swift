@@ -8,7 +8,8 @@ struct IdempotencyTests {
     try sidecar.call("usage/get", ["metrics": [.string(metric)]])["metrics"]?[metric]?["used"]
   }
 
-  @Test("a repeat with the same key gets the first answer and changes nothing", arguments: SidecarProcess.Framing.allCases)
+  @Test(
+    "a repeat with the same key gets the first answer and changes nothing", arguments: SidecarProcess.Framing.allCases)
   func repeatIsAppliedOnce(framing: SidecarProcess.Framing) throws {
     let sidecar = try SidecarProcess(framing: framing)
     let first = try sidecar.call("usage/increment", ["metric": "documents", "amount": 2, "key": "retry-1"])
@@ -41,10 +42,12 @@ struct IdempotencyTests {
     #expect(try Self.used(sidecar) == 3)
     let config: JSONData = ["config": ["metrics": ["documents": ["limits": ["free": 4]]]]]
     _ = try sidecar.call("initialize", config)
-    let refused = try sidecar.request("usage/increment", ["metric": "documents", "amount": 2, "enforce": true, "key": "e"])
+    let refused = try sidecar.request(
+      "usage/increment", ["metric": "documents", "amount": 2, "enforce": true, "key": "e"])
     #expect(refused["error"]?["code"] == -32050)
     _ = try sidecar.call("usage/decrement", ["metric": "documents", "amount": 1])
-    let retried = try sidecar.call("usage/increment", ["metric": "documents", "amount": 2, "enforce": true, "key": "e"])
+    let retried = try sidecar.call(
+      "usage/increment", ["metric": "documents", "amount": 2, "enforce": true, "key": "e"])
     #expect(retried["used"] == 4)
   }
 

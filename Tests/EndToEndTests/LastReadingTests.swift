@@ -6,7 +6,9 @@ import Testing
 /// a restart while that source cannot be read starts from it, plus the changes it has not confirmed, never from 0.
 @Suite("Last reading across restarts")
 struct LastReadingTests {
-  @Test("restarted while its exec authority is down: the last reading and the unconfirmed changes, in error; limits use them")
+  @Test(
+    "restarted while its exec authority is down: the last reading and the unconfirmed changes, in error; limits use them"
+  )
   func restartWhileDown() throws {
     let state = DurabilityTests.stateDirectory()
     let plugins = try PluginFixtures.makeDirectory()
@@ -45,7 +47,9 @@ struct LastReadingTests {
     #expect(try DurabilityTests.eventually(10) { try seats(second)["sync"]?["state"] == "error" })
     #expect(try second.call("usage/check", ["metric": "seats", "amount": 4])["allowed"] == false)
     #expect(try second.call("usage/check", ["metric": "seats", "amount": 3])["allowed"] == true)
-    #expect(try second.request("usage/increment", ["metric": "seats", "amount": 4, "enforce": true])["error"]?["code"] == -32050)
+    #expect(
+      try second.request("usage/increment", ["metric": "seats", "amount": 4, "enforce": true])["error"]?["code"]
+        == -32050)
     // A change made meanwhile waits for the source, counted.
     #expect(try second.call("usage/increment", ["metric": "seats", "amount": 2, "key": "seat-a"])["used"] == 9)
     second.closeInput()

@@ -43,7 +43,8 @@ struct MCPTests {
     let state = DurabilityTests.stateDirectory()
     let server = try SidecarProcess(arguments: ["mcp", "--state", state])
     let result = try server.call(
-      "initialize", ["protocolVersion": "2025-11-25", "capabilities": [:], "clientInfo": ["name": "t", "version": "1"]])
+      "initialize",
+      ["protocolVersion": "2025-11-25", "capabilities": [:], "clientInfo": ["name": "t", "version": "1"]])
     // A revision it does not speak is answered with the one it does.
     #expect(result["protocolVersion"] == "2025-06-18")
     #expect(result["serverInfo"]?["name"] == "usagectx")

@@ -41,7 +41,8 @@ struct PackageTests {
     // A dpkg database of its own: the machine's is not touched. The libraries it depends on are the machine's.
     let root = scratch + "/root"
     for directory in ["info", "updates"] {
-      try FileManager.default.createDirectory(atPath: root + "/var/lib/dpkg/" + directory, withIntermediateDirectories: true)
+      try FileManager.default.createDirectory(
+        atPath: root + "/var/lib/dpkg/" + directory, withIntermediateDirectories: true)
     }
     for file in ["status", "available"] {
       _ = FileManager.default.createFile(atPath: root + "/var/lib/dpkg/" + file, contents: nil)

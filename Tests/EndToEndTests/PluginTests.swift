@@ -14,7 +14,9 @@ struct PluginTests {
     plugins.first { $0["name"] == .string(name) }
   }
 
-  @Test("the standard four are loaded from their shared libraries, like any plugin", arguments: SidecarProcess.Framing.allCases)
+  @Test(
+    "the standard four are loaded from their shared libraries, like any plugin",
+    arguments: SidecarProcess.Framing.allCases)
   func standardPlugins(framing: SidecarProcess.Framing) throws {
     let sidecar = try SidecarProcess(framing: framing)
     let plugins = try Self.plugins(sidecar)

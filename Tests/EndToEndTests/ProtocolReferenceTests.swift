@@ -119,7 +119,10 @@ struct ProtocolReferenceTests {
       let cacheWrite = try #require(price["cacheWrite"]?.number)
       let third = try sidecar.call(
         "usage/increment",
-        ["metric": "tokens", "input": 0, "cacheRead": 1_000_000, "cacheWrite": 1_000_000, "labels": ["model": .string(model)]])
+        [
+          "metric": "tokens", "input": 0, "cacheRead": 1_000_000, "cacheWrite": 1_000_000,
+          "labels": ["model": .string(model)],
+        ])
       let cached = (third["byModel"]?[model]?["cost"]?.number ?? 0) - (total.number ?? 0)
       #expect(abs(cached - (cacheRead + cacheWrite)) < 1e-9, "\(model) cache: \(cached)")
     }

@@ -72,7 +72,9 @@ struct ReconciliationScenarioTests {
     func waitFor(
       _ method: String, timeout: Double = 10, where accept: (JSONData) -> Bool = { _ in true }
     ) throws -> JSONData {
-      if let early = sidecar.takeNotifications().first(where: { $0["method"]?.string == method && accept($0["params"] ?? .null) }) {
+      if let early = sidecar.takeNotifications().first(where: {
+        $0["method"]?.string == method && accept($0["params"] ?? .null)
+      }) {
         return early["params"] ?? .null
       }
       let deadline = Date().addingTimeInterval(timeout)
@@ -181,7 +183,8 @@ struct ReconciliationScenarioTests {
   func storm() throws {
     // Reads take 300 ms, so the storm arrives while one is in flight.
     let backend = try Backend(
-      arguments: ["--fetch-delay-ms", "300"], refresh: ["intervalMs": .null, "minimumUnfocusedMs": 0, "dedupeWindowMs": 0])
+      arguments: ["--fetch-delay-ms", "300"],
+      refresh: ["intervalMs": .null, "minimumUnfocusedMs": 0, "dedupeWindowMs": 0])
     #expect(try backend.eventually { !backend.fetchTimes.isEmpty })
     let before = backend.fetchTimes.count
     var storm = ""

@@ -148,7 +148,8 @@ struct ReportTests {
     #expect(rows[0] == ["metric": "requests", "group": nil, "total": 3, "changes": 2])
     #expect(
       rows[3] == [
-        "metric": "tokens", "group": #"local "q4", 7b"#, "total": 300, "changes": 1, "input": 0, "output": 0, "cacheRead": 0,
+        "metric": "tokens", "group": #"local "q4", 7b"#, "total": 300, "changes": 1, "input": 0, "output": 0,
+        "cacheRead": 0,
         "cacheWrite": 0, "cost": 0, "currency": "USD",
       ])
     let empty = try OneShotCommand.run(["report", "--state", directory, "--format", "json", "--metric", "documents"])

@@ -27,7 +27,8 @@ struct SharedLedgerTests {
     }.joined()
   }
 
-  @Test("two sidecars × 40 enforced increments against a limit of 50: exactly 50 stored, 30 refused, answers consistent")
+  @Test(
+    "two sidecars × 40 enforced increments against a limit of 50: exactly 50 stored, 30 refused, answers consistent")
   func enforcedRace() throws {
     let (state, config) = try Self.stateDirectory(limits: ["documents": 50])
     let sidecars = try (0..<2).map { _ in try SidecarProcess(arguments: ["--state", state, "--config", config]) }
@@ -145,7 +146,8 @@ struct SharedLedgerTests {
     #expect(try sidecar.waitForExit() == 0)
     let again = try SidecarProcess(arguments: ["--state", state])
     #expect(try DurabilityTests.documents(again) == 1_024 * big)
-    #expect(try again.request("usage/increment", ["metric": "documents", "amount": .int(big)])["error"]?["code"] == -32602)
+    #expect(
+      try again.request("usage/increment", ["metric": "documents", "amount": .int(big)])["error"]?["code"] == -32602)
     #expect(try again.call("usage/decrement", ["metric": "documents", "amount": 5])["used"]?.int == 1_024 * big - 5)
   }
 
@@ -224,8 +226,10 @@ extension SharedLedgerTests {
     #expect(try DurabilityTests.documents(restarted) == 1_500)
     restarted.closeInput()
     #expect(try restarted.waitForExit() == 0)
-    let line = try #require(restarted.stderrText.split(separator: "\n").first { $0.contains("counter rows read at open") })
-    let count = try #require(line.split(separator: " ").firstIndex(of: "counter").map { Int(line.split(separator: " ")[$0 - 1]) } ?? nil)
+    let line = try #require(
+      restarted.stderrText.split(separator: "\n").first { $0.contains("counter rows read at open") })
+    let count = try #require(
+      line.split(separator: " ").firstIndex(of: "counter").map { Int(line.split(separator: " ")[$0 - 1]) } ?? nil)
     // Two metrics, one label each: a look-up of each metric, its all-time row and today's.
     #expect(count == 6, "\(line)")
     #expect(line.contains("whole-file check skipped"), "a clean close marks the file: \(line)")
@@ -237,8 +241,9 @@ extension SharedLedgerTests {
   func reusedIDs() throws {
     let sidecar = try SidecarProcess(arguments: ["--state", DurabilityTests.stateDirectory()])
     let line = #"{"jsonrpc":"2.0","id":1,"method":"usage/increment","params":{"metric":"documents"}}"# + "\n"
-    try sidecar.sendRaw(line + line + #"{"jsonrpc":"2.0","id":1,"method":"usage/get","params":{"metrics":["documents"]}}"#
-      + "\n" + line)
+    try sidecar.sendRaw(
+      line + line + #"{"jsonrpc":"2.0","id":1,"method":"usage/get","params":{"metrics":["documents"]}}"#
+        + "\n" + line)
     #expect(try sidecar.nextResponse()["result"]?["used"] == 1)
     #expect(try sidecar.nextResponse()["result"]?["used"] == 2)
     #expect(try sidecar.nextResponse()["result"]?["metrics"]?["documents"]?["used"] == 2)

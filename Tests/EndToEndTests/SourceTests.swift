@@ -15,7 +15,8 @@ struct SourceTests {
     init() throws {
       directory = try PluginFixtures.makeDirectory()
       files = directory.appendingPathComponent("files")
-      try FileManager.default.createDirectory(at: files.appendingPathComponent("notes"), withIntermediateDirectories: true)
+      try FileManager.default.createDirectory(
+        at: files.appendingPathComponent("notes"), withIntermediateDirectories: true)
       config = directory.appendingPathComponent("config.json")
       let text = """
         {"plugins": {"documents": {"directory": "\(files.path)", "patterns": ["*.md"]},
@@ -79,7 +80,8 @@ struct SourceTests {
     #expect(Self.usage(initialized["snapshot"] ?? .null, "documents") == 2)
     #expect(Self.usage(initialized["snapshot"] ?? .null, "storage") == 30)
     // A new source is not a drift.
-    #expect(UsageSemanticsTests.named("usage/drift", try UsageSemanticsTests.notificationsUntilSentinel(sidecar)).isEmpty)
+    #expect(
+      UsageSemanticsTests.named("usage/drift", try UsageSemanticsTests.notificationsUntilSentinel(sidecar)).isEmpty)
   }
 
   @Test("the authority wins over optimistic counts")

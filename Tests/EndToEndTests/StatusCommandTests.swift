@@ -103,6 +103,7 @@ struct StatusCommandTests {
     #expect(try Data(contentsOf: URL(fileURLWithPath: state + "/usage.sqlite3")) == bytes)
     // A later session still finds the ledger as a clean close left it.
     try Self.call(state, "usage/increment", #"{"metric":"requests"}"#)
-    #expect(try OneShotCommand.run(["status", "--state", state, "--metric", "requests"]).stdout == "requests 1/100 1%\n")
+    #expect(
+      try OneShotCommand.run(["status", "--state", state, "--metric", "requests"]).stdout == "requests 1/100 1%\n")
   }
 }

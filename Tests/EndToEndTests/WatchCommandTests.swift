@@ -60,7 +60,8 @@ struct WatchCommandTests {
     try StatusCommandTests.call(state, "usage/increment", #"{"metric":"documents","amount":10}"#)
     let tmux = Tmux()
     defer { tmux.kill() }
-    let command = Self.shell("env -u NO_COLOR TERM=xterm-256color '\(SidecarProcess.binaryPath)' watch --state '\(state)'")
+    let command = Self.shell(
+      "env -u NO_COLOR TERM=xterm-256color '\(SidecarProcess.binaryPath)' watch --state '\(state)'")
     try tmux.run(["new-session", "-d", "-s", "w", "-x", "100", "-y", "30", command])
     try tmux.waitFor("the first frame") { $0.contains("10 / 100 documents") && $0.contains("tokens") }
 

@@ -13,7 +13,8 @@ struct FuzzCorpusTests {
   /// The files of `fuzz/KIND/TARGET`, sorted.
   static func files(_ kind: String, _ target: FuzzTarget) -> [URL] {
     let directory = fuzzDirectory.appendingPathComponent(kind).appendingPathComponent(target.rawValue)
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []  // harmless: a missing folder is an empty corpus, and the seed count is checked below
+    // A missing folder is an empty corpus, and the seed count is checked below.
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []  // harmless
     return names.sorted().map { directory.appendingPathComponent($0) }
   }
 

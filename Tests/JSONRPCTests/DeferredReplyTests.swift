@@ -125,7 +125,8 @@ struct DeferredReplyTests {
     let fixture = Fixture()
     let sent = fixture.send(
       #"[{"jsonrpc":"2.0","id":1,"method":"later"},{"jsonrpc":"2.0","id":2,"method":"now"},"#
-        + #"{"jsonrpc":"2.0","id":3,"method":"later"},{"jsonrpc":"2.0","method":"later"},{"jsonrpc":"2.0","id":4,"method":"nope"}]"#)
+        + #"{"jsonrpc":"2.0","id":3,"method":"later"},{"jsonrpc":"2.0","method":"later"},{"jsonrpc":"2.0","id":4,"method":"nope"}]"#
+    )
     #expect(sent.isEmpty)
     fixture.resolve(1, 30)
     fixture.resolve(2, 99)  // the notification: nothing is sent for it

@@ -83,14 +83,18 @@ struct DispatcherTests {
   @Test("S1-S4: calls with positional and named parameters")
   func calls() {
     let fixture = Fixture()
-    #expect(fixture.send(#"{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}"#)
-      == [["jsonrpc": "2.0", "result": 19, "id": 1]])
-    #expect(fixture.send(#"{"jsonrpc": "2.0", "method": "subtract", "params": [23, 42], "id": 2}"#)
-      == [["jsonrpc": "2.0", "result": -19, "id": 2]])
-    #expect(fixture.send(#"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}"#)
-      == [["jsonrpc": "2.0", "result": 19, "id": 3]])
-    #expect(fixture.send(#"{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}"#)
-      == [["jsonrpc": "2.0", "result": 19, "id": 4]])
+    #expect(
+      fixture.send(#"{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}"#)
+        == [["jsonrpc": "2.0", "result": 19, "id": 1]])
+    #expect(
+      fixture.send(#"{"jsonrpc": "2.0", "method": "subtract", "params": [23, 42], "id": 2}"#)
+        == [["jsonrpc": "2.0", "result": -19, "id": 2]])
+    #expect(
+      fixture.send(#"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}"#)
+        == [["jsonrpc": "2.0", "result": 19, "id": 3]])
+    #expect(
+      fixture.send(#"{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}"#)
+        == [["jsonrpc": "2.0", "result": 19, "id": 4]])
   }
 
   @Test("S5-S6: notifications are never answered, even for unknown methods")
@@ -115,11 +119,15 @@ struct DispatcherTests {
   @Test("S10-S13: invalid batches")
   func invalidBatches() {
     let fixture = Fixture()
-    let brokenBatch = #"[ {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"}, {"jsonrpc": "2.0", "method" ]"#
+    let brokenBatch =
+      #"[ {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"}, {"jsonrpc": "2.0", "method" ]"#
     #expect(fixture.send(brokenBatch).map(Self.withoutData) == [Self.parseError])
     #expect(fixture.send("[]").map(Self.withoutData) == [Self.invalidRequest])
     #expect(fixture.send("[1]").map(Self.withoutData) == [.array([Self.invalidRequest])])
-    #expect(fixture.send("[1,2,3]").map(Self.withoutData) == [.array([Self.invalidRequest, Self.invalidRequest, Self.invalidRequest])])
+    #expect(
+      fixture.send("[1,2,3]").map(Self.withoutData) == [
+        .array([Self.invalidRequest, Self.invalidRequest, Self.invalidRequest])
+      ])
   }
 
   @Test("S14: a mixed batch answers every call, in any order, and no notification")
@@ -149,7 +157,8 @@ struct DispatcherTests {
   @Test("S15: a batch of notifications gets no answer at all")
   func notificationBatch() {
     let fixture = Fixture()
-    let batch = #"[{"jsonrpc": "2.0", "method": "notify_sum", "params": [1,2,4]}, {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}]"#
+    let batch =
+      #"[{"jsonrpc": "2.0", "method": "notify_sum", "params": [1,2,4]}, {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}]"#
     #expect(fixture.send(batch).isEmpty)
     #expect(fixture.notified == ["notify_sum", "notify_hello"])
   }
@@ -157,9 +166,18 @@ struct DispatcherTests {
   @Test("ids: strings, numbers and null are echoed; other types are refused with id null")
   func ids() {
     let fixture = Fixture()
-    #expect(fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":[1],"id":"abc"}"#) == [["jsonrpc": "2.0", "result": 1, "id": "abc"]])
-    #expect(fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":[1],"id":null}"#) == [["jsonrpc": "2.0", "result": 1, "id": nil]])
-    #expect(fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":[1],"id":2.5}"#) == [["jsonrpc": "2.0", "result": 1, "id": 2.5]])
+    #expect(
+      fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":[1],"id":"abc"}"#) == [
+        ["jsonrpc": "2.0", "result": 1, "id": "abc"]
+      ])
+    #expect(
+      fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":[1],"id":null}"#) == [
+        ["jsonrpc": "2.0", "result": 1, "id": nil]
+      ])
+    #expect(
+      fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":[1],"id":2.5}"#) == [
+        ["jsonrpc": "2.0", "result": 1, "id": 2.5]
+      ])
     let badID = fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":[1],"id":[1]}"#)
     #expect(badID.first?["id"] == .null && badID.first?["error"]?["code"] == -32600)
     let idOnly = fixture.send(#"{"jsonrpc":"2.0","id":1}"#)
@@ -171,7 +189,10 @@ struct DispatcherTests {
   @Test("params null is taken as no params, as most servers do; a string or a number is refused")
   func nullParams() {
     let fixture = Fixture()
-    #expect(fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":null,"id":1}"#) == [["jsonrpc": "2.0", "result": 0, "id": 1]])
+    #expect(
+      fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":null,"id":1}"#) == [
+        ["jsonrpc": "2.0", "result": 0, "id": 1]
+      ])
     let string = fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":"1","id":2}"#)
     #expect(string.first?["error"]?["code"] == -32600 && string.first?["id"] == 2)
     let number = fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":1,"id":3}"#)
@@ -181,7 +202,9 @@ struct DispatcherTests {
   @Test("a handler error replaces its half-written result, also inside a batch")
   func handlerErrors() {
     let fixture = Fixture()
-    let answers = fixture.send(#"[{"jsonrpc":"2.0","method":"subtract","params":["x"],"id":1},{"jsonrpc":"2.0","method":"sum","params":[2],"id":2}]"#)
+    let answers = fixture.send(
+      #"[{"jsonrpc":"2.0","method":"subtract","params":["x"],"id":1},{"jsonrpc":"2.0","method":"sum","params":[2],"id":2}]"#
+    )
     #expect(answers.count == 1)
     #expect(answers.first?[0]?["error"]?["code"] == -32602)
     #expect(answers.first?[1] == ["jsonrpc": "2.0", "result": 2, "id": 2])
@@ -190,7 +213,9 @@ struct DispatcherTests {
   @Test("batches above the limit are refused as a whole")
   func batchLimit() {
     let fixture = Fixture(limits: Dispatcher.Limits(maxDepth: 100, maxBatch: 2))
-    let answers = fixture.send(#"[{"jsonrpc":"2.0","method":"sum","id":1},{"jsonrpc":"2.0","method":"sum","id":2},{"jsonrpc":"2.0","method":"sum","id":3}]"#)
+    let answers = fixture.send(
+      #"[{"jsonrpc":"2.0","method":"sum","id":1},{"jsonrpc":"2.0","method":"sum","id":2},{"jsonrpc":"2.0","method":"sum","id":3}]"#
+    )
     #expect(answers.count == 1)
     #expect(answers.first?["error"]?["data"]?["reason"] == "batchTooLarge")
   }
@@ -203,13 +228,15 @@ struct DispatcherTests {
       result.bool(true)
     }
     let messages = fixture.send(#"{"jsonrpc":"2.0","method":"announce","id":1}"#)
-    #expect(messages == [["jsonrpc": "2.0", "id": 1, "result": true], ["jsonrpc": "2.0", "method": "event", "params": 1]])
+    #expect(
+      messages == [["jsonrpc": "2.0", "id": 1, "result": true], ["jsonrpc": "2.0", "method": "event", "params": 1]])
   }
 
   @Test("shutdown refuses later requests; exit's code says whether shutdown came first")
   func lifecycle() {
     let fixture = Fixture()
-    #expect(fixture.send(#"{"jsonrpc":"2.0","method":"shutdown","id":1}"#) == [["jsonrpc": "2.0", "id": 1, "result": nil]])
+    #expect(
+      fixture.send(#"{"jsonrpc":"2.0","method":"shutdown","id":1}"#) == [["jsonrpc": "2.0", "id": 1, "result": nil]])
     let refused = fixture.send(#"{"jsonrpc":"2.0","method":"sum","params":[1],"id":2}"#)
     #expect(refused.first?["error"]?["data"]?["reason"] == "shutDown")
     #expect(fixture.dispatcher.exitCode == nil)

@@ -111,7 +111,10 @@ struct LedgerIntegrityMarkTests {
       let ledger = try DurableLedger(store: try LedgerStore(directory: directory))
       for batch in 0..<3 {
         for change in 0..<100 {
-          ledger.record(RecordedChange(metric: "documents", delta: 1, at: Timestamp(milliseconds: 1_780_000_000_000), key: "k\(batch)-\(change)"))
+          ledger.record(
+            RecordedChange(
+              metric: "documents", delta: 1, at: Timestamp(milliseconds: 1_780_000_000_000), key: "k\(batch)-\(change)")
+          )
         }
         try ledger.commit()
       }
@@ -127,7 +130,8 @@ struct LedgerIntegrityMarkTests {
     // A session that ended without a clean close (killed) may have changed the file: the next open checks it.
     do {
       let killed = try DurableLedger(store: try LedgerStore(directory: directory))
-      killed.record(RecordedChange(metric: "documents", delta: 1, at: Timestamp(milliseconds: 1_780_000_000_000), key: "late"))
+      killed.record(
+        RecordedChange(metric: "documents", delta: 1, at: Timestamp(milliseconds: 1_780_000_000_000), key: "late"))
       try killed.commit()
     }
     let reopened = try LedgerStore(directory: directory)

@@ -116,7 +116,9 @@ struct LedgerStoreTests {
   @Test("the default state directory follows XDG_STATE_HOME, then HOME")
   func defaultDirectory() {
     #expect(LedgerStore.defaultDirectory(environment: ["XDG_STATE_HOME": "/s", "HOME": "/h"]) == "/s/usagectx")
-    #expect(LedgerStore.defaultDirectory(environment: ["XDG_STATE_HOME": "relative", "HOME": "/h"]) == "/h/.local/state/usagectx")
+    #expect(
+      LedgerStore.defaultDirectory(environment: ["XDG_STATE_HOME": "relative", "HOME": "/h"])
+        == "/h/.local/state/usagectx")
     #expect(LedgerStore.defaultDirectory(environment: ["HOME": "/h"]) == "/h/.local/state/usagectx")
     #expect(LedgerStore.defaultDirectory(environment: [:]) == nil)
   }

@@ -38,11 +38,14 @@ public final class ThrowawayPostgres: Sendable {
   public static let unavailable: String? = {
     if ProcessInfo.processInfo.environment["USAGECTX_TEST_POSTGRES"]?.isEmpty == false { return nil }
     if FileManager.default.isExecutableFile(atPath: "/usr/bin/initdb") { return nil }
-    let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []  // harmless: no directory means no server
-    if versions.contains(where: { FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\($0)/bin/initdb") }) {
+    // No directory means no server.
+    let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []  // harmless
+    if versions.contains(where: { FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\($0)/bin/initdb") }
+    ) {
       return nil
     }
-    return "PostgreSQL server binaries (initdb) not found and USAGECTX_TEST_POSTGRES not set: scripts/bootstrap installs them"
+    return
+      "PostgreSQL server binaries (initdb) not found and USAGECTX_TEST_POSTGRES not set: scripts/bootstrap installs them"
   }()
 
   /// Whether PostgreSQL tests can run.
@@ -73,7 +76,8 @@ public final class ThrowawayPostgres: Sendable {
 
   private static func stopStartedForRun() {
     guard let directory = startedForRun else { return }
-    _ = try? run(["stop", directory])  // harmless: the process is exiting; a leftover temporary directory is all that remains
+    // The process is exiting; a leftover temporary directory is all that remains.
+    _ = try? run(["stop", directory])  // harmless
   }
 
   /// Starts a cluster of its own (stop it with ``stop()``).

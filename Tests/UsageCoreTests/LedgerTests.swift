@@ -47,7 +47,8 @@ struct LedgerTests {
     #expect(drift == nil)
   }
 
-  @Test("a model's reset is a display baseline (the total keeps it); a metric's reset is recorded, so the ledger agrees")
+  @Test(
+    "a model's reset is a display baseline (the total keeps it); a metric's reset is recorded, so the ledger agrees")
   func resets() throws {
     let fixture = try Fixture()
     let tokens = fixture.index("tokens")

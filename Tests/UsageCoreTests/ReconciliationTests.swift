@@ -83,7 +83,8 @@ struct ReconciliationTests {
     init() throws {
       backend = ScriptedAuthority()
       context = try UsageContext(
-        plugins: [FixedPlugin(name: "widgets", ReconciliationTests.widgets)], clock: ManualWallClock(Fixture.defaultStart),
+        plugins: [FixedPlugin(name: "widgets", ReconciliationTests.widgets)],
+        clock: ManualWallClock(Fixture.defaultStart),
         authorities: ["widgets": backend])
     }
 

@@ -127,7 +127,9 @@ struct TokenPricingTests {
 
   @Test("snapshot words with a date price as the base model")
   func previewSnapshots() throws {
-    for (model, base) in [("gemini-2.5-pro-preview-05-06", "gemini-2.5-pro"), ("gemini-2.0-flash-exp", "gemini-2.0-flash")] {
+    for (model, base) in [
+      ("gemini-2.5-pro-preview-05-06", "gemini-2.5-pro"), ("gemini-2.0-flash-exp", "gemini-2.0-flash"),
+    ] {
       let entry = try Fixture().tokens(model, input: 10, output: 10).state.breakdown.first
       #expect(entry?.attributes["pricedAs"] == base)
     }
@@ -169,12 +171,14 @@ struct TokenPricingTests {
   @Test("the hook measures directly: amount, cost, priced and attributes")
   func hook() throws {
     let pricing = try #require(try Fixture.standardPlugin("tokens").metrics(options: .null).first?.hook)
-    let known = try pricing.measure(MeasureInput(fields: [1_000_000, 1_000_000], labels: ["model": "claude-haiku-4-5"]))
+    let known = try pricing.measure(
+      MeasureInput(fields: [1_000_000, 1_000_000], labels: ["model": "claude-haiku-4-5"]))
     #expect(
       known
         == Measurement(
           amount: 2_000_000, cost: 6.0, attributes: ["provider": "anthropic", "pricedAs": "claude-haiku-4-5"]))
-    let relabelled = try pricing.measure(MeasureInput(fields: [10, 0], labels: ["model": "gpt-4o", "provider": "azure"]))
+    let relabelled = try pricing.measure(
+      MeasureInput(fields: [10, 0], labels: ["model": "gpt-4o", "provider": "azure"]))
     #expect(relabelled.attributes["provider"] == "azure")
     let unknown = try pricing.measure(MeasureInput(fields: [3, 4], labels: ["model": "nope"]))
     #expect(unknown == Measurement(amount: 7, cost: 0, priced: false))

@@ -79,8 +79,9 @@ struct MCPServerTests {
     #expect(check["annotations"]?["readOnlyHint"] == true)
   }
 
-  @Test("a recorded change is answered after the burst's commit, in order, with its crossing kept from the output",
-        arguments: [true, false])
+  @Test(
+    "a recorded change is answered after the burst's commit, in order, with its crossing kept from the output",
+    arguments: [true, false])
   func recordAnsweredInOrder(waitsForCommit: Bool) throws {
     let session = try Session(waitsForCommit: waitsForCommit)
     let answers = try session.burst(
@@ -153,8 +154,9 @@ struct MCPServerTests {
       #"{"jsonrpc":"2.0","id":2,"method":"resources/templates/list"}"#,
       #"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"usage://metrics/documents"}}"#,
       #"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"usage://metrics/nope"}}"#)
-    #expect(answers[0]["result"]?["resources"]?.array?.compactMap { $0["uri"]?.string }
-      == ["usage://metrics", "usage://metrics/documents", "usage://metrics/tokens"])
+    #expect(
+      answers[0]["result"]?["resources"]?.array?.compactMap { $0["uri"]?.string }
+        == ["usage://metrics", "usage://metrics/documents", "usage://metrics/tokens"])
     #expect(answers[1]["result"]?["resourceTemplates"]?[0]?["uriTemplate"] == "usage://metrics/{name}")
     let text = try #require(answers[2]["result"]?["contents"]?[0]?["text"]?.string)
     #expect(try JSONData(parsing: text)["limit"] == 10)

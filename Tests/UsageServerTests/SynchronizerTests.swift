@@ -269,7 +269,10 @@ struct SynchronizerTests {
     _ = try harness.context.increment(metric: 0, amount: 1)
     _ = try harness.context.increment(metric: 0, amount: 1)
     let (first, second) = try #require(
-      harness.source.state.withLock { state in state.reports.count >= 2 ? (state.reports[state.reports.count - 2].seq, state.reports[state.reports.count - 1].seq) : nil })
+      harness.source.state.withLock { state in
+        state.reports.count >= 2
+          ? (state.reports[state.reports.count - 2].seq, state.reports[state.reports.count - 1].seq) : nil
+      })
     _ = harness.synchronizer.requestRefresh(nil, force: true)
     harness.synchronizer.pump()
     harness.context.settle(metric: 0, seq: first)

@@ -152,13 +152,17 @@ extension MCPServer {
       }
       let result = JSONData.object([
         ("metric", .string(metric)), ("groupBy", .string(grouping)),
-        ("rows", .array(rows.map { row in
-          var members: [(String, JSONData)] = [
-            ("group", row.group), ("total", .int(row.total)), ("changes", .int(row.changes)),
-          ]
-          if row.reset != 0 { members.append(("reset", .int(row.reset))) }
-          return .object(members)
-        })),
+        (
+          "rows",
+          .array(
+            rows.map { row in
+              var members: [(String, JSONData)] = [
+                ("group", row.group), ("total", .int(row.total)), ("changes", .int(row.changes)),
+              ]
+              if row.reset != 0 { members.append(("reset", .int(row.reset))) }
+              return .object(members)
+            })
+        ),
       ])
       let text = Array(result.jsonText.utf8)
       dispatcher.resolve(reply) { writer in text.withUnsafeBytes { writer.toolResult(structured: $0) } }

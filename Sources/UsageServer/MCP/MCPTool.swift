@@ -76,14 +76,24 @@ struct MCPTool {
           """,
         arguments: ["metric", "amount"] + fields + ["model", "provider", "conversation", "key", "enforce"],
         inputSchema: .object(
-          [("type", "object"),
-           ("properties", .object(
-             [("metric", metric), ("amount", amount)] + fieldProperties + labels + [
-               ("key", ["type": "string", "minLength": 1, "maxLength": 255,
-                        "description": "Idempotency key: the same key is recorded once, its answer repeated."]),
-               ("enforce", ["type": "boolean", "description": "Refuse (and record nothing) past the limit."]),
-             ])),
-           ("required", ["metric"]), ("additionalProperties", false)]),
+          [
+            ("type", "object"),
+            (
+              "properties",
+              .object(
+                [("metric", metric), ("amount", amount)] + fieldProperties + labels + [
+                  (
+                    "key",
+                    [
+                      "type": "string", "minLength": 1, "maxLength": 255,
+                      "description": "Idempotency key: the same key is recorded once, its answer repeated.",
+                    ]
+                  ),
+                  ("enforce", ["type": "boolean", "description": "Refuse (and record nothing) past the limit."]),
+                ])
+            ),
+            ("required", ["metric"]), ("additionalProperties", false),
+          ]),
         outputSchema: metricState),
       MCPTool(
         name: "usage_report", title: "Usage history",
@@ -98,7 +108,9 @@ struct MCPTool {
             "metric": metric,
             "since": ["type": "string", "description": "First UTC date or time, e.g. 2026-11-01."],
             "until": ["type": "string", "description": "UTC date or time to stop before, e.g. 2026-12-01."],
-            "groupBy": ["type": "string", "enum": .array(MCPServer.reportGroupings.map { .string($0) }), "default": "day"],
+            "groupBy": [
+              "type": "string", "enum": .array(MCPServer.reportGroupings.map { .string($0) }), "default": "day",
+            ],
           ],
           "required": ["metric"], "additionalProperties": false,
         ],

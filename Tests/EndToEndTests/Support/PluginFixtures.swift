@@ -10,7 +10,8 @@ enum PluginFixtures {
 
   /// A new empty directory under the system's temporary directory.
   static func makeDirectory() throws -> URL {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("usagectx-plugins-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "usagectx-plugins-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     return directory
   }

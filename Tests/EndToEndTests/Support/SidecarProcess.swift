@@ -64,7 +64,8 @@ final class SidecarProcess {
     guard FileManager.default.isExecutableFile(atPath: path) else { throw Failure.binaryMissing(path) }
     // Each process gets a state directory of its own (a fresh ledger) unless the test names one.
     var merged = ProcessInfo.processInfo.environment
-    merged["XDG_STATE_HOME"] = FileManager.default.temporaryDirectory
+    merged["XDG_STATE_HOME"] =
+      FileManager.default.temporaryDirectory
       .appendingPathComponent("usagectx-state-\(UUID().uuidString)").path
     for (key, value) in environment { merged[key] = value }
     process = try SpawnedProcess(path, arguments, environment: merged, stdin: .pipe, stdout: .pipe, stderr: .pipe)
