@@ -38,14 +38,10 @@ extension UsageService {
       throw RPCError.internalError("\(error)")
     }
     if let shared = sharedLedger {
-      // Every device's changes; the account's database must be reachable. It keeps each change's model, not its
-      // other labels.
-      guard labels.isEmpty else {
-        throw RPCError.invalidParams(
-          field: "labels", "is not available with a PostgreSQL authority (it keeps each change's model only)")
-      }
+      // Every device's changes, with every label; the account's database must be reachable.
       do throws(PostgresError) {
-        rows = try shared.history(metric: context.metricNames[metric], since: since, until: until, groupBy: grouping)
+        rows = try shared.history(
+          metric: context.metricNames[metric], since: since, until: until, groupBy: grouping, labels: labels)
       } catch {
         throw RPCError.internalError("the account's history cannot be read: \(error)")
       }
