@@ -4,8 +4,8 @@ import UsageCore
 
 /// How the changes of a burst travel to `usagectx.apply` (JSON arrays) and how a change waiting for PostgreSQL is
 /// kept in the local outbox: its metric, label, labels, kind, fields and cost in the entry's metric column after the
-/// prefix `postgres:` (so the outbox of exec plugins never mistakes it for one of theirs). Entries kept by builds before
-/// labels were sent have none but the model (`label`).
+/// prefix `postgres:` (so the outbox of exec plugins never mistakes it for one of theirs). Entries kept by builds
+/// before labels were sent have none but the model (`label`).
 enum OutboxCoding {
   /// Keys usagectx makes for changes without one: `usagectx:SESSION:BURST[:offline]:POSITION`.
   static func isMade(_ key: String) -> Bool { key.hasPrefix("usagectx:") }

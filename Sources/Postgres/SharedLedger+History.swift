@@ -46,7 +46,8 @@ extension SharedLedger {
       var others = labels
       others["model"] = nil
       if !others.isEmpty {
-        let wanted = Dictionary(uniqueKeysWithValues: others.map { (OutboxCoding.storable($0.key), OutboxCoding.storable($0.value)) })
+        let wanted = Dictionary(
+          others.map { (OutboxCoding.storable($0.key), OutboxCoding.storable($0.value)) }, uniquingKeysWith: { a, _ in a })
         filter += " AND labels @> \(connection.literal(ChangeLabels.encode(wanted) ?? "{}"))::jsonb"
       }
       let group: String

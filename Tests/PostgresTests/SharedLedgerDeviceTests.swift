@@ -213,7 +213,8 @@ struct SharedLedgerDeviceTests {
     ]
     let filters: [[String: String]] = [
       [:], ["conversation": "c-1"], ["conversation": "c-2"], ["model": "gpt-4o"],
-      ["model": "gpt-4o", "conversation": "c-2"], ["provider": "openai", "conversation": "c-2"], ["conversation": "none"],
+      ["model": "gpt-4o", "conversation": "c-2"], ["provider": "openai", "conversation": "c-2"],
+      ["conversation": "none"],
     ]
     for grouping in groupings {
       for filter in filters {
@@ -292,7 +293,8 @@ struct SharedLedgerDeviceTests {
     let version = try old.run("SELECT max(version) FROM usagectx.schema_version")
     #expect(version.last?.rows.first?[0] == "2")
     try ledger.begin(touching: ["tokens"], keys: [])
-    ledger.record(try Self.tokens(1, 1, cost: 0.25, day: "2026-11-05", labels: ["model": "gpt-4o", "conversation": "new"]))
+    ledger.record(
+      try Self.tokens(1, 1, cost: 0.25, day: "2026-11-05", labels: ["model": "gpt-4o", "conversation": "new"]))
     try ledger.commit()
     let byConversation = try ledger.history(metric: "tokens", since: nil, until: nil, groupBy: .label("conversation"))
     #expect(byConversation.map(\.group) == ["new", nil])
