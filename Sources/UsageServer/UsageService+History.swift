@@ -4,9 +4,10 @@ import Ledger
 import Postgres
 import UsageCore
 
-/// `usage/history`: the durable ledger's changes of a metric, summed.
+/// `usage/history`: the durable ledger's changes of a metric (the account's, with a PostgreSQL authority), summed.
 extension UsageService {
-  /// month or model. The changes of this burst are committed first, so the answer includes them.
+  /// Sums the changes per day, week, month, model or label, only those made with `labels` when given. The changes of
+  /// this burst are committed first, so the answer includes them.
   func history(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
     let params = try Params(request, allowed: ["metric", "since", "until", "groupBy", "labels"])
     let metric = try metricIndex(params)
