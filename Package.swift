@@ -151,7 +151,7 @@ let package = Package(
     .testTarget(name: "FacesTests", dependencies: ["Faces", "JSON", "UsageCore", "Ledger"], swiftSettings: swiftSettings),
     .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
     .testTarget(
-      name: "PostgresTests", dependencies: ["Postgres", "Ledger", "UsageCore", "TestSupport"],
+      name: "PostgresTests", dependencies: ["Postgres", "Ledger", "UsageCore", "JSON", "TestSupport"],
       swiftSettings: swiftSettings),
     .testTarget(
       name: "EndToEndTests",

@@ -3,8 +3,9 @@ import Ledger
 import UsageCore
 
 /// How the changes of a burst travel to `usagectx.apply` (JSON arrays) and how a change waiting for PostgreSQL is
-/// kept in the local outbox: its metric, label, kind, fields and cost in the entry's metric column after the prefix
-/// `postgres:` (so the outbox of exec plugins never mistakes it for one of theirs).
+/// kept in the local outbox: its metric, label, labels, kind, fields and cost in the entry's metric column after the
+/// prefix `postgres:` (so the outbox of exec plugins never mistakes it for one of theirs). Entries kept by builds
+/// before labels were sent have none but the model (`label`).
 enum OutboxCoding {
   /// Keys usagectx makes for changes without one: `usagectx:SESSION:BURST[:offline]:POSITION`.
   static func isMade(_ key: String) -> Bool { key.hasPrefix("usagectx:") }
@@ -34,15 +35,31 @@ enum OutboxCoding {
         fields: fields.compactMap(\.int), cost: data["cost"]?.number ?? 0, priced: data["priced"]?.bool ?? true,
         events: data["events"]?.int ?? 1)
     }
+    var labels: [String: String] = [:]
+    for (name, value) in data["labels"]?.objectMembers ?? [] {
+      if let value = value.string { labels[name] = value }
+    }
     return RecordedChange(
       metric: data["metric"]?.string ?? text, delta: entry.delta, at: Timestamp(milliseconds: entry.at),
       key: entry.key, label: data["label"]?.string, detail: detail,
-      kind: ChangeKind(rawValue: data["kind"]?.int ?? 0) ?? .change)
+      kind: ChangeKind(rawValue: data["kind"]?.int ?? 0) ?? .change, labels: labels)
   }
 
-  private static func describe(_ change: RecordedChange, into writer: inout JSONWriter) {
+  /// Writes the change's facts; for PostgreSQL (`forDatabase`), its labels without NUL characters, which `jsonb`
+  /// cannot hold (each becomes U+FFFD), so that a label never makes the database refuse a burst.
+  private static func describe(_ change: RecordedChange, forDatabase: Bool = false, into writer: inout JSONWriter) {
     writer.key("metric"); writer.string(text: change.metric)
-    if let label = change.label { writer.key("label"); writer.string(text: label) }
+    if let label = change.label { writer.key("label"); writer.string(text: forDatabase ? storable(label) : label) }
+    if !change.labels.isEmpty {
+      writer.key("labels")
+      writer.beginObject()
+      for name in change.labels.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+        let value = change.labels[name] ?? ""
+        writer.key(text: forDatabase ? storable(name) : name)
+        writer.string(text: forDatabase ? storable(value) : value)
+      }
+      writer.endObject()
+    }
     writer.key("kind"); writer.int(change.kind.rawValue)
     if let detail = change.detail {
       writer.key("fields")
@@ -67,7 +84,7 @@ enum OutboxCoding {
 
   private static func write(_ change: RecordedChange, replayed: Bool, into writer: inout JSONWriter) {
     writer.beginObject()
-    describe(change, into: &writer)
+    describe(change, forDatabase: true, into: &writer)
     writer.key("delta"); writer.int(change.delta)
     writer.key("at"); writer.int(change.at.milliseconds)
     if let key = change.key { writer.key("key"); writer.string(text: key) }
@@ -91,6 +108,12 @@ enum OutboxCoding {
     }
     writer.endArray()
     return String(decoding: writer.bytes, as: UTF8.self)
+  }
+
+  /// `text` as PostgreSQL can store it in `jsonb` and `text`: NUL characters replaced by U+FFFD.
+  static func storable(_ text: String) -> String {
+    guard text.utf8.contains(0) else { return text }
+    return String(String.UnicodeScalarView(text.unicodeScalars.map { $0 == "\0" ? "\u{FFFD}" : $0 }))
   }
 
   /// The positions `usagectx.apply` skipped (a JSON array of integers).

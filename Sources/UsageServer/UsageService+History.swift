@@ -4,9 +4,10 @@ import Ledger
 import Postgres
 import UsageCore
 
-/// `usage/history`: the durable ledger's changes of a metric, summed.
+/// `usage/history`: the durable ledger's changes of a metric (the account's, with a PostgreSQL authority), summed.
 extension UsageService {
-  /// month or model. The changes of this burst are committed first, so the answer includes them.
+  /// Sums the changes per day, week, month, model or label, only those made with `labels` when given. The changes of
+  /// this burst are committed first, so the answer includes them.
   func history(_ request: RequestContext, _ result: inout JSONWriter) throws(RPCError) {
     let params = try Params(request, allowed: ["metric", "since", "until", "groupBy", "labels"])
     let metric = try metricIndex(params)
@@ -38,14 +39,10 @@ extension UsageService {
       throw RPCError.internalError("\(error)")
     }
     if let shared = sharedLedger {
-      // Every device's changes; the account's database must be reachable. It keeps each change's model, not its
-      // other labels.
-      guard labels.isEmpty else {
-        throw RPCError.invalidParams(
-          field: "labels", "is not available with a PostgreSQL authority (it keeps each change's model only)")
-      }
+      // Every device's changes, with every label; the account's database must be reachable.
       do throws(PostgresError) {
-        rows = try shared.history(metric: context.metricNames[metric], since: since, until: until, groupBy: grouping)
+        rows = try shared.history(
+          metric: context.metricNames[metric], since: since, until: until, groupBy: grouping, labels: labels)
       } catch {
         throw RPCError.internalError("the account's history cannot be read: \(error)")
       }

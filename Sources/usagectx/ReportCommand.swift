@@ -104,10 +104,10 @@ struct ReportCommand: ParsableCommand {
       throw Self.fail("--until (\(end)) must be after --since (\(start))")
     }
     if let url = authority ?? getenv("USAGECTX_AUTHORITY").map({ String(cString: $0) }).flatMap({ $0.isEmpty ? nil : $0 }) {
-      // The account's database keeps each change's model, not its other labels, and no charts are drawn from it.
-      guard filter.isEmpty else { throw Self.fail("--label is not available with --authority") }
+      // No charts are drawn from the account's database.
       guard format != .html else { throw Self.fail("--format html is not available with --authority") }
-      let rows = try Self.sharedRows(url: url, account: account ?? "default", metric: metric, start, end, grouping)
+      let rows = try Self.sharedRows(
+        url: url, account: account ?? "default", metric: metric, start, end, grouping, labels: filter)
       let report = HistoryReport(
         rows: rows, grouping: grouping.rawValue, shapes: MetricShapes.load(pluginDirectories: pluginDirectories))
       let text = format == .csv ? report.csv() : format == .json ? report.json() : report.table()

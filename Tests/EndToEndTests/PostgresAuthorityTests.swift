@@ -205,51 +205,132 @@ struct PostgresAuthorityTests {
     #expect(refused.stderr.contains("--authority needs a state directory"), "\(refused.stderr)")
   }
 
-  @Test("usagectx call on two devices, then report --authority and usage/history: every device's changes")
+  @Test("usagectx call on two devices, then report --authority and usage/history: every device's changes, by label")
   func callAndReport() throws {
     let postgres = try ThrowawayPostgres.shared()
     let account = ThrowawayPostgres.account()
     let config = try Self.config()
-    let change = #"{"metric":"tokens","input":100,"output":50,"labels":{"model":"gpt-4o"}}"#
-    for _ in 0..<2 {
+    // Two devices (state directories), two changes each: (device, input, output, provider, conversation).
+    let devices = [DurabilityTests.stateDirectory(), DurabilityTests.stateDirectory()]
+    let changes: [(Int, Int64, Int64, String, String)] = [
+      (0, 100, 50, "openai", "c-1"), (0, 10, 5, "openai", "c-2"), (1, 200, 100, "azure", "c-2"),
+      (1, 20, 10, "openai", "c-1"),
+    ]
+    let weekBefore = Self.isoWeek(Date())
+    for (device, input, output, provider, conversation) in changes {
+      let change: JSONData = [
+        "metric": "tokens", "input": .int(input), "output": .int(output),
+        "labels": ["model": "gpt-4o", "provider": .string(provider), "conversation": .string(conversation)],
+      ]
       let run = try OneShotCommand.run([
-        "call", "usage/increment", change, "--authority", postgres.url, "--account", account, "--config", config,
-        "--state", DurabilityTests.stateDirectory(),
+        "call", "usage/increment", change.jsonText, "--authority", postgres.url, "--account", account, "--config",
+        config, "--state", devices[device],
       ])
       #expect(run.status == 0, "\(run.stderr)")
       #expect(try JSONData(parsing: run.stdout)["authority"] == "postgres")
     }
+    let weekAfter = Self.isoWeek(Date())
     let report = try OneShotCommand.run([
       "report", "--authority", postgres.url, "--account", account, "--by", "model", "--format", "json",
     ])
     #expect(report.status == 0, "\(report.stderr)")
-    /// Both devices' rows: the amounts, the fields' sums and a cost from the price table.
-    func expectBothDevices(_ rows: JSONData?) {
-      let row = rows?.array?.first
-      #expect(rows?.array?.count == 1)
-      #expect(row?["group"] == "gpt-4o")
-      #expect(row?["total"] == 300)
-      #expect(row?["changes"] == 2)
-      #expect(row?["input"] == 200)
-      #expect(row?["output"] == 100)
-      #expect((row?["cost"]?.number ?? 0) > 0)
-      #expect(row?["currency"] == "USD")
+    /// Rows as (group, total, changes, input, output), and their costs.
+    func summed(_ rows: JSONData?) -> [Row] {
+      (rows?.array ?? []).map { row in
+        Row(
+          group: row["group"]?.string, total: row["total"]?.int, changes: row["changes"]?.int,
+          input: row["input"]?.int, output: row["output"]?.int, currency: row["currency"]?.string)
+      }
     }
-    expectBothDevices(try JSONData(parsing: report.stdout)["rows"])
+    func costs(_ rows: JSONData?) -> [Double] { (rows?.array ?? []).map { $0["cost"]?.number ?? 0 } }
+    // Every change of both devices under the model: the amounts, the fields' sums and a cost from the price table.
+    let allOfThem = [Row(group: "gpt-4o", total: 495, changes: 4, input: 330, output: 165)]
+    #expect(summed(try JSONData(parsing: report.stdout)["rows"]) == allOfThem)
+    #expect(costs(try JSONData(parsing: report.stdout)["rows"]).allSatisfy { $0 > 0 })
     let device = try Self.device(postgres.url, account, config: config)
-    expectBothDevices(try device.call("usage/history", ["metric": "tokens", "groupBy": "model"])["rows"])
-    let byLabel = try device.request("usage/history", ["metric": "tokens", "labels": ["model": "gpt-4o"]])
-    #expect(byLabel["error"]?["data"]?["field"] == "labels")
+    func history(_ groupBy: String, _ labels: JSONData? = nil) throws -> JSONData? {
+      var params: [(String, JSONData)] = [("metric", "tokens"), ("groupBy", .string(groupBy))]
+      if let labels { params.append(("labels", labels)) }
+      return try device.call("usage/history", .object(params))["rows"]
+    }
+    #expect(summed(try history("model")) == allOfThem)
+    // By provider and by conversation, against the hand sums of the four changes.
+    #expect(
+      summed(try history("provider")) == [
+        Row(group: "azure", total: 300, changes: 1, input: 200, output: 100),
+        Row(group: "openai", total: 195, changes: 3, input: 130, output: 65),
+      ])
+    let byConversation = try history("conversation")
+    #expect(
+      summed(byConversation) == [
+        Row(group: "c-1", total: 180, changes: 2, input: 120, output: 60),
+        Row(group: "c-2", total: 315, changes: 2, input: 210, output: 105),
+      ])
+    // One model's price: c-2's tokens cost 1.75 times c-1's.
+    let conversationCosts = costs(byConversation)
+    #expect(conversationCosts.count == 2 && conversationCosts[0] > 0)
+    #expect(abs(conversationCosts[1] - 1.75 * conversationCosts[0]) < 1e-9, "\(conversationCosts)")
+    // By week: all in this week (unless the run crossed a week's end).
+    let byWeek = try history("week")
+    let weeks = summed(byWeek)
+    #expect(weeks.map { $0.total ?? 0 }.reduce(0, +) == 495)
+    #expect(weeks.map { $0.changes ?? 0 }.reduce(0, +) == 4)
+    #expect(weeks.map { $0.input ?? 0 }.reduce(0, +) == 330)
+    #expect(weeks.map { $0.output ?? 0 }.reduce(0, +) == 165)
+    if weekBefore == weekAfter {
+      #expect(weeks == [Row(group: weekBefore, total: 495, changes: 4, input: 330, output: 165)])
+    }
+    // One conversation's usage, by provider: through usage/history and report --authority --label.
+    let c2 = [
+      Row(group: "azure", total: 300, changes: 1, input: 200, output: 100),
+      Row(group: "openai", total: 15, changes: 1, input: 10, output: 5),
+    ]
+    #expect(summed(try history("provider", ["conversation": "c-2"])) == c2)
+    #expect(
+      summed(try history("provider", ["conversation": "c-1"]))
+        == [Row(group: "openai", total: 180, changes: 2, input: 120, output: 60)])
+    #expect(
+      summed(try history("conversation", ["model": "gpt-4o", "provider": "azure"]))
+        == [Row(group: "c-2", total: 300, changes: 1, input: 200, output: 100)])
+    #expect(summed(try history("provider", ["conversation": "c-3"])) == [])
+    let filtered = try OneShotCommand.run([
+      "report", "--authority", postgres.url, "--account", account, "--by", "provider", "--label", "conversation=c-2",
+      "--format", "json",
+    ])
+    #expect(filtered.status == 0, "\(filtered.stderr)")
+    #expect(summed(try JSONData(parsing: filtered.stdout)["rows"]) == c2)
     // The fields, cost and breakdown are the account's too, summed over both devices.
     let tokens = try #require(try device.call("usage/get", ["metrics": ["tokens"]])["metrics"]?["tokens"])
-    #expect(tokens["used"] == 300)
-    #expect(tokens["input"] == 200)
-    #expect(tokens["output"] == 100)
-    #expect(tokens["byModel"]?["gpt-4o"]?["used"] == 300)
-    #expect(tokens["byModel"]?["gpt-4o"]?["events"] == 2)
+    #expect(tokens["used"] == 495)
+    #expect(tokens["input"] == 330)
+    #expect(tokens["output"] == 165)
+    #expect(tokens["byModel"]?["gpt-4o"]?["used"] == 495)
+    #expect(tokens["byModel"]?["gpt-4o"]?["events"] == 4)
     // The tier is the account's: set on one device, another starts in it.
     #expect(try device.call("usage/setTier", ["tier": "pro"])["tier"] == "pro")
     let later = try Self.device(postgres.url, account, config: config)
     #expect(try later.call("usage/get", ["metrics": ["tokens"]])["tier"] == "pro")
+  }
+
+  /// A row of usage/history, without its cost (compared apart): a tokens row carries its currency.
+  struct Row: Equatable, CustomStringConvertible {
+    var group: String?
+    var total: Int64?
+    var changes: Int64?
+    var input: Int64?
+    var output: Int64?
+    var currency: String? = "USD"
+    var description: String {
+      "\(group ?? "null"): \(total ?? -1) in \(changes ?? -1) (\(input ?? -1)/\(output ?? -1) \(currency ?? "-"))"
+    }
+  }
+
+  /// The ISO 8601 week of a moment in UTC: `2026-W50`.
+  static func isoWeek(_ date: Date) -> String {
+    var calendar = Calendar(identifier: .iso8601)
+    calendar.timeZone = TimeZone(identifier: "UTC")!
+    let parts = calendar.dateComponents([.yearForWeekOfYear, .weekOfYear], from: date)
+    let week = parts.weekOfYear ?? 0
+    return "\(parts.yearForWeekOfYear ?? 0)-W\(week < 10 ? "0" : "")\(week)"
   }
 }

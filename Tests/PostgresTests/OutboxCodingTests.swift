@@ -1,3 +1,4 @@
+import JSON
 import Ledger
 import Testing
 import UsageCore
@@ -20,5 +21,21 @@ struct OutboxCodingTests {
     #expect(OutboxCoding.burst(of: "client-key:1") == nil)
     #expect(OutboxCoding.skipped("[0, 2]") == [0, 2])
     #expect(OutboxCoding.skipped(nil) == [])
+  }
+
+  @Test func labelsAreKeptInTheOutboxAndSentToTheDatabase() throws {
+    let change = RecordedChange(
+      metric: "tokens", delta: 3, at: Timestamp(milliseconds: 1_765_000_000_000), key: "k2", label: "gpt-4o",
+      detail: ChangeDetail(fields: [2, 1], cost: 0.5, priced: true, events: 1),
+      labels: ["model": "gpt-4o", "provider": "openai", "conversation": "c \"1\"\u{0}"])
+    #expect(OutboxCoding.change(OutboxCoding.entry(change, key: "k2")) == change)
+    // Sent to usagectx.apply as an object, keys in byte order; NUL, which jsonb cannot hold, as U+FFFD.
+    let sent = try JSONData(parsing: OutboxCoding.json(replayed: [], burst: [change]))
+    let labels = try #require(sent.array?.first?["labels"]?.objectMembers)
+    #expect(labels.map(\.0) == ["conversation", "model", "provider"])
+    #expect(labels.first?.1 == .string("c \"1\"\u{FFFD}"))
+    // A change without labels sends none (the log keeps NULL).
+    let bare = RecordedChange(metric: "requests", delta: 1, at: Timestamp(milliseconds: 1_765_000_000_000))
+    #expect(try JSONData(parsing: OutboxCoding.json(replayed: [], burst: [bare])).array?.first?["labels"] == nil)
   }
 }
