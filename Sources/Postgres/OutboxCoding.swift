@@ -28,7 +28,8 @@ enum OutboxCoding {
 
   static func change(_ entry: OutboxEntry) -> RecordedChange {
     let text = String(entry.metric.dropFirst(SharedLedger.outboxPrefix.count))
-    let data = (try? JSONData(parsing: text)) ?? .null  // harmless: usagectx wrote it; a damaged one counts as the bare change
+    // Usagectx wrote it; a damaged one counts as the bare change.
+    let data = (try? JSONData(parsing: text)) ?? .null  // harmless
     var detail: ChangeDetail?
     if let fields = data["fields"]?.array {
       detail = ChangeDetail(
@@ -118,7 +119,8 @@ enum OutboxCoding {
 
   /// The positions `usagectx.apply` skipped (a JSON array of integers).
   static func skipped(_ text: String?) -> Set<Int> {
-    guard let text, let data = try? JSONData(parsing: text), let array = data.array else { return [] }  // harmless: no answer means nothing was skipped
+    // No answer means nothing was skipped.
+    guard let text, let data = try? JSONData(parsing: text), let array = data.array else { return [] }  // harmless
     return Set(array.compactMap { $0.int.map(Int.init) })
   }
 }

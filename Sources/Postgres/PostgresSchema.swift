@@ -26,14 +26,20 @@ enum PostgresSchema {
       CREATE SCHEMA IF NOT EXISTS usagectx;
       CREATE TABLE IF NOT EXISTS usagectx.schema_version (version integer NOT NULL);
       """)
-    defer { _ = try? connection.run("SELECT pg_advisory_unlock(727274)") }  // harmless: the lock also ends with the session
+    // The lock also ends with the session.
+    defer { _ = try? connection.run("SELECT pg_advisory_unlock(727274)") }  // harmless
     let rows = try connection.run("SELECT max(version) FROM usagectx.schema_version")
     let current = rows.first?.rows.first?.first.flatMap { $0 }.flatMap { Int($0) } ?? 0
     guard current <= version else {
-      throw PostgresError("the usagectx schema in this database is version \(current), newer than this build's \(version)")
+      throw PostgresError(
+        "the usagectx schema in this database is version \(current), newer than this build's \(version)")
     }
-    if current < 1 { try connection.run("BEGIN;\n" + versionOne + "\nINSERT INTO usagectx.schema_version VALUES (1); COMMIT;") }
-    if current < 2 { try connection.run("BEGIN;\n" + versionTwo + "\nINSERT INTO usagectx.schema_version VALUES (2); COMMIT;") }
+    if current < 1 {
+      try connection.run("BEGIN;\n" + versionOne + "\nINSERT INTO usagectx.schema_version VALUES (1); COMMIT;")
+    }
+    if current < 2 {
+      try connection.run("BEGIN;\n" + versionTwo + "\nINSERT INTO usagectx.schema_version VALUES (2); COMMIT;")
+    }
   }
 
   static let versionOne = """

@@ -23,7 +23,8 @@ extension SharedLedger {
       let position =
         totals.firstIndex { $0.label == change.label }
         ?? {
-          totals.append(BreakdownTotal(label: change.label, amount: 0, fields: [0, 0, 0, 0], cost: 0, priced: true, events: 0))
+          totals.append(
+            BreakdownTotal(label: change.label, amount: 0, fields: [0, 0, 0, 0], cost: 0, priced: true, events: 0))
           return totals.count - 1
         }()
       totals[position].amount &+= change.delta

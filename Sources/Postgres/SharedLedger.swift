@@ -197,7 +197,8 @@ public final class SharedLedger: UsageLedger {
     var filter = ""
     if let metrics {
       filter =
-        metrics.isEmpty ? " AND false" : " AND metric IN (\(metrics.map { connection.literal($0) }.joined(separator: ",")))"
+        metrics.isEmpty
+        ? " AND false" : " AND metric IN (\(metrics.map { connection.literal($0) }.joined(separator: ",")))"
     }
     return "SELECT metric, day, used FROM usagectx.counters WHERE account = \(account) AND label = ''"
       + " AND (day = -1 OR day >= \(RunningTotals.day(clock.now()) - 32))\(filter)"
@@ -367,7 +368,8 @@ public final class SharedLedger: UsageLedger {
     }
     var answers = state.answers
     for change in replayed {
-      if let key = change.key, !OutboxCoding.isMade(key), let kept = try? local.keptAnswer(key) {  // harmless: without it the key is kept without its answer
+      // Without it the key is kept without its answer.
+      if let key = change.key, !OutboxCoding.isMade(key), let kept = try? local.keptAnswer(key) {  // harmless
         answers.append(kept)
       }
     }

@@ -103,7 +103,9 @@ struct ReportCommand: ParsableCommand {
     if let start, let end, end <= start {
       throw Self.fail("--until (\(end)) must be after --since (\(start))")
     }
-    if let url = authority ?? getenv("USAGECTX_AUTHORITY").map({ String(cString: $0) }).flatMap({ $0.isEmpty ? nil : $0 }) {
+    if let url = authority
+      ?? getenv("USAGECTX_AUTHORITY").map({ String(cString: $0) }).flatMap({ $0.isEmpty ? nil : $0 })
+    {
       // No charts are drawn from the account's database.
       guard format != .html else { throw Self.fail("--format html is not available with --authority") }
       let rows = try Self.sharedRows(
@@ -145,8 +147,10 @@ struct ReportCommand: ParsableCommand {
     case .csv: text = report.csv()
     case .json: text = report.json()
     case .html:
-      let range = "\(start.map { "from \($0)" } ?? "from the first change") \(end.map { "until \($0)" } ?? "until now")"
-        + (filter.isEmpty ? "" : ", " + filter.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+      let range =
+        "\(start.map { "from \($0)" } ?? "from the first change") \(end.map { "until \($0)" } ?? "until now")"
+        + (filter.isEmpty
+          ? "" : ", " + filter.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
       do {
         let charts = try Self.charts(
           store, rows: rows, shapes: shapes, since: start?.milliseconds, until: end?.milliseconds, labels: filter)
@@ -177,10 +181,13 @@ struct ReportCommand: ParsableCommand {
           guard let name = model.group else { continue }
           var only = labels
           only["model"] = name
-          series.append((name, try store.history(metric: metric, since: since, until: until, groupBy: .day, labels: only)))
+          series.append(
+            (name, try store.history(metric: metric, since: since, until: until, groupBy: .day, labels: only)))
         }
       } else {
-        series = [(metric, try store.history(metric: metric, since: since, until: until, groupBy: .day, labels: labels))]
+        series = [
+          (metric, try store.history(metric: metric, since: since, until: until, groupBy: .day, labels: labels))
+        ]
       }
       charts.append(HtmlReport.chart(metric: metric, unit: unit, series: series))
     }

@@ -30,7 +30,10 @@ struct PostgresAuthorityTests {
   /// A device: a sidecar with a state directory of its own (or `state`) on `account`.
   static func device(_ url: String, _ account: String, config: String, state: String? = nil) throws -> SidecarProcess {
     try SidecarProcess(
-      arguments: ["--authority", url, "--account", account, "--config", config, "--state", state ?? DurabilityTests.stateDirectory()])
+      arguments: [
+        "--authority", url, "--account", account, "--config", config, "--state",
+        state ?? DurabilityTests.stateDirectory(),
+      ])
   }
 
   /// Reads messages until a notification `method` whose params satisfy `matches` (notifications set aside before
@@ -144,9 +147,11 @@ struct PostgresAuthorityTests {
     let stopped = DispatchSemaphore(value: 0)
     let written = DispatchSemaphore(value: 0)
     DispatchQueue.global().async {
-      try? writer.sendRaw(SharedLedgerTests.burst(total, firstID: 10) { _ in ["metric": "requests"] })  // harmless: a failed write shows as missing answers
+      // A failed write shows as missing answers.
+      try? writer.sendRaw(SharedLedgerTests.burst(total, firstID: 10) { _ in ["metric": "requests"] })  // harmless
       stopped.wait()
-      try? writer.sendRaw(SharedLedgerTests.burst(total, firstID: 10_000) { _ in ["metric": "requests"] })  // harmless: as above
+      // A failed write shows as missing answers.
+      try? writer.sendRaw(SharedLedgerTests.burst(total, firstID: 10_000) { _ in ["metric": "requests"] })  // harmless
       written.signal()
     }
     var acknowledged: Int64 = 1

@@ -12,12 +12,14 @@ import UsageCore
   .enabled(if: ThrowawayPostgres.available, Comment(rawValue: ThrowawayPostgres.unavailable ?? "")))
 struct SharedLedgerDeviceTests {
   static func local() throws -> DurableLedger {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("usagectx-pg-\(UUID().uuidString)").path
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("usagectx-pg-\(UUID().uuidString)")
+      .path
     return try DurableLedger(store: try LedgerStore(directory: directory))
   }
 
   static func open(_ url: String, _ account: String, local: DurableLedger? = nil) throws -> SharedLedger {
-    SharedLedger(local: try local ?? Self.local(), url: url, account: account, device: "test", session: UUID().uuidString)
+    SharedLedger(
+      local: try local ?? Self.local(), url: url, account: account, device: "test", session: UUID().uuidString)
   }
 
   static let now = SystemWallClock().now()
