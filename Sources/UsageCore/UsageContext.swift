@@ -345,18 +345,6 @@ public final class UsageContext: Sendable {
     ChangeDetail(fields: entry.fields.map { -$0 }, cost: -entry.cost, priced: true, events: -entry.events)
   }
 
-  /// Changes the tier: limits change for every metric. Returns the crossings it caused.
-  public func setTier(_ tier: Tier) -> [ThresholdCrossing] {
-    let now = clock.now()
-    return state.withLock { state in
-      Self.rollOver(&state, now: now)
-      guard state.tier != tier else { return [] }
-      state.configuration.tier = tier
-      state.tier = tier
-      return Self.touchAll(&state)
-    }
-  }
-
   /// Applies configuration overrides (from `initialize`): limits, periods, thresholds, plugin options.
   /// Numbers already counted are kept.
   public func reconfigure(_ configuration: UsageConfiguration) throws(UsageError) -> [ThresholdCrossing] {
@@ -390,42 +378,5 @@ public final class UsageContext: Sendable {
   /// The indices of the metrics that have an authority.
   public var metricsWithAuthority: [Int] {
     state.withLock { state in state.records.indices.filter { state.records[$0].authority != nil } }
-  }
-
-  // MARK: - Periods
-
-  /// When the next periodic metric rolls over, if any does.
-  public func nextRollover() -> Timestamp? {
-    state.withLock { state in state.records.compactMap(\.nextReset).min() }
-  }
-
-  /// Rolls over every metric whose period has ended. Returns `true` when any did (subscribers should hear).
-  @discardableResult
-  public func rollOverDueMetrics() -> Bool {
-    let now = clock.now()
-    return state.withLock { Self.rollOver(&$0, now: now) }
-  }
-
-  @discardableResult
-  static func rollOver(_ state: inout State, now: Timestamp) -> Bool {
-    var any = false
-    for index in state.records.indices where state.records[index].rollOverIfDue(now: now, event: state.events + 1) {
-      state.events += 1
-      state.version += 1
-      state.records[index].version = state.version
-      _ = state.records[index].updateLevel(tier: state.tier)
-      any = true
-    }
-    return any
-  }
-
-  private static func touchAll(_ state: inout State) -> [ThresholdCrossing] {
-    state.version += 1
-    var crossings: [ThresholdCrossing] = []
-    for index in state.records.indices {
-      state.records[index].version = state.version
-      if let crossing = state.records[index].updateLevel(tier: state.tier) { crossings.append(crossing) }
-    }
-    return crossings
   }
 }
