@@ -42,6 +42,7 @@ public final class LogImporter {
   private var known: Set<String> = []
   private var seen: Set<String> = []
   private var batch: [LedgerChange] = []
+  private var lastLabels: (model: String, conversation: String?, provider: String, tool: String, labels: [String: String])?
   /// Called now and then as the import goes (for a progress bar).
   public var onProgress: ((Progress) -> Void)?
 
@@ -149,7 +150,17 @@ public final class LogImporter {
       return
     }
     let fields = [usage.input, usage.output, usage.cacheRead, usage.cacheWrite]
-    let labels = usage.labels
+    // Calls in a row mostly share their model and session: their labels are made once (and, being the same
+    // dictionary, compared and encoded once by the ledger).
+    let labels: [String: String]
+    if let last = lastLabels, last.model == usage.model, last.conversation == usage.conversation,
+      last.provider == usage.provider, last.tool == usage.tool
+    {
+      labels = last.labels
+    } else {
+      labels = usage.labels
+      lastLabels = (usage.model, usage.conversation, usage.provider, usage.tool, labels)
+    }
     let measurement: Measurement
     do throws(UsageError) {
       measurement = try hook?.measure(MeasureInput(fields: fields, labels: labels)) ?? Measurement(amount: usage.tokens)
