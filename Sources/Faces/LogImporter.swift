@@ -4,7 +4,7 @@ public import UsageCore
 
 /// Brings the usage LLM tools logged into a metric of the ledger (tokens): finds the logs, reads them line by line,
 /// prices each call with the metric's hook (the price table), and writes the calls not imported before at their own
-/// times, in transactions of a few thousand. A line that cannot be read is counted, never fatal.
+/// times, in transactions of tens of thousands. A line that cannot be read is counted, never fatal.
 public final class LogImporter {
   /// Which tool's logs.
   public enum Tool: String, Sendable, CaseIterable {
@@ -39,6 +39,8 @@ public final class LogImporter {
   let store: LedgerStore?
   let dryRun: Bool
   public private(set) var progress = Progress()
+  /// Calls written per transaction: each commit waits for the disk, so an import makes few of them.
+  static let batchSize = 50_000
   private var known: Set<String> = []
   private var seen: Set<String> = []
   private var batch: [LedgerChange] = []
@@ -176,7 +178,7 @@ public final class LogImporter {
       LedgerChange(
         metric: metric, delta: measurement.amount, at: usage.at, key: usage.key, label: usage.model,
         detail: ChangeDetail(fields: fields, cost: measurement.cost, priced: measurement.priced), labels: labels))
-    if batch.count >= 5_000 { try flush() }
+    if batch.count >= Self.batchSize { try flush() }
   }
 
   private func flush() throws(LedgerError) {

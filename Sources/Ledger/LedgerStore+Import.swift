@@ -24,10 +24,14 @@ extension LedgerStore {
     do throws(LedgerError) {
       let mark = try connection.prepare("INSERT OR IGNORE INTO imported (key, at_ms) VALUES (?, ?)")
       var fresh: [LedgerChange] = []
+      fresh.reserveCapacity(changes.count)
       for change in changes {
         guard let key = change.key else { continue }
-        try mark.run([.text(key), .integer(change.at.milliseconds)])
-        if sqlite3_changes(connection.rawHandle) > 0 { fresh.append(change) }
+        mark.start()
+        try mark.bind(1, key)
+        try mark.bind(2, change.at.milliseconds)
+        try mark.runBound()
+        if mark.changes > 0 { fresh.append(change) }
       }
       try writeChanges(fresh)
       try connection.execute("COMMIT")
