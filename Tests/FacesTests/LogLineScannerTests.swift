@@ -165,3 +165,41 @@ struct LogLineScannerTests {
     #expect(scan("{\"a\":\"\u{7F}é\"}") == [.string, .absent, .absent])
   }
 }
+
+extension LogLineScannerTests {
+  @Test("eight bytes at a time: a quote, backslash, control or non-ASCII byte is found at any position")
+  func specialBytes() {
+    for position in 0..<8 {
+      for byte in 0...255 {
+        var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+        bytes[position] = UInt8(byte)
+        let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        let expected = byte < 0x20 || byte >= 0x80 || byte == 0x22 || byte == 0x5C
+        #expect(LogLineScanner.special(word) == expected, "byte \(byte) at \(position)")
+      }
+    }
+    // Neighbours that could borrow into one another: every pair of plain bytes stays plain.
+    for first in 0x20..<0x80 where first != 0x22 && first != 0x5C {
+      for second in [0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F] {
+        let bytes = [UInt8](repeating: UInt8(first), count: 4) + [UInt8](repeating: UInt8(second), count: 4)
+        #expect(!LogLineScanner.special(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }))
+      }
+    }
+  }
+
+  @Test("long strings on either side of the eight-byte steps: quotes, escapes and bad bytes at every offset")
+  func offsets() {
+    let reader = ClaudeLogReader()
+    for length in 0..<24 {
+      for insert in ["\\\"", "\\\\", "é", "\u{7F}", "\t", "\\u0041"] {
+        let text = String(repeating: "x", count: length) + insert + String(repeating: "y", count: 24 - length)
+        var line = LogLineScannerTests.head + #""message":{"id":"m","t":""# + text + #"","# + LogLineScannerTests.usage
+          + "}}"
+        line.withUTF8 { buffer in
+          let bytes = UnsafeRawBufferPointer(buffer)
+          #expect(reader.read(bytes: bytes) == reader.parsed(bytes: bytes), "\(length) \(insert)")
+        }
+      }
+    }
+  }
+}
