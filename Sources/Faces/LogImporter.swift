@@ -1,10 +1,12 @@
+import Dispatch
 import Glibc
 public import Ledger
 public import UsageCore
 
 /// Brings the usage LLM tools logged into a metric of the ledger (tokens): finds the logs, reads them line by line,
 /// prices each call with the metric's hook (the price table), and writes the calls not imported before at their own
-/// times, in transactions of tens of thousands. A line that cannot be read is counted, never fatal.
+/// times, in transactions of tens of thousands; a batch is written on another thread while the next one is read. A
+/// line that cannot be read is counted, never fatal.
 public final class LogImporter {
   /// Which tool's logs.
   public enum Tool: String, Sendable, CaseIterable {
@@ -39,8 +41,11 @@ public final class LogImporter {
   let store: LedgerStore?
   let dryRun: Bool
   public private(set) var progress = Progress()
-  /// Calls written per transaction: each commit waits for the disk, so an import makes few of them.
-  static let batchSize = 50_000
+  /// Calls written per transaction: each commit waits for the disk, so an import makes few of them; small enough
+  /// that reading the next batch overlaps most of the writing.
+  static let batchSize = 20_000
+  /// The batch being written, if any: the ledger is used by that write alone until it is waited for.
+  private var pending: PendingWrite?
   private var known: Set<String> = []
   private var seen: Set<String> = []
   private var batch: [LedgerChange] = []
@@ -58,6 +63,7 @@ public final class LogImporter {
     self.hook = hook
     self.dryRun = dryRun
     known = try store?.importedKeys(prefix: tool == .claude ? "claude:" : "codex:") ?? []
+    if !dryRun { try store?.enlargeCache(mebibytes: 64) }
   }
 
   /// The default places of `tool`'s logs that exist, from `environment`: `CLAUDE_CONFIG_DIR` (a comma-separated
@@ -103,6 +109,7 @@ public final class LogImporter {
       onProgress?(progress)
     }
     try flush()
+    try finishWrite()
     onProgress?(progress)
   }
 
@@ -181,10 +188,30 @@ public final class LogImporter {
     if batch.count >= Self.batchSize { try flush() }
   }
 
+  /// Hands the batch to a writer thread, once the previous batch is written.
   private func flush() throws(LedgerError) {
-    defer { batch.removeAll(keepingCapacity: true) }
-    guard !dryRun, let store, !batch.isEmpty else { return }
-    try store.importChanges(batch)
+    guard !dryRun, let store, !batch.isEmpty else {
+      batch.removeAll(keepingCapacity: true)
+      return
+    }
+    try finishWrite()
+    let write = PendingWrite(store: store, changes: batch)
+    batch = []
+    batch.reserveCapacity(Self.batchSize)
+    pending = write
+    DispatchQueue.global().async { write.run() }
+  }
+
+  /// Waits for the batch being written; throws what its write threw.
+  private func finishWrite() throws(LedgerError) {
+    guard let write = pending else { return }
+    pending = nil
+    try write.wait()
+  }
+
+  deinit {
+    // harmless: an import that stopped on an error still lets the batch in flight end before the ledger goes
+    try? finishWrite()
   }
 
   static func isDirectory(_ path: String) -> Bool {
@@ -225,5 +252,33 @@ extension StringProtocol {
     while let first = scalars.first, set.contains(first) { scalars = scalars.dropFirst() }
     while let last = scalars.last, set.contains(last) { scalars = scalars.dropLast() }
     return String(scalars)
+  }
+}
+
+/// One batch written on another thread. The importer hands the ledger over with it and touches neither until
+/// ``wait()`` returns, so the ledger and the result are never used by two threads at once.
+private final class PendingWrite: @unchecked Sendable {
+  private let store: LedgerStore
+  private let changes: [LedgerChange]
+  private let done = DispatchSemaphore(value: 0)
+  private var error: LedgerError?
+
+  init(store: LedgerStore, changes: [LedgerChange]) {
+    self.store = store
+    self.changes = changes
+  }
+
+  func run() {
+    do throws(LedgerError) {
+      try store.importChanges(changes)
+    } catch {
+      self.error = error
+    }
+    done.signal()
+  }
+
+  func wait() throws(LedgerError) {
+    done.wait()
+    if let error { throw error }
   }
 }
