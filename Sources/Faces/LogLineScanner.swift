@@ -343,13 +343,15 @@ extension LogLineScanner.Value {
 
   /// The integer's value, or `nil` for anything else.
   func int64(in bytes: UnsafeRawBufferPointer) -> Int64? {
-    guard kind == .integer else { return nil }
+    guard kind == .integer, let base = bytes.baseAddress else { return nil }
+    let digits = base.assumingMemoryBound(to: UInt8.self)
     var position = start
-    let negative = bytes[position] == UInt8(ascii: "-")
+    let negative = digits[position] == UInt8(ascii: "-")
     if negative { position += 1 }
+    // At most 18 digits (the scanner leaves longer integers to Jansson): no overflow.
     var value: Int64 = 0
     while position < end {
-      value = value * 10 + Int64(bytes[position] &- 0x30)
+      value = value &* 10 &+ Int64(digits[position] &- 0x30)
       position += 1
     }
     return negative ? -value : value
