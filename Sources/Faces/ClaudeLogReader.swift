@@ -15,11 +15,19 @@ public struct ClaudeLogReader: Sendable {
 
   /// The members the fast path looks for, indexed as ``Member``.
   private static let scanner = LogLineScanner([
-    .init(parent: -1, name: "type"), .init(parent: -1, name: "timestamp"), .init(parent: -1, name: "requestId"),
-    .init(parent: -1, name: "uuid"), .init(parent: -1, name: "sessionId"), .init(parent: -1, name: "message"),
-    .init(parent: 5, name: "id"), .init(parent: 5, name: "model"), .init(parent: 5, name: "usage"),
-    .init(parent: 8, name: "input_tokens"), .init(parent: 8, name: "output_tokens"),
-    .init(parent: 8, name: "cache_creation_input_tokens"), .init(parent: 8, name: "cache_read_input_tokens"),
+    .init(parent: LogLineScanner.root, name: "type"),
+    .init(parent: LogLineScanner.root, name: "timestamp"),
+    .init(parent: LogLineScanner.root, name: "requestId"),
+    .init(parent: LogLineScanner.root, name: "uuid"),
+    .init(parent: LogLineScanner.root, name: "sessionId"),
+    .init(parent: LogLineScanner.root, name: "message"),
+    .init(parent: Member.message, name: "id"),
+    .init(parent: Member.message, name: "model"),
+    .init(parent: Member.message, name: "usage"),
+    .init(parent: Member.usage, name: "input_tokens"),
+    .init(parent: Member.usage, name: "output_tokens"),
+    .init(parent: Member.usage, name: "cache_creation_input_tokens"),
+    .init(parent: Member.usage, name: "cache_read_input_tokens"),
   ])
 
   private enum Member {

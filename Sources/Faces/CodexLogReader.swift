@@ -32,12 +32,19 @@ public struct CodexLogReader: Sendable {
 
   /// The members the fast path looks for, indexed as ``Member``.
   private static let scanner = LogLineScanner([
-    .init(parent: -1, name: "type"), .init(parent: -1, name: "timestamp"), .init(parent: -1, name: "payload"),
-    .init(parent: 2, name: "id"), .init(parent: 2, name: "model"), .init(parent: 2, name: "type"),
-    .init(parent: 2, name: "info"), .init(parent: 6, name: "last_token_usage"),
-    .init(parent: 6, name: "total_token_usage"), .init(parent: 7, name: "input_tokens"),
-    .init(parent: 7, name: "cached_input_tokens"), .init(parent: 7, name: "output_tokens"),
-    .init(parent: 8, name: "total_tokens"),
+    .init(parent: LogLineScanner.root, name: "type"),
+    .init(parent: LogLineScanner.root, name: "timestamp"),
+    .init(parent: LogLineScanner.root, name: "payload"),
+    .init(parent: Member.payload, name: "id"),
+    .init(parent: Member.payload, name: "model"),
+    .init(parent: Member.payload, name: "type"),
+    .init(parent: Member.payload, name: "info"),
+    .init(parent: Member.info, name: "last_token_usage"),
+    .init(parent: Member.info, name: "total_token_usage"),
+    .init(parent: Member.last, name: "input_tokens"),
+    .init(parent: Member.last, name: "cached_input_tokens"),
+    .init(parent: Member.last, name: "output_tokens"),
+    .init(parent: Member.total, name: "total_tokens"),
   ])
 
   private enum Member {
