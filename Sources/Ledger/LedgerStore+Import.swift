@@ -30,15 +30,25 @@ extension LedgerStore {
     try begin()
     do throws(LedgerError) {
       let mark = try connection.prepare("INSERT OR IGNORE INTO imported (key, at_ms) VALUES (?, ?)")
-      var fresh: [LedgerChange] = []
-      fresh.reserveCapacity(changes.count)
-      for change in changes {
-        guard let key = change.key else { continue }
+      // Usually every change is new: the batch is then written as it is, without copying it.
+      var stale: [Int] = []
+      for (index, change) in changes.enumerated() {
+        guard let key = change.key else {
+          stale.append(index)
+          continue
+        }
         mark.start()
         try mark.bind(1, key)
         try mark.bind(2, change.at.milliseconds)
         try mark.runBound()
-        if mark.changes > 0 { fresh.append(change) }
+        if mark.changes == 0 { stale.append(index) }
+      }
+      let fresh: [LedgerChange]
+      if stale.isEmpty {
+        fresh = changes
+      } else {
+        var left = Set(stale)
+        fresh = changes.indices.compactMap { left.remove($0) == nil ? changes[$0] : nil }
       }
       try writeChanges(fresh)
       try connection.execute("COMMIT")
