@@ -70,10 +70,10 @@ public struct ClaudeLogReader: Sendable {
       return .other
     }
     let key: String
-    if let id = values[Member.id].string(in: bytes), let request = values[Member.requestId].string(in: bytes) {
-      key = "claude:" + id + ":" + request
-    } else if let uuid = values[Member.uuid].string(in: bytes) {
-      key = "claude:" + uuid
+    if values[Member.id].kind == .string, values[Member.requestId].kind == .string {
+      key = LogLineScanner.Value.joined("claude:", values[Member.id], ":", values[Member.requestId], in: bytes)
+    } else if values[Member.uuid].kind == .string {
+      key = LogLineScanner.Value.joined("claude:", values[Member.uuid], "", nil, in: bytes)
     } else {
       return .malformed
     }

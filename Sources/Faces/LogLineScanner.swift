@@ -341,6 +341,31 @@ extension LogLineScanner.Value {
     return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
   }
 
+  /// `prefix`, the first string's bytes, `separator` and the second's, made into one string at once (strings without
+  /// escapes, as the readers ask for them).
+  static func joined(
+    _ prefix: StaticString, _ first: Self, _ separator: StaticString, _ second: Self?, in bytes: UnsafeRawBufferPointer
+  ) -> String {
+    let firstCount = first.end - first.start
+    let secondCount = second.map { $0.end - $0.start } ?? 0
+    let total = prefix.utf8CodeUnitCount + firstCount + separator.utf8CodeUnitCount + secondCount
+    let base = bytes.baseAddress.unsafelyUnwrapped
+    return String(unsafeUninitializedCapacity: total) { buffer in
+      var offset = 0
+      func append(_ source: UnsafeRawPointer, _ count: Int) {
+        if count > 0 { memcpy(buffer.baseAddress.unsafelyUnwrapped + offset, source, count) }
+        offset += count
+      }
+      append(prefix.utf8Start, prefix.utf8CodeUnitCount)
+      append(base + first.start, firstCount)
+      if let second {
+        append(separator.utf8Start, separator.utf8CodeUnitCount)
+        append(base + second.start, secondCount)
+      }
+      return offset
+    }
+  }
+
   /// The integer's value, or `nil` for anything else.
   func int64(in bytes: UnsafeRawBufferPointer) -> Int64? {
     guard kind == .integer, let base = bytes.baseAddress else { return nil }
