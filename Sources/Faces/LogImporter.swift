@@ -1,10 +1,12 @@
+import Dispatch
 import Glibc
 public import Ledger
 public import UsageCore
 
 /// Brings the usage LLM tools logged into a metric of the ledger (tokens): finds the logs, reads them line by line,
 /// prices each call with the metric's hook (the price table), and writes the calls not imported before at their own
-/// times, in transactions of a few thousand. A line that cannot be read is counted, never fatal.
+/// times, in transactions of tens of thousands; a batch is written on another thread while the next one is read. A
+/// line that cannot be read is counted, never fatal.
 public final class LogImporter {
   /// Which tool's logs.
   public enum Tool: String, Sendable, CaseIterable {
@@ -39,9 +41,15 @@ public final class LogImporter {
   let store: LedgerStore?
   let dryRun: Bool
   public private(set) var progress = Progress()
+  /// Calls written per transaction: each commit waits for the disk, so an import makes few of them; small enough
+  /// that reading the next batch overlaps most of the writing.
+  static let batchSize = 20_000
+  /// The batch being written, if any: the ledger is used by that write alone until it is waited for.
+  private var pending: PendingWrite?
   private var known: Set<String> = []
   private var seen: Set<String> = []
   private var batch: [LedgerChange] = []
+  private var lastLabels: (model: String, conversation: String?, provider: String, tool: String, labels: [String: String])?
   /// Called now and then as the import goes (for a progress bar).
   public var onProgress: ((Progress) -> Void)?
 
@@ -55,6 +63,7 @@ public final class LogImporter {
     self.hook = hook
     self.dryRun = dryRun
     known = try store?.importedKeys(prefix: tool == .claude ? "claude:" : "codex:") ?? []
+    if !dryRun { try store?.enlargeCache(mebibytes: 64) }
   }
 
   /// The default places of `tool`'s logs that exist, from `environment`: `CLAUDE_CONFIG_DIR` (a comma-separated
@@ -100,6 +109,7 @@ public final class LogImporter {
       onProgress?(progress)
     }
     try flush()
+    try finishWrite()
     onProgress?(progress)
   }
 
@@ -149,7 +159,17 @@ public final class LogImporter {
       return
     }
     let fields = [usage.input, usage.output, usage.cacheRead, usage.cacheWrite]
-    let labels = usage.labels
+    // Calls in a row mostly share their model and session: their labels are made once (and, being the same
+    // dictionary, compared and encoded once by the ledger).
+    let labels: [String: String]
+    if let last = lastLabels, last.model == usage.model, last.conversation == usage.conversation,
+      last.provider == usage.provider, last.tool == usage.tool
+    {
+      labels = last.labels
+    } else {
+      labels = usage.labels
+      lastLabels = (usage.model, usage.conversation, usage.provider, usage.tool, labels)
+    }
     let measurement: Measurement
     do throws(UsageError) {
       measurement = try hook?.measure(MeasureInput(fields: fields, labels: labels)) ?? Measurement(amount: usage.tokens)
@@ -165,13 +185,33 @@ public final class LogImporter {
       LedgerChange(
         metric: metric, delta: measurement.amount, at: usage.at, key: usage.key, label: usage.model,
         detail: ChangeDetail(fields: fields, cost: measurement.cost, priced: measurement.priced), labels: labels))
-    if batch.count >= 5_000 { try flush() }
+    if batch.count >= Self.batchSize { try flush() }
   }
 
+  /// Hands the batch to a writer thread, once the previous batch is written.
   private func flush() throws(LedgerError) {
-    defer { batch.removeAll(keepingCapacity: true) }
-    guard !dryRun, let store, !batch.isEmpty else { return }
-    try store.importChanges(batch)
+    guard !dryRun, let store, !batch.isEmpty else {
+      batch.removeAll(keepingCapacity: true)
+      return
+    }
+    try finishWrite()
+    let write = PendingWrite(store: store, changes: batch)
+    batch = []
+    batch.reserveCapacity(Self.batchSize)
+    pending = write
+    DispatchQueue.global().async { write.run() }
+  }
+
+  /// Waits for the batch being written; throws what its write threw.
+  private func finishWrite() throws(LedgerError) {
+    guard let write = pending else { return }
+    pending = nil
+    try write.wait()
+  }
+
+  deinit {
+    // harmless: an import that stopped on an error still lets the batch in flight end before the ledger goes
+    try? finishWrite()
   }
 
   static func isDirectory(_ path: String) -> Bool {
@@ -212,5 +252,33 @@ extension StringProtocol {
     while let first = scalars.first, set.contains(first) { scalars = scalars.dropFirst() }
     while let last = scalars.last, set.contains(last) { scalars = scalars.dropLast() }
     return String(scalars)
+  }
+}
+
+/// One batch written on another thread. The importer hands the ledger over with it and touches neither until
+/// ``wait()`` returns, so the ledger and the result are never used by two threads at once.
+private final class PendingWrite: @unchecked Sendable {
+  private let store: LedgerStore
+  private let changes: [LedgerChange]
+  private let done = DispatchSemaphore(value: 0)
+  private var error: LedgerError?
+
+  init(store: LedgerStore, changes: [LedgerChange]) {
+    self.store = store
+    self.changes = changes
+  }
+
+  func run() {
+    do throws(LedgerError) {
+      try store.importChanges(changes)
+    } catch {
+      self.error = error
+    }
+    done.signal()
+  }
+
+  func wait() throws(LedgerError) {
+    done.wait()
+    if let error { throw error }
   }
 }

@@ -198,8 +198,16 @@ public final class LedgerStore {
     var rows: [LedgerChange] = []
     var counts: [Int64] = []
     var rowLabels: [String?] = []
+    // Changes in a row mostly carry the same labels: each set is encoded once.
+    var encoded: (labels: [String: String], text: String?)?
     for change in changes {
-      let labels = ChangeLabels.encode(change.labels)
+      let labels: String?
+      if let encoded, encoded.labels == change.labels {
+        labels = encoded.text
+      } else {
+        labels = ChangeLabels.encode(change.labels)
+        encoded = (change.labels, labels)
+      }
       let group = ChangeGroup(metric: change.metric, day: change.day, label: change.label, labels: labels)
       let index: Int
       if let last, last.group == group {

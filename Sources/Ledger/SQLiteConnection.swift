@@ -114,7 +114,8 @@ final class SQLiteStatement {
       switch value {
       case .integer(let number): status = sqlite3_bind_int64(statement, position, number)
       case .real(let number): status = sqlite3_bind_double(statement, position, number)
-      case .text(let text): status = sqlite3_bind_text(statement, position, text, -1, sqliteTransient)
+      case .text(let text):
+        status = text.withCString { sqlite3_bind_text(statement, position, $0, -1, sqliteTransient) }
       case .blob(let bytes):
         status = bytes.withUnsafeBytes { raw in
           sqlite3_bind_blob(
@@ -148,7 +149,8 @@ final class SQLiteStatement {
   /// Binds parameter `position` (from 1) to a text, or NULL when `text` is `nil`.
   func bind(_ position: Int32, _ text: String?) throws(LedgerError) {
     guard let text else { return }  // cleared bindings are NULL
-    let status = sqlite3_bind_text(statement, position, text, -1, sqliteTransient)
+    // withCString lends a native string's own bytes; passing the String itself would copy them into a new array.
+    let status = text.withCString { sqlite3_bind_text(statement, position, $0, -1, sqliteTransient) }
     guard status == SQLITE_OK else { throw connection.error(status, nil) }
   }
 

@@ -160,9 +160,17 @@ public final class LibraryPlugin: MetricPlugin, @unchecked Sendable {
         var offset = 0
         func copy(_ string: String) -> UnsafePointer<CChar> {
           let start = text.baseAddress! + offset
-          for byte in string.utf8 {
-            text[offset] = CChar(bitPattern: byte)
-            offset += 1
+          let copied = string.utf8.withContiguousStorageIfAvailable { bytes in
+            if let source = bytes.baseAddress { memcpy(start, source, bytes.count) }
+            return bytes.count
+          }
+          if let copied {
+            offset += copied
+          } else {
+            for byte in string.utf8 {
+              text[offset] = CChar(bitPattern: byte)
+              offset += 1
+            }
           }
           text[offset] = 0
           offset += 1

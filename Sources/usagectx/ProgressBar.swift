@@ -6,10 +6,15 @@ final class ProgressBar {
   let tool: String
   let start = ContinuousClock.now
   private var shown = false
+  private var drawn: ContinuousClock.Instant?
 
   init(tool: String) { self.tool = tool }
 
+  /// Redraws the bar, at most ten times a second until every file is read.
   func show(_ progress: LogImporter.Progress) {
+    let now = ContinuousClock.now
+    if let drawn, now - drawn < .milliseconds(100), progress.files < progress.totalFiles { return }
+    drawn = now
     let fraction = progress.totalBytes > 0 ? Double(progress.bytesRead) / Double(progress.totalBytes) : 0
     let width = 24
     let filled = min(width, Int(fraction * Double(width)))

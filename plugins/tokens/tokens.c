@@ -38,6 +38,10 @@ typedef struct tokens_instance {
   usagectx_label attributes[2];
   /* A copy of the last increment's `provider` label, which the host's memory would not outlive. */
   char *label_provider;
+  /* The last model looked up and its price (NULL: not in the table): increments mostly repeat their model, so the
+     table is searched once per run of a model. */
+  char *matched_model;
+  const tokens_price *matched_price;
 } tokens_instance;
 
 static char *copy_lowercase(const char *text) {
@@ -60,12 +64,17 @@ static void destroy(void *instance) {
   free(self->prices);
   free(self->currency);
   free(self->label_provider);
+  free(self->matched_model);
   free(self);
 }
 
 /* Adds a model's prices, or replaces them when the table lists the model (by its lowercase name). */
 static bool set_price(tokens_instance *self, const char *model, const char *provider, double input, double output,
                       double cache_read, double cache_write) {
+  // The table changes: what was looked up in it no longer holds.
+  free(self->matched_model);
+  self->matched_model = NULL;
+  self->matched_price = NULL;
   char *name = copy_lowercase(model);
   char *provider_copy = strdup(provider);
   if (name == NULL || provider_copy == NULL) goto failed;
@@ -257,7 +266,17 @@ static int32_t measure(void *instance, uint32_t index, const usagectx_measure_in
   const char *provider = label(input, "provider");
   if (provider != NULL && (self->label_provider = strdup(provider)) == NULL) return USAGECTX_ERROR;
   const char *model = label(input, "model");
-  const tokens_price *price = model != NULL ? tokens_match(self->prices, self->price_count, model) : NULL;
+  const tokens_price *price = NULL;
+  if (model != NULL) {
+    if (self->matched_model != NULL && strcmp(self->matched_model, model) == 0) {
+      price = self->matched_price;
+    } else {
+      price = tokens_match(self->prices, self->price_count, model);
+      free(self->matched_model);
+      self->matched_model = strdup(model);  // out of memory: no cache, the next call searches again
+      self->matched_price = price;
+    }
+  }
 
   int64_t counts[] = {input_tokens, output_tokens, cache_read_tokens, cache_write_tokens};
   int64_t amount = 0;
