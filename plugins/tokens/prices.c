@@ -12,6 +12,7 @@
 const tokens_price tokens_standard_prices[] = {
   // OpenAI
   {"gpt-5", "openai", 1.25, 10.00, 0.125, 1.25},
+  {"gpt-5-codex", "openai", 1.25, 10.00, 0.125, 1.25},
   {"gpt-5-mini", "openai", 0.25, 2.00, 0.025, 0.25},
   {"gpt-5-nano", "openai", 0.05, 0.40, 0.005, 0.05},
   {"gpt-4.1", "openai", 2.00, 8.00, 0.50, 2.00},
