@@ -36,7 +36,8 @@ public struct ChangeExport: Sendable {
 
   /// One row, with its line end.
   public func line(_ row: ChangeRow) -> String {
-    let labels = row.labels.flatMap { try? JSONData(parsing: $0) }  // harmless: the ledger writes the labels as JSON; unreadable ones are left out
+    // The ledger writes the labels as JSON; unreadable ones are left out.
+    let labels = row.labels.flatMap { try? JSONData(parsing: $0) }  // harmless
     let shape = shapes[row.metric]
     let time = Timestamp(milliseconds: row.at).iso8601
     let kind = row.kind == .reset ? "reset" : "change"

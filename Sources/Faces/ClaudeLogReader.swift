@@ -87,7 +87,8 @@ public struct ClaudeLogReader: Sendable {
   /// Reads one line's bytes with Jansson (tests compare it with the fast path); the parsed tree is only looked into,
   /// never copied.
   func parsed(bytes: UnsafeRawBufferPointer) -> LogLine {
-    guard let document = try? JSONDocument.parse(bytes) else { return .malformed }  // harmless: an unreadable line is counted as malformed
+    // An unreadable line is counted as malformed.
+    guard let document = try? JSONDocument.parse(bytes) else { return .malformed }  // harmless
     return document.withRoot { entry in
       guard entry.isObject else { return .malformed }
       guard entry["type"]?.stringEquals("assistant") == true, let message = entry["message"],

@@ -59,7 +59,8 @@ public struct CodexLogReader: Sendable {
     if bytes.first == UInt8(ascii: "{") {
       let session = session
       let model = model
-      finding = Self.scanner.scan(bytes) { bytes, values in Self.fastRead(bytes, values, session: session, model: model) }
+      finding = Self.scanner.scan(bytes) { bytes, values in Self.fastRead(bytes, values, session: session, model: model)
+      }
     } else {
       finding = nil
     }
@@ -81,7 +82,8 @@ public struct CodexLogReader: Sendable {
     if values[Member.type].equals("turn_context", in: bytes) {
       return values[Member.model].string(in: bytes).map(Finding.model) ?? .line(.other)
     }
-    guard values[Member.type].equals("event_msg", in: bytes), values[Member.payloadType].equals("token_count", in: bytes),
+    guard values[Member.type].equals("event_msg", in: bytes),
+      values[Member.payloadType].equals("token_count", in: bytes),
       values[Member.info].kind != .absent, values[Member.info].kind != .null
     else {
       return .line(.other)
@@ -131,7 +133,8 @@ public struct CodexLogReader: Sendable {
 
   /// Reads one line's bytes with Jansson; the parsed tree is only looked into, never copied.
   private func parsed(bytes: UnsafeRawBufferPointer) -> Finding {
-    guard let document = try? JSONDocument.parse(bytes) else { return .line(.malformed) }  // harmless: an unreadable line is counted as malformed
+    // An unreadable line is counted as malformed.
+    guard let document = try? JSONDocument.parse(bytes) else { return .line(.malformed) }  // harmless
     let session = session
     let model = model
     return document.withRoot { entry -> Finding in

@@ -41,7 +41,8 @@ public struct HistoryReport: Sendable {
   public func table() -> String {
     let fields = fieldColumns
     let header =
-      ["METRIC", grouping.uppercased(), "TOTAL", "CHANGES"] + (hasReset ? ["RESET"] : []) + fields.map { $0.uppercased() }
+      ["METRIC", grouping.uppercased(), "TOTAL", "CHANGES"] + (hasReset ? ["RESET"] : [])
+      + fields.map { $0.uppercased() }
       + (hasCost ? ["COST"] : [])
     let cells =
       [header]
@@ -67,7 +68,10 @@ public struct HistoryReport: Sendable {
   public func csv() -> String {
     let fields = fieldColumns
     let lines =
-      [["metric", grouping, "total", "changes"] + (hasReset ? ["reset"] : []) + fields + (hasCost ? ["cost", "currency"] : [])]
+      [
+        ["metric", grouping, "total", "changes"] + (hasReset ? ["reset"] : []) + fields
+          + (hasCost ? ["cost", "currency"] : [])
+      ]
       + rows.map { row in
         [row.metric, row.group ?? "", String(row.total), String(row.changes)] + (hasReset ? [String(row.reset)] : [])
           + fields.map { value(row, field: $0).map(String.init) ?? "" }

@@ -91,7 +91,8 @@ public struct HtmlReport: Sendable {
         let barHeight = Double(series.totals[day]) / Double(peak) * plotHeight
         let x = left + Double(day) * slot + (slot - barWidth) / 2
         let y = top + plotHeight - base - barHeight
-        shapes += "<rect x=\"\(Self.number(x))\" y=\"\(Self.number(y))\" width=\"\(Self.number(barWidth))\" "
+        shapes +=
+          "<rect x=\"\(Self.number(x))\" y=\"\(Self.number(y))\" width=\"\(Self.number(barWidth))\" "
           + "height=\"\(Self.number(barHeight))\" fill=\"\(Self.palette[position % Self.palette.count])\">"
           + "<title>\(Self.escape(chart.days[day])) \(Self.escape(series.name)): \(series.totals[day])</title></rect>\n"
         base += barHeight
@@ -122,9 +123,12 @@ public struct HtmlReport: Sendable {
   func table() -> String {
     let fields = totals.fieldColumns
     var html = "<table><thead><tr><th>metric</th><th>\(Self.escape(totals.grouping))</th><th>total</th><th>changes</th>"
-    html += fields.map { "<th>\(Self.escape($0))</th>" }.joined() + (totals.hasCost ? "<th>cost</th>" : "") + "</tr></thead><tbody>\n"
+    html +=
+      fields.map { "<th>\(Self.escape($0))</th>" }.joined() + (totals.hasCost ? "<th>cost</th>" : "")
+      + "</tr></thead><tbody>\n"
     for row in totals.rows {
-      html += "<tr><td>\(Self.escape(row.metric))</td><td>\(Self.escape(row.group ?? "(none)"))</td>"
+      html +=
+        "<tr><td>\(Self.escape(row.metric))</td><td>\(Self.escape(row.group ?? "(none)"))</td>"
         + "<td class=\"n\">\(Quantity.grouped(row.total))</td><td class=\"n\">\(Quantity.grouped(row.changes))</td>"
         + fields.map { "<td class=\"n\">\(totals.value(row, field: $0).map(Quantity.grouped) ?? "")</td>" }.joined()
         + (totals.hasCost

@@ -49,14 +49,17 @@ public final class LogImporter {
   private var known: Set<String> = []
   private var seen: Set<String> = []
   private var batch: [LedgerChange] = []
-  private var lastLabels: (model: String, conversation: String?, provider: String, tool: String, labels: [String: String])?
+  private var lastLabels:
+    (model: String, conversation: String?, provider: String, tool: String, labels: [String: String])?
   /// Called now and then as the import goes (for a progress bar).
   public var onProgress: ((Progress) -> Void)?
 
   /// - Parameters:
   ///   - store: the ledger written to; `nil` reads and counts only (a dry run without a ledger).
   ///   - hook: the metric's measure hook, which prices a call; `nil` counts calls at zero cost.
-  public init(tool: Tool, metric: String, store: LedgerStore?, hook: (any MeasureHook)?, dryRun: Bool) throws(LedgerError) {
+  public init(tool: Tool, metric: String, store: LedgerStore?, hook: (any MeasureHook)?, dryRun: Bool)
+    throws(LedgerError)
+  {
     self.tool = tool
     self.metric = metric
     self.store = store

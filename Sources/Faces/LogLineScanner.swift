@@ -40,7 +40,8 @@ struct LogLineScanner {
 
   /// Scans `bytes` (one line, trimmed); `body` gets the bytes and the values found (indexed like ``paths``) when the
   /// line is valid JSON that the scanner read for sure, or `nil` when Jansson must decide.
-  func scan<R>(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, UnsafeBufferPointer<Value>?) -> R) -> R {
+  func scan<R>(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, UnsafeBufferPointer<Value>?) -> R) -> R
+  {
     withUnsafeTemporaryAllocation(of: Value.self, capacity: paths.count) { values in
       values.initialize(repeating: Value())
       var state = State(base: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count, paths: paths)

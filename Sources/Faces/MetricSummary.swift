@@ -80,7 +80,8 @@ public struct MetricSummary: Sendable, Equatable {
   }
 
   public init(
-    name: String, unit: String, used: Int64, limit: Int64?, level: UsageLevel, kind: String = "", period: String = "unlimited"
+    name: String, unit: String, used: Int64, limit: Int64?, level: UsageLevel, kind: String = "",
+    period: String = "unlimited"
   ) {
     self.name = name
     self.kind = kind

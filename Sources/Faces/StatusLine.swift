@@ -59,7 +59,8 @@ public struct StatusLine: Sendable {
       let entries: [JSONData] = metrics.map { metric in
         var members: [(String, JSONData)] = [
           ("name", .string(metric.name)), ("unit", .string(metric.unit)), ("used", .int(metric.used)),
-          ("limit", metric.limit.map(JSONData.int) ?? .null), ("remaining", metric.remaining.map(JSONData.int) ?? .null),
+          ("limit", metric.limit.map(JSONData.int) ?? .null),
+          ("remaining", metric.remaining.map(JSONData.int) ?? .null),
           ("ratio", .double(metric.ratio)), ("percent", .int(Int64(Quantity.percent(metric.ratio)))),
           ("level", .string(metric.level.rawValue)), ("period", .string(metric.period)),
         ]

@@ -20,7 +20,9 @@ public struct WatchScreen: Sendable {
   public func lines(_ overview: UsageOverview, now: Timestamp, footer: String = "q quits") -> [String] {
     var lines: [String] = []
     let title = "usagectx watch · tier \(overview.tier) · \(now.iso8601.prefix(19).replacing("T", with: " ")) UTC"
-    lines.append(style.bold(fit(title, width - footer.count - 1)) + pad(width - min(title.count, width - footer.count - 1) - footer.count) + style.dim(footer))
+    lines.append(
+      style.bold(fit(title, width - footer.count - 1))
+        + pad(width - min(title.count, width - footer.count - 1) - footer.count) + style.dim(footer))
     lines.append("")
     let nameWidth = min(14, max(8, overview.metrics.map(\.name.count).max() ?? 8))
     let barWidth = max(10, min(40, width - nameWidth - 46))
@@ -29,7 +31,9 @@ public struct WatchScreen: Sendable {
       lines.append(pad(nameWidth + 2) + style.dim(fit(detailLine(metric, now: now), width - nameWidth - 2)))
       if !metric.breakdown.isEmpty { lines += breakdownLines(metric, indent: nameWidth + 2) }
     }
-    if lines.count > height { lines = Array(lines.prefix(height - 1)) + [style.dim("… (\(lines.count - height + 1) more lines)")] }
+    if lines.count > height {
+      lines = Array(lines.prefix(height - 1)) + [style.dim("… (\(lines.count - height + 1) more lines)")]
+    }
     return lines
   }
 
@@ -53,7 +57,8 @@ public struct WatchScreen: Sendable {
     if metric.period == "unlimited" {
       parts.append("no period")
     } else if let reset = metric.nextReset.flatMap({ Timestamp(iso8601: $0) }) {
-      parts.append("\(metric.period), resets in " + Quantity.duration(seconds: (reset.milliseconds - now.milliseconds) / 1000))
+      parts.append(
+        "\(metric.period), resets in " + Quantity.duration(seconds: (reset.milliseconds - now.milliseconds) / 1000))
       if let start = metric.periodStart.flatMap({ Timestamp(iso8601: $0) }) {
         let elapsed = Double(max(1, now.milliseconds - start.milliseconds))
         let length = Double(max(1, reset.milliseconds - start.milliseconds))
@@ -93,7 +98,11 @@ public struct WatchScreen: Sendable {
     for entry in metric.breakdown.sorted(by: { $0.used > $1.used }) {
       let values = entry.fields.map { Quantity.grouped($0.value).leftPadding(10) }.joined(separator: " ")
       let cost = entry.cost.map { Quantity.cost($0, currency: metric.currency) } ?? "-"
-      lines.append(pad(indent) + fit(fit(entry.name, nameWidth).padding(nameWidth) + "  " + values + "  " + cost.leftPadding(10), width - indent))
+      lines.append(
+        pad(indent)
+          + fit(
+            fit(entry.name, nameWidth).padding(nameWidth) + "  " + values + "  " + cost.leftPadding(10), width - indent)
+      )
     }
     return lines
   }
@@ -106,7 +115,9 @@ public struct WatchScreen: Sendable {
 }
 
 extension String {
-  fileprivate func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+  fileprivate func padding(_ width: Int) -> String {
+    count >= width ? self : self + String(repeating: " ", count: width - count)
+  }
   fileprivate func leftPadding(_ width: Int) -> String {
     count >= width ? self : String(repeating: " ", count: width - count) + self
   }

@@ -96,11 +96,14 @@ struct ImportCommand: ParsableCommand {
   }
 
   /// What the import did, for people.
-  static func summary(_ progress: LogImporter.Progress, tool: LogImporter.Tool, sources: [String], dryRun: Bool) -> String {
+  static func summary(_ progress: LogImporter.Progress, tool: LogImporter.Tool, sources: [String], dryRun: Bool)
+    -> String
+  {
     var lines: [String] = []
     if progress.totalFiles == 0 {
       lines.append(
-        "no \(tool.rawValue) logs found" + (sources.isEmpty ? " in the default places" : " in " + sources.joined(separator: ", ")))
+        "no \(tool.rawValue) logs found"
+          + (sources.isEmpty ? " in the default places" : " in " + sources.joined(separator: ", ")))
     }
     lines.append(
       (dryRun ? "would import" : "imported") + " \(Quantity.grouped(Int64(progress.imported))) of "
@@ -110,7 +113,8 @@ struct ImportCommand: ParsableCommand {
       lines.append("\(Quantity.grouped(Int64(progress.alreadyImported))) already imported before, counted once")
     }
     if progress.unpriced > 0 {
-      lines.append("\(Quantity.grouped(Int64(progress.unpriced))) calls of models without a price, counted at zero cost")
+      lines.append(
+        "\(Quantity.grouped(Int64(progress.unpriced))) calls of models without a price, counted at zero cost")
     }
     if progress.malformed > 0 {
       lines.append("\(Quantity.grouped(Int64(progress.malformed))) malformed lines skipped")

@@ -30,7 +30,8 @@ struct ImportCommandTests {
         assistant(id: "msg_1", request: "req_1", at: "2025-11-20T10:00:01.000Z", input: 100, output: 20),
         assistant(id: "msg_1", request: "req_1", at: "2025-11-20T10:00:02.000Z", input: 100, output: 20),
         "{not json",
-        assistant(id: "msg_x", request: "req_x", at: "2025-11-20T10:00:03.000Z", model: "<synthetic>", input: 0, output: 0),
+        assistant(
+          id: "msg_x", request: "req_x", at: "2025-11-20T10:00:03.000Z", model: "<synthetic>", input: 0, output: 0),
       ], to: root + "/projects/-home-me-app/s-1.jsonl")
     try write(
       [
@@ -95,7 +96,8 @@ struct ImportCommandTests {
         "garbage",
       ], to: home + "/sessions/2025/11/20/rollout-2025-11-20T08-00-00-abc.jsonl")
     let state = StatusCommandTests.directory()
-    let dry = try OneShotCommand.run(["import", "codex", "--state", state, "--dry-run"], environment: ["CODEX_HOME": home])
+    let dry = try OneShotCommand.run(
+      ["import", "codex", "--state", state, "--dry-run"], environment: ["CODEX_HOME": home])
     #expect(dry.status == 0, "\(dry.stderr)")
     #expect(dry.stdout.contains("would import 2 of 2 calls from 1 files: 1,550 tokens"), "\(dry.stdout)")
     #expect(dry.stdout.contains("1 malformed lines skipped"))

@@ -13,8 +13,10 @@ struct LogImporterTests {
 
   @Test("several batches: every call counted once, repeats and malformed lines apart; a second import adds nothing")
   func batches() throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("usagectx-import-\(UUID().uuidString)")
-      .path
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "usagectx-import-\(UUID().uuidString)"
+    )
+    .path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let calls = 45_001

@@ -15,12 +15,14 @@ struct LogLineScannerTests {
     head + #""message":{"id":"m","model":"claude-opus-4-5","# + usage + "}}",
     // Escaped quotes and the marker inside a string of another entry type.
     #"{"type":"user","message":{"content":"say \"type\":\"assistant\",\"usage\":{\"input_tokens\":5}"}}"#,
-    head + #""message":{"id":"m","content":[{"type":"text","text":"a \"quoted\" \\ word \/ \n\t\u00e9"}],"# + usage + "}}",
+    head + #""message":{"id":"m","content":[{"type":"text","text":"a \"quoted\" \\ word \/ \n\t\u00e9"}],"# + usage
+      + "}}",
     // An escaped key or value the answer depends on: left to Jansson, same answer.
     #"{"\u0074ype":"assistant","timestamp":"2025-11-20T10:00:01Z","requestId":"r","message":{"id":"m","# + usage + "}}",
     head + #""message":{"id":"m\u002d1","model":"claude\u002dx","# + usage + "}}",
     // Duplicate members: the last one counts.
-    #"{"type":"user","type":"assistant","timestamp":"2025-11-20T10:00:01Z","requestId":"r","message":{"id":"m","# + usage
+    #"{"type":"user","type":"assistant","timestamp":"2025-11-20T10:00:01Z","requestId":"r","message":{"id":"m","#
+      + usage
       + "}}",
     head + #""message":{"id":"m","# + usage + #"},"message":{"id":"x"}}"#,
     head + #""message":{"id":"m","usage":{"input_tokens":1},"usage":{"output_tokens":9}}}"#,
@@ -104,11 +106,13 @@ struct LogLineScannerTests {
 
   @Test("codex: the fast path says what Jansson says, the session and model carried along alike")
   func codexAgreesWithJansson() {
-    let event = #"{"timestamp":"2025-11-20T08:00:03.123456Z","type":"event_msg","payload":{"type":"token_count","info":"#
+    let event =
+      #"{"timestamp":"2025-11-20T08:00:03.123456Z","type":"event_msg","payload":{"type":"token_count","info":"#
     let lines: [String] = [
       #"{"type":"session_meta","payload":{"id":"sess-1","cwd":"/x"}}"#,
       #"{"type":"turn_context","payload":{"model":"gpt-5-codex","text":"\"type\":\"token_count\""}}"#,
-      event + #"{"total_token_usage":{"total_tokens":99},"last_token_usage":{"input_tokens":10,"cached_input_tokens":4,"output_tokens":2}}}}"#,
+      event
+        + #"{"total_token_usage":{"total_tokens":99},"last_token_usage":{"input_tokens":10,"cached_input_tokens":4,"output_tokens":2}}}}"#,
       event + #"{"last_token_usage":{"input_tokens":10,"cached_input_tokens":4,"output_tokens":2}}}}"#,
       event + #"{"total_token_usage":{},"last_token_usage":{"input_tokens":10,"output_tokens":2}}}}"#,
       event + #"{"total_token_usage":{"total_tokens":-1},"last_token_usage":{"input_tokens":10,"output_tokens":2}}}}"#,
@@ -193,7 +197,8 @@ extension LogLineScannerTests {
     for length in 0..<24 {
       for insert in ["\\\"", "\\\\", "é", "\u{7F}", "\t", "\\u0041"] {
         let text = String(repeating: "x", count: length) + insert + String(repeating: "y", count: 24 - length)
-        var line = LogLineScannerTests.head + #""message":{"id":"m","t":""# + text + #"","# + LogLineScannerTests.usage
+        var line =
+          LogLineScannerTests.head + #""message":{"id":"m","t":""# + text + #"","# + LogLineScannerTests.usage
           + "}}"
         line.withUTF8 { buffer in
           let bytes = UnsafeRawBufferPointer(buffer)

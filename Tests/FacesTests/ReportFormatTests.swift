@@ -36,7 +36,11 @@ struct ReportFormatTests {
         == "metric,conversation,total,changes,input,output,cost,currency\r\nrequests,,3,2,,,,\r\n"
         + "tokens,\"chat, 1\",150,2,100,50,0.00075,USD\r\n")
     let json = try JSONData(parsing: report.json())
-    #expect(json["rows"]?[1] == ["metric": "tokens", "group": "chat, 1", "total": 150, "changes": 2, "input": 100, "output": 50, "cost": 0.00075, "currency": "USD"])
+    #expect(
+      json["rows"]?[1] == [
+        "metric": "tokens", "group": "chat, 1", "total": 150, "changes": 2, "input": 100, "output": 50, "cost": 0.00075,
+        "currency": "USD",
+      ])
     #expect(json["rows"]?[0] == ["metric": "requests", "group": nil, "total": 3, "changes": 2])
   }
 
@@ -47,7 +51,8 @@ struct ReportFormatTests {
       label: "gpt-4o", labels: #"{"conversation":"c","model":"gpt-4o","provider":"openai"}"#, fields: [100, 50, 0, 0],
       cost: 0.00075)
     let csv = ChangeExport(format: .csv, shapes: Self.shapes)
-    #expect(csv.header() == "time,metric,kind,amount,changes,input,output,model,provider,conversation,cost,currency,key\r\n")
+    #expect(
+      csv.header() == "time,metric,kind,amount,changes,input,output,model,provider,conversation,cost,currency,key\r\n")
     #expect(csv.line(row) == "2026-11-20T10:00:00.250Z,tokens,change,150,1,100,50,gpt-4o,openai,c,0.00075,USD,k\r\n")
     let jsonl = ChangeExport(format: .jsonl, shapes: Self.shapes)
     #expect(jsonl.header() == nil)
@@ -67,7 +72,9 @@ struct ReportFormatTests {
       ])
     #expect(chart.days == ["2026-11-01", "2026-11-02"])
     #expect(chart.series.map(\.totals) == [[10, 0], [0, 5]])
-    let page = HtmlReport(range: "all", charts: [chart], totals: HistoryReport(rows: Self.rows, grouping: "day", shapes: Self.shapes)).html()
+    let page = HtmlReport(
+      range: "all", charts: [chart], totals: HistoryReport(rows: Self.rows, grouping: "day", shapes: Self.shapes)
+    ).html()
     #expect(page.ranges(of: "<rect ").count == 2)
     #expect(page.contains("&lt;b&gt;"))
     #expect(!page.contains("<b>"))

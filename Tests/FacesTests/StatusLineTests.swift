@@ -30,14 +30,17 @@ struct StatusLineTests {
   @Test("text: the default template per metric, coloured by level only when styled")
   func text() {
     let plain = StatusLine(format: .text, style: TerminalStyle(enabled: false))
-    #expect(plain.render([Self.tokens, Self.storage], now: Self.now) == "tokens 85k/100k 85% $0.21  storage 1.5 MiB/100 MiB 1%")
+    #expect(
+      plain.render([Self.tokens, Self.storage], now: Self.now)
+        == "tokens 85k/100k 85% $0.21  storage 1.5 MiB/100 MiB 1%")
     let coloured = StatusLine(format: .text, style: TerminalStyle(enabled: true))
     #expect(coloured.render([Self.tokens], now: Self.now) == "\u{1B}[33mtokens 85k/100k 85% $0.21\u{1B}[0m")
   }
 
   @Test("a template's placeholders, the time to reset, and unknown placeholders kept")
   func template() {
-    let line = StatusLine(format: .text, template: "{name}:{remaining} left, resets in {reset} {nope}", style: .init(enabled: false))
+    let line = StatusLine(
+      format: .text, template: "{name}:{remaining} left, resets in {reset} {nope}", style: .init(enabled: false))
     #expect(line.render([Self.tokens], now: Self.now) == "tokens:15k left, resets in 10d 12h {nope}")
     let open = StatusLine(format: .text, template: "{name} {unclosed", style: .init(enabled: false))
     #expect(open.render([Self.storage], now: Self.now) == "storage {unclosed")
@@ -49,7 +52,9 @@ struct StatusLineTests {
     #expect(
       tmux.render([Self.tokens, Self.storage], now: Self.now)
         == "#[fg=yellow]tokens 85k/100k 85% $0.21#[default] #[fg=green]storage 1.5 MiB/100 MiB 1%#[default]")
-    let waybar = try JSONData(parsing: StatusLine(format: .waybar, style: .init(enabled: false)).render([Self.tokens, Self.storage], now: Self.now))
+    let waybar = try JSONData(
+      parsing: StatusLine(format: .waybar, style: .init(enabled: false)).render(
+        [Self.tokens, Self.storage], now: Self.now))
     #expect(waybar["class"] == "warning")
     #expect(waybar["percentage"] == 85)
     #expect(waybar["tooltip"]?.string?.contains("tokens: 85,000 / 100,000 tokens (85%, warning), $0.21") == true)
@@ -57,7 +62,8 @@ struct StatusLineTests {
 
   @Test("json: the worst level and each metric's numbers")
   func json() throws {
-    let json = try JSONData(parsing: StatusLine(format: .json, style: .init(enabled: true)).render([Self.tokens], now: Self.now))
+    let json = try JSONData(
+      parsing: StatusLine(format: .json, style: .init(enabled: true)).render([Self.tokens], now: Self.now))
     #expect(json["level"] == "warning")
     #expect(json["metrics"]?[0]?["used"] == 85000)
     #expect(json["metrics"]?[0]?["currency"] == "USD")

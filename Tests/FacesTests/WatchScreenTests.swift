@@ -22,7 +22,8 @@ struct WatchScreenTests {
 
   @Test("plain: every line within the width; bars, units, periods, burn rate, sync, the breakdown")
   func plain() throws {
-    let lines = WatchScreen(style: TerminalStyle(enabled: false), width: 70, height: 40).lines(try Self.overview(), now: Self.now)
+    let lines = WatchScreen(style: TerminalStyle(enabled: false), width: 70, height: 40).lines(
+      try Self.overview(), now: Self.now)
     #expect(lines.allSatisfy { $0.count <= 70 }, "\(lines)")
     let text = lines.joined(separator: "\n")
     #expect(text.contains("100 / 100 documents  100%"))
@@ -36,7 +37,8 @@ struct WatchScreenTests {
 
   @Test("coloured: red at the limit, yellow from the warning level, green below")
   func colours() throws {
-    let lines = WatchScreen(style: TerminalStyle(enabled: true), width: 100, height: 40).lines(try Self.overview(), now: Self.now)
+    let lines = WatchScreen(style: TerminalStyle(enabled: true), width: 100, height: 40).lines(
+      try Self.overview(), now: Self.now)
     #expect(lines.first { $0.contains("documents") }?.contains("\u{1B}[31m") == true)
     #expect(lines.first { $0.contains("storage") }?.contains("\u{1B}[33m") == true)
     #expect(lines.first { $0.contains("tokens") }?.contains("\u{1B}[32m") == true)
@@ -44,7 +46,8 @@ struct WatchScreenTests {
 
   @Test("a short terminal: the frame is cut to its height, saying how much is hidden")
   func short() throws {
-    let lines = WatchScreen(style: TerminalStyle(enabled: false), width: 80, height: 6).lines(try Self.overview(), now: Self.now)
+    let lines = WatchScreen(style: TerminalStyle(enabled: false), width: 80, height: 6).lines(
+      try Self.overview(), now: Self.now)
     #expect(lines.count == 6)
     #expect(lines.last?.contains("more lines") == true)
   }

@@ -192,10 +192,13 @@ struct TokenPricingTests {
     func measure(_ model: String?) throws -> Measurement {
       try pricing.measure(MeasureInput(fields: [1_000_000, 0], labels: model.map { ["model": $0] } ?? [:]))
     }
-    let sequence: [String?] = ["gpt-4o", "gpt-4o", "nope", "nope", "gpt-4o", "claude-haiku-4-5", nil, "gpt-4o", "GPT-4O"]
+    let sequence: [String?] = [
+      "gpt-4o", "gpt-4o", "nope", "nope", "gpt-4o", "claude-haiku-4-5", nil, "gpt-4o", "GPT-4O",
+    ]
     for model in sequence {
       let fresh = try #require(try Fixture.standardPlugin("tokens").metrics(options: .null).first?.hook)
-      let expected = try fresh.measure(MeasureInput(fields: [1_000_000, 0], labels: model.map { ["model": $0] } ?? [:]))
+      let expected = try fresh.measure(
+        MeasureInput(fields: [1_000_000, 0], labels: model.map { ["model": $0] } ?? [:]))
       #expect(try measure(model) == expected, "\(model ?? "no model")")
     }
     #expect(try measure("gpt-4o").cost == 2.5)
