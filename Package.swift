@@ -45,11 +45,9 @@ let package = Package(
       name: "CSQLite", pkgConfig: "sqlite3",
       providers: [.apt(["libsqlite3-dev"]), .yum(["sqlite-devel"]), .brew(["sqlite"])]
     ),
-    // The PostgreSQL client library, for the shared authority.
-    .systemLibrary(
-      name: "CLibPQ", pkgConfig: "libpq",
-      providers: [.apt(["libpq-dev"]), .yum(["libpq-devel"]), .brew(["libpq"])]
-    ),
+    // The PostgreSQL client library for the shared authority, opened with dlopen when a connection is first made
+    // (linked, its twenty dependencies would load in every session).
+    .target(name: "CLibPQ", path: "Sources/CLibPQ", linkerSettings: [.linkedLibrary("dl")]),
     // Linux system interfaces Glibc does not export (eventfd, signalfd).
     .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
     // JSON values over Jansson (parse, read) and a direct JSON writer.

@@ -15,56 +15,57 @@ public final class PostgresConnection {
 
   /// Connects to `url` (a `postgres://` URL or a libpq connection string); fails within `timeoutSeconds`.
   public init(url: String, timeoutSeconds: Int = 3) throws(PostgresError) {
+    if let failure = upq_load() { throw PostgresError(String(cString: failure)) }
     let keys = ["dbname", "connect_timeout", "application_name"]
     let values = [url, String(timeoutSeconds), "usagectx"]
     let connection = Self.withCStrings(keys) { keyPointers in
-      Self.withCStrings(values) { valuePointers in PQconnectdbParams(keyPointers, valuePointers, 1) }
+      Self.withCStrings(values) { valuePointers in upq_PQconnectdbParams(keyPointers, valuePointers, 1) }
     }
     guard let connection else { throw PostgresError("out of memory connecting to PostgreSQL") }
-    guard PQstatus(connection) == CONNECTION_OK else {
+    guard upq_PQstatus(connection) == CONNECTION_OK else {
       let message = Self.errorMessage(connection)
-      PQfinish(connection)
+      upq_PQfinish(connection)
       throw PostgresError(message)
     }
     handle = connection
   }
 
-  deinit { PQfinish(handle) }
+  deinit { upq_PQfinish(handle) }
 
   /// Whether the connection is still up (as far as libpq knows).
-  public var isUp: Bool { PQstatus(handle) == CONNECTION_OK }
+  public var isUp: Bool { upq_PQstatus(handle) == CONNECTION_OK }
 
   /// The connection's socket, readable when the server sent something (a notification).
-  public var socket: Int32 { PQsocket(handle) }
+  public var socket: Int32 { upq_PQsocket(handle) }
 
   /// Runs `sql` (one or more statements, one round trip) and returns the rows of each statement that returned rows.
   /// A failing statement makes the whole call throw; libpq stops at it (the transaction, if any, is aborted).
   @discardableResult
   public func run(_ sql: String) throws(PostgresError) -> [PostgresRows] {
-    guard PQsendQuery(handle, sql) == 1 else { throw PostgresError(Self.errorMessage(handle)) }
+    guard upq_PQsendQuery(handle, sql) == 1 else { throw PostgresError(Self.errorMessage(handle)) }
     var results: [PostgresRows] = []
     var failure: PostgresError?
-    while let result = PQgetResult(handle) {
-      defer { PQclear(result) }
-      switch PQresultStatus(result) {
+    while let result = upq_PQgetResult(handle) {
+      defer { upq_PQclear(result) }
+      switch upq_PQresultStatus(result) {
       case PGRES_TUPLES_OK: results.append(PostgresRows(result))
       case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY: break
       default:
         if failure == nil {
-          failure = PostgresError(String(cString: PQresultErrorMessage(result)), state: Self.sqlState(result))
+          failure = PostgresError(String(cString: upq_PQresultErrorMessage(result)), state: Self.sqlState(result))
         }
       }
     }
     takeQueued()
     if let failure { throw failure }
-    if PQstatus(handle) != CONNECTION_OK { throw PostgresError(Self.errorMessage(handle)) }
+    if upq_PQstatus(handle) != CONNECTION_OK { throw PostgresError(Self.errorMessage(handle)) }
     return results
   }
 
   /// Reads what arrived on the socket and returns the notifications received: `(channel, payload)` pairs.
   /// Throws when the connection was lost.
   public func notifications() throws(PostgresError) -> [(channel: String, payload: String)] {
-    guard PQconsumeInput(handle) == 1 else { throw PostgresError(Self.errorMessage(handle)) }
+    guard upq_PQconsumeInput(handle) == 1 else { throw PostgresError(Self.errorMessage(handle)) }
     takeQueued()
     defer { queued = [] }
     return queued
@@ -74,26 +75,26 @@ public final class PostgresConnection {
   public var hasQueuedNotifications: Bool { !queued.isEmpty }
 
   private func takeQueued() {
-    while let notice = PQnotifies(handle) {
+    while let notice = upq_PQnotifies(handle) {
       queued.append((String(cString: notice.pointee.relname), String(cString: notice.pointee.extra)))
-      PQfreemem(notice)
+      upq_PQfreemem(notice)
     }
   }
 
   /// `text` as an SQL string literal, quoted by libpq for this connection.
   public func literal(_ text: String) -> String {
-    guard let quoted = PQescapeLiteral(handle, text, text.utf8.count) else { return "NULL" }
-    defer { PQfreemem(quoted) }
+    guard let quoted = upq_PQescapeLiteral(handle, text, text.utf8.count) else { return "NULL" }
+    defer { upq_PQfreemem(quoted) }
     return String(cString: quoted)
   }
 
   private static func errorMessage(_ connection: OpaquePointer) -> String {
-    let text = String(cString: PQerrorMessage(connection))
+    let text = String(cString: upq_PQerrorMessage(connection))
     return text.split(separator: "\n").first.map(String.init) ?? "unknown PostgreSQL error"
   }
 
   private static func sqlState(_ result: OpaquePointer) -> String? {
-    guard let code = PQresultErrorField(result, Int32(UInt8(ascii: "C"))) else { return nil }
+    guard let code = upq_PQresultErrorField(result, Int32(UInt8(ascii: "C"))) else { return nil }
     return String(cString: code)
   }
 
@@ -112,14 +113,14 @@ public struct PostgresRows: Sendable {
   public let rows: [[String?]]
 
   init(_ result: OpaquePointer) {
-    let count = PQntuples(result)
-    let columns = PQnfields(result)
+    let count = upq_PQntuples(result)
+    let columns = upq_PQnfields(result)
     var rows: [[String?]] = []
     rows.reserveCapacity(Int(count))
     for row in 0..<count {
       rows.append(
         (0..<columns).map { column in
-          PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+          upq_PQgetisnull(result, row, column) == 1 ? nil : String(cString: upq_PQgetvalue(result, row, column))
         })
     }
     self.rows = rows
