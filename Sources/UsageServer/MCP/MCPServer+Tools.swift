@@ -50,9 +50,11 @@ extension MCPServer {
       return fail(reply, "arguments must be an object with \(tool.arguments.joined(separator: ", ")).")
     }
     var unknown: String? = nil
+    var hasLabels = false
     arguments?.forEachMember { key, _ in
       let name = String(decoding: key, as: UTF8.self)
       if unknown == nil && !tool.arguments.contains(name) { unknown = name }
+      if Self.labelArguments.contains(name) { hasLabels = true }
     }
     if let unknown {
       dispatcher.beforeAnsweringAtOnce?()
@@ -60,11 +62,11 @@ extension MCPServer {
     }
     switch tool.name {
     case "usage_check":
-      callUsage("usage/check", usageParams(arguments), reply: reply)
+      callUsage("usage/check", arguments, hasLabels: hasLabels, reply: reply)
     case "usage_record":
-      callUsage("usage/increment", usageParams(arguments), reply: reply)
+      callUsage("usage/increment", arguments, hasLabels: hasLabels, reply: reply)
     case "usage_status":
-      callUsage("usage/get", usageParams(arguments), reply: reply)
+      callUsage("usage/get", arguments, hasLabels: hasLabels, reply: reply)
     default:
       report(arguments, reply: reply)
     }
@@ -96,9 +98,11 @@ extension MCPServer {
     return writer
   }
 
-  /// Runs `method` with `params` and answers the tool call with its result.
-  private func callUsage(_ method: String, _ params: borrowing JSONWriter, reply: PendingReply) {
-    local(method, params) { [unowned self] outcome in
+  /// Runs `method` with the tool's arguments as params and answers the tool call with its result. Arguments without
+  /// labels are the method's params as they are (no copy, no second parse; the method reads them before it returns,
+  /// as it does a client's); labels are gathered into `labels` first (``usageParams(_:)``).
+  private func callUsage(_ method: String, _ arguments: JSONValue?, hasLabels: Bool, reply: PendingReply) {
+    let completion: (LocalCallResult) -> Void = { [unowned self] outcome in
       switch outcome {
       case .success(let bytes):
         dispatcher.resolve(reply) { writer in bytes.withUnsafeBytes { writer.toolResult(structured: $0) } }
@@ -106,6 +110,8 @@ extension MCPServer {
         fail(reply, MCPToolMessage.describe(error, metrics: service.context.metricNames))
       }
     }
+    guard hasLabels else { return dispatcher.callLocally(method, params: arguments, completion: completion) }
+    local(method, usageParams(arguments), completion)
   }
 
   /// Runs the usage method `method` in-process with the params `params` wrote.
