@@ -37,7 +37,7 @@ public struct ChangeExport: Sendable {
   /// One row, with its line end.
   public func line(_ row: ChangeRow) -> String {
     // The ledger writes the labels as JSON; unreadable ones are left out.
-    let labels = row.labels.flatMap { try? JSONData(parsing: $0) }  // harmless
+    let labels = row.labels.flatMap { try? JSONData(parsing: $0) }  // harmless: left out
     let shape = shapes[row.metric]
     let time = Timestamp(milliseconds: row.at).iso8601
     let kind = row.kind == .reset ? "reset" : "change"

@@ -88,7 +88,7 @@ public struct ClaudeLogReader: Sendable {
   /// never copied.
   func parsed(bytes: UnsafeRawBufferPointer) -> LogLine {
     // An unreadable line is counted as malformed.
-    guard let document = try? JSONDocument.parse(bytes) else { return .malformed }  // harmless
+    guard let document = try? JSONDocument.parse(bytes) else { return .malformed }  // harmless: counted malformed
     return document.withRoot { entry in
       guard entry.isObject else { return .malformed }
       guard entry["type"]?.stringEquals("assistant") == true, let message = entry["message"],

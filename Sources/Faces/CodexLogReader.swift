@@ -134,7 +134,8 @@ public struct CodexLogReader: Sendable {
   /// Reads one line's bytes with Jansson; the parsed tree is only looked into, never copied.
   private func parsed(bytes: UnsafeRawBufferPointer) -> Finding {
     // An unreadable line is counted as malformed.
-    guard let document = try? JSONDocument.parse(bytes) else { return .line(.malformed) }  // harmless
+    let document = try? JSONDocument.parse(bytes)  // harmless: counted as malformed
+    guard let document else { return .line(.malformed) }
     let session = session
     let model = model
     return document.withRoot { entry -> Finding in

@@ -213,8 +213,8 @@ public final class LogImporter {
   }
 
   deinit {
-    // harmless: an import that stopped on an error still lets the batch in flight end before the ledger goes
-    try? finishWrite()
+    // An import that stopped on an error still lets the batch in flight end before the ledger goes.
+    try? finishWrite()  // harmless: its error was reported by the import
   }
 
   static func isDirectory(_ path: String) -> Bool {

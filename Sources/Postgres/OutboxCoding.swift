@@ -29,7 +29,7 @@ enum OutboxCoding {
   static func change(_ entry: OutboxEntry) -> RecordedChange {
     let text = String(entry.metric.dropFirst(SharedLedger.outboxPrefix.count))
     // Usagectx wrote it; a damaged one counts as the bare change.
-    let data = (try? JSONData(parsing: text)) ?? .null  // harmless
+    let data = (try? JSONData(parsing: text)) ?? .null  // harmless: our own text
     var detail: ChangeDetail?
     if let fields = data["fields"]?.array {
       detail = ChangeDetail(
@@ -120,7 +120,8 @@ enum OutboxCoding {
   /// The positions `usagectx.apply` skipped (a JSON array of integers).
   static func skipped(_ text: String?) -> Set<Int> {
     // No answer means nothing was skipped.
-    guard let text, let data = try? JSONData(parsing: text), let array = data.array else { return [] }  // harmless
+    let data = text.flatMap { try? JSONData(parsing: $0) }  // harmless: no answer, nothing was skipped
+    guard let array = data?.array else { return [] }
     return Set(array.compactMap { $0.int.map(Int.init) })
   }
 }

@@ -27,7 +27,7 @@ enum PostgresSchema {
       CREATE TABLE IF NOT EXISTS usagectx.schema_version (version integer NOT NULL);
       """)
     // The lock also ends with the session.
-    defer { _ = try? connection.run("SELECT pg_advisory_unlock(727274)") }  // harmless
+    defer { _ = try? connection.run("SELECT pg_advisory_unlock(727274)") }  // harmless: ends with the session
     let rows = try connection.run("SELECT max(version) FROM usagectx.schema_version")
     let current = rows.first?.rows.first?.first.flatMap { $0 }.flatMap { Int($0) } ?? 0
     guard current <= version else {

@@ -368,10 +368,9 @@ public final class SharedLedger: UsageLedger {
     }
     var answers = state.answers
     for change in replayed {
+      guard let key = change.key, !OutboxCoding.isMade(key) else { continue }
       // Without it the key is kept without its answer.
-      if let key = change.key, !OutboxCoding.isMade(key), let kept = try? local.keptAnswer(key) {  // harmless
-        answers.append(kept)
-      }
+      if let kept = try? local.keptAnswer(key) { answers.append(kept) }  // harmless: the key still counts as used
     }
     let changes = OutboxCoding.json(replayed: replayed, burst: state.pending)
     let answerText = OutboxCoding.json(answers: answers)

@@ -28,7 +28,8 @@ enum OutboxFacts {
   static func change(seq: UInt64, delta: Int64, key: String, facts: String?) -> ReportedChange {
     var change = ReportedChange(seq: seq, delta: delta, key: key)
     // Facts written by this code; without them the amount still goes.
-    guard let facts, let data = try? JSONData(parsing: facts, maxDepth: 8) else { return change }  // harmless
+    let data = facts.flatMap { try? JSONData(parsing: $0, maxDepth: 8) }  // harmless: the amount still goes
+    guard let data else { return change }
     if let labels = data["labels"]?.objectMembers {
       let pairs = labels.compactMap { key, value in value.string.map { (key, $0) } }
       change.labels = Dictionary(pairs) { first, _ in first }

@@ -28,7 +28,7 @@ extension Sidecar {
     let account = settings.account ?? "default"
     // Reconnections follow the refresh backoff (validated with the other refresh settings before the session starts).
     // A refused setting stops the session just after.
-    let policy = try? RefreshSettings.globalPolicy(configuration)  // harmless
+    let policy = try? RefreshSettings.globalPolicy(configuration)  // harmless: refused just after
     let backoff = policy?.backoff ?? Backoff(base: 1_000, cap: 30_000)
     let ledger = SharedLedger(
       local: durable, url: url, account: account, device: deviceName(durable), session: sessionTag(), backoff: backoff)

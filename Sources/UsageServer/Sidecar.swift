@@ -95,11 +95,11 @@ public enum Sidecar {
     }
     let shared = try? opened.get()  // harmless: the failure was handled just above
     // Changes to metrics held by another process go through the durable outbox.
+    let policy = try? RefreshSettings.globalPolicy(options.configuration)  // harmless: refused just below
     let outbox = durable.map {
       Outbox(
-        ledger: $0, logger: logger, session: Self.sessionTag(),
-        backoff: (try? RefreshSettings.globalPolicy(options.configuration))?.backoff ?? Backoff(),
-        limit: options.outboxLimit)  // harmless: the same settings are validated just below and refused there
+        ledger: $0, logger: logger, session: Self.sessionTag(), backoff: policy?.backoff ?? Backoff(),
+        limit: options.outboxLimit)
     }
     let outboxReference = outbox.map { LoopBound($0) }
     var wrap: (@Sendable (String, any Authority) -> any Authority)?

@@ -88,7 +88,8 @@ struct CallCommand: ParsableCommand {
     for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
       // harmless: a line that is not JSON is not the answer
       // Only the answer to id 1 is wanted; other lines are skipped.
-      if let message = try? JSONData(parsing: String(line)), message["id"] == 1 { return message }  // harmless
+      let message = try? JSONData(parsing: String(line))  // harmless: other lines are skipped
+      if let message, message["id"] == 1 { return message }
     }
     if exitCode.value != 0 { throw ExitCode(exitCode.value) }
     throw ValidationError("the session ended without an answer; see the log on stderr")

@@ -58,8 +58,9 @@ struct ImportCommand: ParsableCommand {
     var found = false
     for plugin in catalog.plugins {
       let pluginOptions = sidecarOptions.configuration.plugins[plugin.info.name] ?? .null
-      // harmless: a plugin that refuses its options does not provide the metric; that is reported below
-      for definition in (try? plugin.metrics(options: pluginOptions)) ?? [] where definition.descriptor.name == metric {
+      // A plugin that refuses its options does not provide the metric; that is reported below.
+      let definitions = (try? plugin.metrics(options: pluginOptions)) ?? []  // harmless: reported below
+      for definition in definitions where definition.descriptor.name == metric {
         hook = definition.hook
         found = true
       }

@@ -61,8 +61,7 @@ final class InProcessSession: @unchecked Sendable {
     while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
       let line = String(decoding: pending[..<newline], as: UTF8.self)
       pending.removeSubrange(...newline)
-      // harmless: the session writes only JSON lines; anything else would not be a message to show
-      if let message = try? JSONData(parsing: line) { messages.append(message) }
+      if let message = try? JSONData(parsing: line) { messages.append(message) }  // harmless: not a message to show
     }
     return messages
   }

@@ -17,8 +17,8 @@ enum MetricShapes {
     var shapes: [MetricShape] = []
     for plugin in catalog.plugins {
       let options = configuration.plugins[plugin.info.name] ?? .null
-      // harmless: a plugin refusing its options only loses its columns; the values are still written
-      for definition in (try? plugin.metrics(options: options)) ?? [] {
+      // A plugin refusing its options only loses its columns; the values are still written.
+      for definition in (try? plugin.metrics(options: options)) ?? [] {  // harmless: only columns lost
         let descriptor = definition.descriptor
         shapes.append(
           MetricShape(

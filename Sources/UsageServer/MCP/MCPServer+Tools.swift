@@ -146,8 +146,8 @@ extension MCPServer {
       case .failure(let error):
         return fail(reply, MCPToolMessage.describe(error, metrics: service.context.metricNames))
       case .success(let bytes):
-        // harmless: the text was written by the writer just now
-        guard let parsed = try? JSONData(parsing: String(decoding: bytes, as: UTF8.self)) else {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let parsed = try? JSONData(parsing: text) else {  // harmless: written by the writer just now
           return fail(reply, "The history could not be read back.")
         }
         history = parsed
